@@ -1,0 +1,84 @@
+"""The administrator's pages: organisations and the users who act for them."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import PasswordField, SelectField, StringField
+
+from app import organisations
+from app.auth.services import create_user
+from app.extensions import db
+from app.models import Organisation, OrganisationKind, Role, User
+from app.validation import ValidationError
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+class OrganisationForm(FlaskForm):
+    name = StringField(_l("Name"))
+    kind = SelectField(_l("Kind"), choices=[(k.value, k.value) for k in OrganisationKind])
+    credit_code = StringField(_l("Unified social credit code"))
+    region = StringField(_l("Region code"))
+
+
+class UserForm(FlaskForm):
+    username = StringField(_l("Username"))
+    display_name = StringField(_l("Name"))
+    password = PasswordField(_l("Password"))
+    role = SelectField(_l("Role"), choices=[(r.value, r.value) for r in Role])
+    organisation_id = SelectField(_l("Organisation"), coerce=int)
+
+
+@bp.get("/organisations", endpoint="organisations")
+def organisations_page():
+    orgs = db.session.scalars(select(Organisation).order_by(Organisation.name)).all()
+    return render_template("admin/organisations.html", organisations=orgs)
+
+
+@bp.route("/organisations/new", methods=["GET", "POST"])
+def organisation_new():
+    form = OrganisationForm()
+    error = None
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            org = organisations.register(name=form.name.data, kind=form.kind.data,
+                                         credit_code=form.credit_code.data, region=form.region.data)
+        except ValidationError as exc:
+            db.session.rollback()
+            error = exc
+        else:
+            db.session.commit()
+            flash(_("Organisation %(name)s registered.", name=org.name), "success")
+            return redirect(url_for("admin.organisations"))
+    return render_template("admin/organisation_form.html", form=form, error=error), 422 if error else 200
+
+
+@bp.get("/users")
+def users():
+    people = db.session.scalars(select(User).order_by(User.username)).all()
+    return render_template("admin/users.html", users=people)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def user_new():
+    form = UserForm()
+    form.organisation_id.choices = [(0, "—")] + [
+        (o.id, o.name) for o in db.session.scalars(select(Organisation).order_by(Organisation.name))]
+    error = None
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            org = db.session.get(Organisation, form.organisation_id.data) if form.organisation_id.data else None
+            user = create_user(username=form.username.data, display_name=form.display_name.data,
+                               password=form.password.data, role=form.role.data, organisation=org)
+        except ValidationError as exc:
+            db.session.rollback()
+            error = exc
+        else:
+            db.session.commit()
+            flash(_("User %(name)s created.", name=user.username), "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, error=error), 422 if error else 200

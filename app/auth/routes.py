@@ -1,0 +1,73 @@
+"""Sign in and out on the web, and bearer tokens for the API."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_login import login_user, logout_user
+
+from app.auth.forms import LoginForm
+from app.auth.services import LoginRefused, authenticate
+from app.auth.tokens import issue_token
+from app.errors import error_response
+from app.extensions import csrf, db
+from app.openapi import document
+
+bp = Blueprint("auth", __name__)
+api = Blueprint("auth_api", __name__, url_prefix="/api/auth")
+csrf.exempt(api)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = authenticate(form.username.data, form.password.data)
+        except LoginRefused as exc:
+            db.session.commit()  # the failure count must survive the refusal
+            if exc.locked_until:
+                form.username.errors.append(_("This account is locked after repeated failed sign-ins until %(t)s.",
+                                              t=format_datetime(exc.locked_until)))
+            else:
+                form.username.errors.append(_("Wrong username or password."))
+            return render_template("auth/login.html", form=form), 401
+        db.session.commit()
+        session.clear()
+        session.permanent = True
+        login_user(user)
+        flash(_("Welcome, %(name)s.", name=user.display_name), "success")
+        target = request.args.get("next")
+        if not target or not target.startswith("/") or target.startswith("//"):
+            target = url_for("web.home")
+        return redirect(target)
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    session.clear()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("web.index"))
+
+
+@api.route("/token", methods=["POST"])
+@document(summary="Exchange a username and password for a short-lived bearer token",
+          request={"username": "string", "password": "string"},
+          response={"access_token": "string", "token_type": "string", "expires_in": "integer"},
+          public=True)
+def token():
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return error_response(400, "bad_request", "send a JSON object with username and password")
+    try:
+        user = authenticate(str(data.get("username") or ""), str(data.get("password") or ""))
+    except LoginRefused as exc:
+        db.session.commit()
+        return error_response(401, "locked" if exc.locked_until else "unauthorized", str(exc))
+    db.session.commit()
+    access_token, expires_in = issue_token(user)
+    current_app.logger.info("API token issued to user %s", user.id)
+    return jsonify({"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in})

@@ -1,0 +1,81 @@
+"""Commands for operators: `flask keys ...`, `flask demo ...`, `flask users ...`. Each commits at its end."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from app.extensions import db
+
+keys_cli = AppGroup("keys", help="The platform's signing keys.")
+demo_cli = AppGroup("demo", help="Demo data for the embedded default.")
+
+
+def _store():
+    store = current_app.extensions.get("ebid.keys")
+    if store is None:
+        raise click.ClickException("KEY_ENCRYPTION_KEY is not configured")
+    return store
+
+
+@keys_cli.command("ensure")
+def keys_ensure() -> None:
+    """Make any platform key that is missing (run by `make run`)."""
+    made = _store().ensure()
+    for key in made:
+        click.echo(f"made {key.purpose.value} key {key.kid} ({key.algorithm})")
+    if not made:
+        click.echo("platform keys present")
+
+
+@keys_cli.command("rotate")
+@click.argument("purpose")
+def keys_rotate(purpose: str) -> None:
+    """Make a new key for PURPOSE (jws or checkpoint); the old one keeps verifying."""
+    from signing.keys import KeyPurpose
+
+    try:
+        kind = KeyPurpose(purpose)
+    except ValueError as exc:
+        raise click.BadParameter(f"one of: {', '.join(p.value for p in KeyPurpose)}") from exc
+    key = _store().create(kind)
+    click.echo(f"new {kind.value} key {key.kid}")
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List the platform's keys, oldest first."""
+    for key in _store().all():
+        state = "retired" if key.retired else "active"
+        click.echo(f"{key.purpose.value:10} {key.kid} {key.algorithm:6} {key.created_at.isoformat()} {state}")
+
+
+@demo_cli.command("seed")
+def demo_seed() -> None:
+    """Seed the demo organisations, users and tenders if the database is empty; print the logins."""
+    from app.seed import demo_logins, seed_if_empty
+
+    if current_app.config.get("ENV_NAME") == "production":
+        raise click.ClickException("demo data is never seeded in production")
+    created = seed_if_empty()
+    db.session.commit()
+    logins = demo_logins()
+    click.echo("Demo data seeded." if created else "Database already has data; demo logins:")
+    for entry in logins:
+        click.echo(f"  {entry['role']:17} {entry['username']:12} {entry['password']}")
+
+
+@demo_cli.command("logins")
+def demo_logins_cmd() -> None:
+    """Print the demo logins as JSON (the demo driver reads them)."""
+    from app.seed import demo_logins
+
+    click.echo(json.dumps(demo_logins(), ensure_ascii=False))
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(keys_cli)
+    app.cli.add_command(demo_cli)

@@ -1,0 +1,50 @@
+"""Translated labels for the domain's enums, and the template filters for money and times."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+from flask_babel import format_datetime, format_decimal
+from flask_babel import lazy_gettext as _l
+
+from app.models import OrganisationKind, Role
+from app.money import Money
+from bidding.lifecycle import TenderState
+from bidding.models import CriterionCategory, EvaluationMethod
+
+ROLES = {Role.TENDERING_OFFICE: _l("Tendering office"), Role.BIDDER: _l("Bidder"), Role.EXPERT: _l("Expert"),
+         Role.ISSUER: _l("Bank or insurer"), Role.SUPERVISOR: _l("Supervisor"),
+         Role.ADMINISTRATOR: _l("Administrator")}
+KINDS = {OrganisationKind.TENDERING_OFFICE: _l("Tendering office"), OrganisationKind.BIDDER: _l("Bidder company"),
+         OrganisationKind.ISSUER: _l("Bank or insurer"), OrganisationKind.SUPERVISOR: _l("Supervisory body"),
+         OrganisationKind.OPERATOR: _l("Platform operator")}
+STATES = {TenderState.DRAFT: _l("Draft"), TenderState.PUBLISHED: _l("Open for bids"),
+          TenderState.CLOSED: _l("Closed"), TenderState.OPENING: _l("Opening"),
+          TenderState.EVALUATING: _l("Under evaluation"), TenderState.PUBLICITY: _l("Candidates publicised"),
+          TenderState.AWARDED: _l("Awarded"), TenderState.FAILED: _l("Failed"),
+          TenderState.CANCELLED: _l("Cancelled")}
+METHODS = {EvaluationMethod.LOWEST_EVALUATED_PRICE: _l("Lowest evaluated price"),
+           EvaluationMethod.COMPREHENSIVE_SCORING: _l("Comprehensive scoring")}
+CATEGORIES = {CriterionCategory.PRICE: _l("Price"), CriterionCategory.COMMERCIAL: _l("Commercial"),
+              CriterionCategory.TECHNICAL: _l("Technical")}
+
+
+def money(value: Money | None) -> str:
+    """1,234,567.00 CNY in the page's locale."""
+    if value is None:
+        return "—"
+    return f"{format_decimal(value.amount, format='#,##0.00')} {value.currency}"
+
+
+def when(value: dt.datetime | None) -> str:
+    """A time in the display zone, medium format."""
+    return format_datetime(value, "yyyy-MM-dd HH:mm zzz") if value else "—"
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["datetime"] = when
+    app.jinja_env.globals.update(
+        role_label=lambda r: ROLES[r], kind_label=lambda k: KINDS[k], state_label=lambda s: STATES[s],
+        method_label=lambda m: METHODS[m], category_label=lambda c: CATEGORIES[c])

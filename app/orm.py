@@ -1,0 +1,68 @@
+"""The declarative base, naming convention and column types every model shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated
+
+from sqlalchemy import CHAR, DateTime, Integer, MetaData, Numeric, String, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, mapped_column, registry
+
+#: Constraint names are predictable so migrations can name what they alter (batch mode on SQLite).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every backend.
+
+    PostgreSQL keeps `timestamptz`; SQLite has no time zones, so values are stored as UTC and
+    given their zone back on the way out. Naive datetimes are refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime refused: times are timezone-aware UTC")
+        value = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    """Now, as an aware UTC datetime."""
+    return dt.datetime.now(dt.UTC)
+
+
+intpk = Annotated[int, mapped_column(Integer, primary_key=True)]
+#: Money amounts: exact decimals with two places; the currency lives in its own column.
+amount = Annotated[Decimal, mapped_column(Numeric(18, 2))]
+currency = Annotated[str, mapped_column(CHAR(3))]
+timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime())]
+created_at = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow)]
+str200 = Annotated[str, mapped_column(String(200))]
+
+
+class Base(DeclarativeBase):
+    """The one declarative base; its metadata carries the naming convention."""
+
+    registry = registry(metadata=MetaData(naming_convention=NAMING_CONVENTION),
+                        type_annotation_map={dt.datetime: UTCDateTime()})

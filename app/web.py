@@ -1,0 +1,71 @@
+"""Shared pages and machine endpoints: home, each role's start page, health, OpenAPI, language."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, session, url_for
+from sqlalchemy import text
+
+from app.auth.identity import current_actor
+from app.extensions import db
+from app.models import Role
+from app.openapi import build_spec, document
+
+bp = Blueprint("web", __name__)
+
+#: Where each role starts after signing in.
+HOME_BY_ROLE = {
+    Role.TENDERING_OFFICE: "bidding.office_tenders",
+    Role.BIDDER: "bidding.tender_list",
+    Role.SUPERVISOR: "bidding.audit_tenders",
+    Role.ADMINISTRATOR: "admin.organisations",
+}
+
+
+@bp.get("/")
+def index():
+    from bidding.services import search_public
+
+    latest = search_public(page=1, per_page=5)
+    return render_template("web/index.html", latest=latest.items)
+
+
+@bp.get("/home")
+def home():
+    endpoint = HOME_BY_ROLE.get(current_actor().role)
+    if endpoint:
+        return redirect(url_for(endpoint))
+    return render_template("web/home.html")
+
+
+@bp.get("/healthz")
+@document(summary="Liveness and the database backend", public=True,
+          response={"status": "string", "database": "string"})
+def healthz():
+    db.session.execute(text("SELECT 1"))
+    return jsonify({"status": "ok", "database": db.engine.dialect.name})
+
+
+@bp.get("/api/openapi.json")
+@document(summary="This OpenAPI document", public=True)
+def openapi():
+    return jsonify(build_spec(current_app))
+
+
+@bp.post("/language")
+def set_language():
+    lang = request.form.get("lang")
+    if lang in current_app.config["LANGUAGES"]:
+        session["lang"] = lang
+        user = current_actor()
+        if user is not None:
+            user.locale = lang
+            db.session.commit()
+    target = request.form.get("next") or "/"
+    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+
+
+def init_app(app: Flask) -> None:
+    from app.admin import bp as admin_bp
+
+    app.register_blueprint(bp)
+    app.register_blueprint(admin_bp)

@@ -1,0 +1,156 @@
+"""Tenders, their lots, weighted criteria and amendments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, composite, mapped_column, relationship
+
+from app.orm import Base, amount, created_at, currency, intpk
+from app.models import Organisation, User, enum_column
+from app.money import Money
+from bidding.lifecycle import TenderState
+
+
+class EvaluationMethod(enum.StrEnum):
+    """How bids are compared."""
+
+    #: The lowest evaluated price among bids that pass review wins.
+    LOWEST_EVALUATED_PRICE = "lowest_evaluated_price"
+    #: Weighted scoring of price, commercial and technical criteria.
+    COMPREHENSIVE_SCORING = "comprehensive_scoring"
+
+
+class CriterionCategory(enum.StrEnum):
+    """What a criterion scores."""
+
+    PRICE = "price"
+    COMMERCIAL = "commercial"
+    TECHNICAL = "technical"
+
+
+class Tender(Base):
+    """A call for bids by a tendering office."""
+
+    __tablename__ = "tenders"
+
+    id: Mapped[intpk]
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: Administrative division code (GB/T 2260) of the project's location.
+    region: Mapped[str] = mapped_column(String(6), index=True)
+    tendering_office_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    state: Mapped[TenderState] = mapped_column(
+        enum_column(TenderState, name="tender_state"), default=TenderState.DRAFT, index=True)
+    estimated_amount: Mapped[amount]
+    currency: Mapped[currency]
+    deposit_amount: Mapped[amount]
+    submission_deadline: Mapped[dt.datetime]
+    opening_time: Mapped[dt.datetime]
+    bid_validity_days: Mapped[int]
+    evaluation_method: Mapped[EvaluationMethod] = mapped_column(
+        enum_column(EvaluationMethod, name="evaluation_method"))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+    published_at: Mapped[dt.datetime | None]
+    cancelled_at: Mapped[dt.datetime | None]
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+
+    estimated_price = composite(Money, "estimated_amount", "currency")
+    deposit = composite(Money, "deposit_amount", "currency")
+
+    tendering_office: Mapped[Organisation] = relationship()
+    created_by: Mapped[User] = relationship()
+    lots: Mapped[list[Lot]] = relationship(
+        back_populates="tender", cascade="all, delete-orphan", order_by="Lot.number")
+    criteria: Mapped[list[Criterion]] = relationship(
+        back_populates="tender", cascade="all, delete-orphan", order_by="Criterion.position")
+    amendments: Mapped[list[Amendment]] = relationship(
+        back_populates="tender", cascade="all, delete-orphan", order_by="Amendment.number")
+
+    __table_args__ = (
+        CheckConstraint("estimated_amount > 0", name="estimated_positive"),
+        CheckConstraint("deposit_amount >= 0", name="deposit_not_negative"),
+        CheckConstraint("bid_validity_days > 0", name="validity_positive"),
+        CheckConstraint("opening_time >= submission_deadline", name="opening_after_deadline"),
+        CheckConstraint("length(currency) = 3", name="currency_code"),
+    )
+
+    @property
+    def is_public(self) -> bool:
+        """Whether the notice has been published (drafts are the office's own)."""
+        return self.state != TenderState.DRAFT and self.published_at is not None
+
+
+class Lot(Base):
+    """A separately awarded part of a tender."""
+
+    __tablename__ = "lots"
+
+    id: Mapped[intpk]
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tenders.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    title: Mapped[str] = mapped_column(String(200))
+    estimated_amount: Mapped[amount]
+
+    tender: Mapped[Tender] = relationship(back_populates="lots")
+
+    __table_args__ = (
+        UniqueConstraint("tender_id", "number", name="uq_lots_tender_number"),
+        CheckConstraint("estimated_amount > 0", name="estimated_positive"),
+    )
+
+    @property
+    def estimated_price(self) -> Money:
+        return Money(self.estimated_amount, self.tender.currency)
+
+
+class Criterion(Base):
+    """A weighted evaluation criterion with its maximum score."""
+
+    __tablename__ = "criteria"
+
+    id: Mapped[intpk]
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tenders.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[CriterionCategory] = mapped_column(enum_column(CriterionCategory, name="criterion_category"))
+    #: Percent of the total; the weights of a tender sum to 100.
+    weight: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    max_score: Mapped[Decimal] = mapped_column(Numeric(7, 2))
+
+    tender: Mapped[Tender] = relationship(back_populates="criteria")
+
+    __table_args__ = (
+        UniqueConstraint("tender_id", "position", name="uq_criteria_tender_position"),
+        CheckConstraint("weight > 0 AND weight <= 100", name="weight_range"),
+        CheckConstraint("max_score > 0", name="max_score_positive"),
+    )
+
+
+class Amendment(Base):
+    """A recorded change to a published tender, with its reason."""
+
+    __tablename__ = "amendments"
+
+    id: Mapped[intpk]
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tenders.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    reason: Mapped[str] = mapped_column(Text)
+    #: Field -> {"from": old, "to": new}, in JSON-safe text form.
+    changes: Mapped[dict] = mapped_column(JSON)
+    #: Whether the deadline was moved because too little time remained.
+    deadline_extended: Mapped[bool] = mapped_column(default=False)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+
+    tender: Mapped[Tender] = relationship(back_populates="amendments")
+
+    __table_args__ = (UniqueConstraint("tender_id", "number", name="uq_amendments_tender_number"),)
+
+
+Index("ix_tenders_state_deadline", Tender.state, Tender.submission_deadline)

@@ -1,0 +1,95 @@
+"""Configuration classes, read from the environment.
+
+`make run` uses `DevelopmentConfig` (SQLite and files under `instance/`); production sets
+`EBID_CONFIG=production` and the variables listed in `ProductionConfig.REQUIRED`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+INSTANCE = Path(os.environ.get("EBID_INSTANCE", ROOT / "instance"))
+
+
+def _duration(name: str, default: dt.timedelta) -> dt.timedelta:
+    """A duration from the environment, in seconds."""
+    raw = os.environ.get(name)
+    return dt.timedelta(seconds=int(raw)) if raw else default
+
+
+class Config:
+    """Defaults shared by every environment."""
+
+    INSTANCE_PATH = INSTANCE
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    #: Key-encryption key (base64 of 32 bytes) that protects the platform's private keys at rest.
+    KEY_ENCRYPTION_KEY = os.environ.get("KEY_ENCRYPTION_KEY")
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'ebid.sqlite3'}")
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    KEY_DIR = Path(os.environ.get("EBID_KEY_DIR", INSTANCE / "keys"))
+    BLOB_DIR = Path(os.environ.get("EBID_BLOB_DIR", INSTANCE / "blobs"))
+    PLATFORM_ORIGIN = os.environ.get("EBID_ORIGIN", "ebid.example/log")
+
+    # Requests: the size limit covers forms and JSON; envelope uploads stream with their own limit.
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 2 * 1024 * 1024))
+
+    # Sessions and login.
+    PERMANENT_SESSION_LIFETIME = _duration("SESSION_LIFETIME", dt.timedelta(minutes=30))
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = dt.timedelta(0)
+    LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", 5))
+    LOGIN_LOCKOUT = _duration("LOGIN_LOCKOUT", dt.timedelta(minutes=15))
+    API_TOKEN_LIFETIME = _duration("API_TOKEN_LIFETIME", dt.timedelta(minutes=15))
+    API_AUDIENCE = "ebid-api"
+    WTF_CSRF_TIME_LIMIT = None  # the session's own lifetime bounds the token
+
+    # Tendering rules (Law of the PRC on Tendering and Bidding, art. 24; Implementing
+    # Regulations art. 21): at least 20 days from publication to the submission deadline, and a
+    # clarification or amendment at least 15 days before it, else the deadline moves.
+    MIN_BIDDING_PERIOD = _duration("MIN_BIDDING_PERIOD", dt.timedelta(days=20))
+    MIN_AMENDMENT_NOTICE = _duration("MIN_AMENDMENT_NOTICE", dt.timedelta(days=15))
+    #: Cap on a bid deposit as a percentage of the estimated price (Implementing Regulations art. 26).
+    DEPOSIT_CAP_PERCENT = os.environ.get("DEPOSIT_CAP_PERCENT", "2")
+
+    # Languages: the demo speaks Chinese first.
+    LANGUAGES = ("zh_CN", "en")
+    BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "zh_CN")
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("DISPLAY_TIMEZONE", "Asia/Shanghai")
+    BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "app" / "translations")
+
+    #: Settings without which the application refuses to start.
+    REQUIRED = ("SECRET_KEY", "KEY_ENCRYPTION_KEY", "SQLALCHEMY_DATABASE_URI")
+
+
+class DevelopmentConfig(Config):
+    """The embedded default: SQLite and local files under `instance/`; secrets made on first run."""
+
+    ENV_NAME = "development"
+    DEBUG = False
+
+
+class TestConfig(Config):
+    """The test suite; `TEST_DATABASE_URL` picks PostgreSQL instead of the default SQLite."""
+
+    ENV_NAME = "test"
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    WTF_CSRF_ENABLED = True
+    LOGIN_LOCKOUT = dt.timedelta(minutes=15)
+
+
+class ProductionConfig(Config):
+    """Production: PostgreSQL, secrets from the environment, secure cookies."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REQUIRED = (*Config.REQUIRED, "DATABASE_URL")
+    DATABASE_URL = os.environ.get("DATABASE_URL")
+
+
+CONFIGS = {"development": DevelopmentConfig, "test": TestConfig, "production": ProductionConfig}

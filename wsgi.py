@@ -1,0 +1,15 @@
+"""The WSGI entry point: `EBID_CONFIG` picks the configuration (development by default)."""
+
+from __future__ import annotations
+
+import os
+
+from app import create_app
+from app.extensions import socketio
+
+app = create_app(os.environ.get("EBID_CONFIG", "development"))
+
+if __name__ == "__main__":
+    port = int(os.environ.get("PORT", "5000"))
+    host = os.environ.get("HOST", "127.0.0.1")
+    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True)
