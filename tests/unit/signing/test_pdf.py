@@ -1,0 +1,293 @@
+"""Rendered documents carry Chinese text; PAdES signatures hold up in pyHanko and in poppler's pdfsig."""
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from signing.ca import CertificateAuthority, certificate_pem
+from signing.pdf import PdfSignatureError, inspect_pdf, render_document, sign_pdf
+from signing.timestamps import LocalTimestamper
+
+NOW = datetime.now(UTC)
+TITLE = "招标公告 开标记录"
+TOOLS = {"pdftotext": "poppler-utils", "pdfsig": "poppler-utils", "certutil": "libnss3-tools"}
+
+
+def _tool(name: str) -> str:
+    """Path of a command-line tool, failing (not skipping) with the Debian package to install."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is missing: apt-get install {TOOLS[name]}")
+    return path
+
+
+@dataclass(frozen=True)
+class Signer:
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+    label: str
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: CertificateAuthority
+    tsa: LocalTimestamper
+    agency: Signer
+    expert: Signer
+    second_expert: Signer
+
+
+def _signer(ca: CertificateAuthority, cn: str, org: str) -> Signer:
+    key, cert = ca.issue(cn, organisation=org, kind="document_signer", now=NOW)
+    assert key is not None
+    return Signer(key, cert, f"{cn} {org}")
+
+
+@pytest.fixture(scope="module")
+def pki() -> Pki:
+    ca = CertificateAuthority.create("ebid 测试根 CA", now=NOW)
+    tsa_key, tsa_cert = ca.issue("ebid TSA", kind="timestamping", now=NOW)
+    assert tsa_key is not None
+    return Pki(
+        ca=ca,
+        tsa=LocalTimestamper(tsa_cert, tsa_key, chain=[ca.certificate]),
+        agency=_signer(ca, "张三", "某某招标代理有限公司"),
+        expert=_signer(ca, "李四", "评标委员会"),
+        second_expert=_signer(ca, "王五", "评标委员会"),
+    )
+
+
+def _sign(
+    pki: Pki,
+    pdf: bytes,
+    who: Signer,
+    field: str,
+    *,
+    certify: bool,
+    location: str | None = None,
+    reserve_fields: tuple[str, ...] = (),
+) -> bytes:
+    return sign_pdf(
+        pdf,
+        signer_key=who.key,
+        signer_cert=who.cert,
+        ca_cert=pki.ca.certificate,
+        timestamper=pki.tsa,
+        field_name=field,
+        signer_label=who.label,
+        certify=certify,
+        reason="开标记录确认" if certify else "评标专家签字",
+        location=location,
+        reserve_fields=reserve_fields,
+    )
+
+
+@pytest.fixture(scope="module")
+def document() -> bytes:
+    return render_document(
+        TITLE,
+        [
+            "本项目采用电子招标方式，开标时间为 2025-03-01 09:30。",
+            "Bids are opened remotely. <b>not markup</b>",
+        ],
+        [["投标人", "报价（元）", "工期"], ["某某建设有限公司", "1,234,567.00", "180 天"]],
+        lang="zh",
+    )
+
+
+@pytest.fixture(scope="module")
+def certified(pki: Pki, document: bytes) -> bytes:
+    return _sign(
+        pki, document, pki.agency, "agency", certify=True, location="北京", reserve_fields=("expert1",)
+    )
+
+
+@pytest.fixture(scope="module")
+def two_signed(pki: Pki, certified: bytes) -> bytes:
+    return _sign(pki, certified, pki.expert, "expert1", certify=False)
+
+
+@pytest.fixture(scope="module")
+def nss_db(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An NSS database that trusts only the test CA, as pdfsig reads trust from NSS."""
+    certutil = _tool("certutil")
+    db = tmp_path_factory.mktemp("nss")
+    ca_pem = db / "ca.pem"
+    ca_pem.write_bytes(certificate_pem(pki.ca.certificate))
+    subprocess.run([certutil, "-N", "-d", f"sql:{db}", "--empty-password"], check=True, capture_output=True)
+    subprocess.run(
+        [certutil, "-A", "-d", f"sql:{db}", "-n", "ebid-test-ca", "-t", "CT,C,C", "-a", "-i", str(ca_pem)],
+        check=True,
+        capture_output=True,
+    )
+    return f"sql:{db}"
+
+
+def _pdftotext(pdf: bytes, tmp_path: Path) -> str:
+    # STSong-Light is not embedded: poppler needs poppler-data's Adobe-GB1 table to map its glyphs to text.
+    if not Path("/usr/share/poppler/cidToUnicode/Adobe-GB1").exists():
+        pytest.fail("poppler's CJK tables are missing: apt-get install poppler-data")
+    path = tmp_path / "doc.pdf"
+    path.write_bytes(pdf)
+    result = subprocess.run([_tool("pdftotext"), str(path), "-"], capture_output=True, check=True)
+    return result.stdout.decode("utf-8")
+
+
+def _pdfsig(pdf: bytes, nss_db: str, tmp_path: Path) -> list[str]:
+    """pdfsig's report split per signature, newest first (pdfsig's order)."""
+    path = tmp_path / "signed.pdf"
+    path.write_bytes(pdf)
+    result = subprocess.run(
+        [_tool("pdfsig"), "-nssdir", nss_db, str(path)], capture_output=True, text=True, check=False
+    )
+    blocks = result.stdout.split("Signature #")[1:]
+    assert blocks, f"pdfsig found no signatures: {result.stdout}{result.stderr}"
+    return blocks
+
+
+def _field(block: str) -> str:
+    return block.split("Signature Field Name: ", 1)[1].split("\n", 1)[0].strip()
+
+
+def test_chinese_document_text_is_extractable(document: bytes, tmp_path: Path) -> None:
+    text = _pdftotext(document, tmp_path)
+    assert "招标公告" in text and "开标记录" in text
+    assert "某某建设有限公司" in text and "报价（元）" in text
+    assert "<b>not markup</b>" in text
+    assert "签章" in text
+
+
+def test_english_document_renders_with_a_chinese_name(tmp_path: Path) -> None:
+    pdf = render_document("Bid opening record", ["Opened by 张三."], None, lang="en")
+    text = _pdftotext(pdf, tmp_path)
+    assert "Bid opening record" in text and "张三" in text and "Signatures" in text
+
+
+def test_two_signatures_are_intact_trusted_and_timestamped(
+    pki: Pki, certified: bytes, two_signed: bytes
+) -> None:
+    assert two_signed.startswith(certified), "the approval signature must be an incremental update"
+    first, second = inspect_pdf(two_signed, [pki.ca.certificate])
+    assert (first.field_name, second.field_name) == ("agency", "expert1")
+    for report in (first, second):
+        assert report.intact and report.valid and report.trusted and report.ok, report.message
+        assert report.timestamp_valid and report.time_from_timestamp
+        assert report.signing_time is not None
+        assert abs(report.signing_time - datetime.now(UTC)) < timedelta(minutes=5)
+    assert (first.signer_common_name, first.signer_organisation) == ("张三", "某某招标代理有限公司")
+    assert (second.signer_common_name, second.signer_organisation) == ("李四", "评标委员会")
+    assert first.certification and not second.certification
+    # The certification covers its own revision; the approval that followed only filled a reserved field.
+    assert first.coverage == "entire_revision" and first.modification_level == "form_filling"
+    assert first.docmdp_ok
+    assert second.coverage == "entire_file" and second.modification_level == "none"
+    assert second.message.startswith("Valid signature by 李四")
+
+
+def test_signatures_are_untrusted_under_another_root(pki: Pki, two_signed: bytes) -> None:
+    other = CertificateAuthority.create("not ours", now=NOW)
+    reports = inspect_pdf(two_signed, [other.certificate])
+    assert all(r.intact and not r.trusted and not r.ok for r in reports)
+
+
+def test_stamps_name_the_signers_in_chinese(pki: Pki, two_signed: bytes, tmp_path: Path) -> None:
+    text = _pdftotext(two_signed, tmp_path)
+    assert pki.agency.label in text and pki.expert.label in text
+
+
+def test_signature_boxes_do_not_overlap(pki: Pki) -> None:
+    # Approval-only signatures may each add their own field; every one must land in its own slot.
+    plain = render_document("Award notice", ["Awarded."], None, lang="en")
+    for i, who in enumerate((pki.agency, pki.expert, pki.second_expert)):
+        plain = _sign(pki, plain, who, f"s{i}", certify=False)
+    reader = PdfFileReader(BytesIO(plain))
+    rects = [tuple(float(v) for v in sig.sig_field["/Rect"]) for sig in reader.embedded_signatures]
+    assert len(rects) == 3
+    for i, a in enumerate(rects):
+        for b in rects[i + 1 :]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    assert all(r.ok for r in inspect_pdf(plain, [pki.ca.certificate]))
+
+
+def test_certified_document_refuses_unreserved_field(pki: Pki, certified: bytes) -> None:
+    with pytest.raises(PdfSignatureError, match="no empty signature field 'intruder'"):
+        _sign(pki, certified, pki.second_expert, "intruder", certify=False)
+    with pytest.raises(PdfSignatureError, match="only the first signature may certify"):
+        _sign(pki, certified, pki.expert, "expert1", certify=True)
+
+
+def test_pdfsig_reports_valid_trusted_and_whole_document(
+    two_signed: bytes, nss_db: str, tmp_path: Path
+) -> None:
+    blocks = _pdfsig(two_signed, nss_db, tmp_path)
+    assert [_field(b) for b in blocks] == ["expert1", "agency"]
+    for block in blocks:
+        assert "Signature is Valid." in block, block
+        assert "Certificate is Trusted." in block, block
+        assert "ETSI.CAdES.detached" in block
+    newest, oldest = blocks
+    # The newest signature covers every byte: nothing was modified after it was signed.
+    assert "Total document signed" in newest and "Not total document signed" not in newest
+    assert "Not total document signed" in oldest
+
+
+def test_flipped_byte_in_first_revision_breaks_both(
+    pki: Pki, two_signed: bytes, nss_db: str, tmp_path: Path
+) -> None:
+    tampered = bytearray(two_signed)
+    # The header comment lies inside the byte range of both signatures and parses either way.
+    at = tampered.index(b"ReportLab Generated PDF document")
+    tampered[at] ^= 0x01
+    reports = inspect_pdf(bytes(tampered), [pki.ca.certificate])
+    assert [r.intact for r in reports] == [False, False]
+    assert all(not r.valid and not r.ok and "changed after" in r.message for r in reports)
+    for block in _pdfsig(bytes(tampered), nss_db, tmp_path):
+        assert "Signature is Valid." not in block
+        assert "Digest Mismatch" in block or "Signature is Invalid" in block, block
+
+
+def test_flipped_byte_in_last_revision_breaks_only_the_last(
+    pki: Pki, certified: bytes, two_signed: bytes, nss_db: str, tmp_path: Path
+) -> None:
+    tampered = bytearray(two_signed)
+    # A digit of the approval signature's /M date: after /Contents, inside its second byte range.
+    at = tampered.rindex(b"/M (D") + len(b"/M (D\\072") + 3
+    assert at > len(certified)
+    tampered[at] = ord("0") if tampered[at] != ord("0") else ord("1")
+    first, second = inspect_pdf(bytes(tampered), [pki.ca.certificate])
+    assert first.intact and not second.intact and not second.ok
+    newest, oldest = _pdfsig(bytes(tampered), nss_db, tmp_path)
+    assert "Signature is Valid." not in newest
+    assert "Signature is Valid." in oldest
+
+
+def test_unparseable_pdf_raises(pki: Pki) -> None:
+    with pytest.raises(PdfSignatureError, match="cannot parse"):
+        inspect_pdf(b"%PDF-1.7\nthis is not a PDF", [pki.ca.certificate])
+
+
+def test_ragged_table_and_slot_overflow_are_refused(pki: Pki) -> None:
+    with pytest.raises(ValueError, match="same, non-zero number of cells"):
+        render_document("t", [], [["a", "b"], ["c"]], lang="en")
+    plain = render_document("t", [], None, lang="en")
+    with pytest.raises(PdfSignatureError, match="outside the 12 slots"):
+        sign_pdf(
+            plain,
+            signer_key=pki.agency.key,
+            signer_cert=pki.agency.cert,
+            ca_cert=pki.ca.certificate,
+            timestamper=pki.tsa,
+            field_name="late",
+            signer_label="late",
+            certify=False,
+            reason="r",
+            box_index=12,
+        )
