@@ -20,11 +20,11 @@ venv: $(VENV)/.installed
 # Compiled catalogues are build products, never committed.
 translations: venv
 	$(VENV)/bin/pybabel compile --use-fuzzy -d app/translations -f --statistics 2>&1 | grep -v '^$$' || true
-	@test -f app/translations/zh_CN/LC_MESSAGES/messages.mo || (echo "translations failed to compile" && exit 1)
+	@test -f app/translations/zh_Hans_CN/LC_MESSAGES/messages.mo || (echo "translations failed to compile" && exit 1)
 
 # Re-extract the messages after changing templates or code, then translate what is new.
 messages: venv
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o app/translations/messages.pot --no-location --sort-output .
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o app/translations/messages.pot --no-location --sort-output --ignore-dirs=".venv node_modules tests benchmarks" .
 	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
 
 run: translations

@@ -35,6 +35,10 @@ def create_app(config: str | type | dict[str, Any] | None = None, **overrides: A
         load_development_secrets(app)
 
     db.init_app(app)
+    with app.app_context():
+        from app.orm import configure_sqlite
+
+        configure_sqlite(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     login.init_app(app)
     csrf.init_app(app)

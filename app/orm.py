@@ -6,7 +6,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
-from sqlalchemy import CHAR, DateTime, Integer, MetaData, Numeric, String, TypeDecorator
+from sqlalchemy import CHAR, DateTime, Integer, MetaData, Numeric, String, TypeDecorator, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, mapped_column, registry
 
 #: Constraint names are predictable so migrations can name what they alter (batch mode on SQLite).
@@ -66,3 +67,25 @@ class Base(DeclarativeBase):
 
     registry = registry(metadata=MetaData(naming_convention=NAMING_CONVENTION),
                         type_annotation_map={dt.datetime: UTCDateTime()})
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """Make SQLite behave: foreign keys enforced, and real transactions with savepoints.
+
+    pysqlite opens transactions lazily and not before DDL or SAVEPOINT, which breaks nested
+    transactions; SQLAlchemy's documented remedy is to turn that off and emit BEGIN ourselves.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN")

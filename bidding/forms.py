@@ -38,7 +38,7 @@ class CriterionRow(Form):
         (CriterionCategory.PRICE.value, _l("Price")),
         (CriterionCategory.COMMERCIAL.value, _l("Commercial")),
         (CriterionCategory.TECHNICAL.value, _l("Technical"))])
-    weight = StringField(_l("Weight (%)"), validators=[Optional()])
+    weight = StringField(_l("Weight (percent)"), validators=[Optional()])
     max_score = StringField(_l("Maximum score"), validators=[Optional()])
 
 
