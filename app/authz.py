@@ -86,6 +86,13 @@ POLICIES: dict[str, Rule] = {
     "admin.user_new": roles(ADMIN),
     # supervision
     "bidding.audit_tenders": roles(Role.SUPERVISOR),
+    # the audit log and the platform's public keys: anyone may check them
+    "log_api.checkpoint": PUBLIC,
+    "log_api.key": PUBLIC,
+    "log_api.entry": PUBLIC,
+    "log_api.consistency": PUBLIC,
+    "log_api.export": PUBLIC,
+    "wellknown.jwks": PUBLIC,
 }
 
 

@@ -1,0 +1,242 @@
+"""The audit log: append entries, make signed checkpoints, answer proofs, export it, issue receipts.
+
+A service: it flushes and never commits, so an entry and the state change it records are one
+transaction, committed (or rolled back) together by the caller. docs/audit-log.md is the spec.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from flask import current_app, has_request_context, request
+from sqlalchemy import select
+
+from app.errors import Refused
+from app.extensions import db
+from app.models import User
+from app.orm import utcnow
+from app.validation import ValidationError
+from signing import jose, logstore
+from signing.canonical import canonical_json
+from signing.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint, vkey
+from signing.keys import KeyPurpose, KeyStore, KeyStoreError, PlatformKey
+from signing.merkle import leaf_hash
+from signing.models import LogCheckpoint, LogEntry
+
+#: The entry format version, the `v` of every entry.
+FORMAT_VERSION = 1
+#: The JWS `typ` of a receipt.
+RECEIPT_TYPE = "ebid-receipt+jws"
+#: Milestone label of the checkpoint a receipt makes when none covers its entry yet.
+RECEIPT_MILESTONE = "receipt"
+#: Entry times: UTC, ISO 8601, always with microseconds and Z.
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_EVENT = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+
+
+def b64(value: bytes) -> str:
+    """Standard base64, as hashes appear in checkpoints and in the API."""
+    return base64.b64encode(value).decode()
+
+
+def origin() -> str:
+    """The log's origin line (configuration `PLATFORM_ORIGIN`, from EBID_ORIGIN)."""
+    return current_app.config["PLATFORM_ORIGIN"]
+
+
+def key_store() -> KeyStore:
+    """The platform's keys."""
+    store = current_app.extensions.get("ebid.keys")
+    if store is None:
+        raise KeyStoreError("KEY_ENCRYPTION_KEY is not configured: the platform's keys cannot be opened")
+    return store
+
+
+def checkpoint_key() -> PlatformKey:
+    """The Ed25519 key that signs checkpoints now."""
+    return key_store().active(KeyPurpose.CHECKPOINT)
+
+
+def published_vkeys() -> list[str]:
+    """Note verifier keys of every unretired checkpoint key, oldest first; the note key name is the origin."""
+    return [vkey(origin(), k.public_key) for k in key_store().verification_keys(KeyPurpose.CHECKPOINT)]
+
+
+def request_context_ip() -> str | None:
+    """The client address of the current request, or None outside one."""
+    return request.remote_addr if has_request_context() else None
+
+
+def actor_json(user: User | None) -> dict[str, Any] | None:
+    """Who acted, as an entry names them; None for the platform itself."""
+    if user is None:
+        return None
+    organisation = user.organisation
+    return {"user": user.id, "username": user.username, "role": user.role.value,
+            "organisation": organisation.credit_code if organisation else None}
+
+
+def record(event: str, *, actor: User | None, subject: dict[str, Any], data: dict[str, Any] | None = None,
+           ip: str | None = None, checkpoint: str | None = None) -> LogEntry:
+    """Append one entry; `ip` defaults to the current request's; `checkpoint` names a milestone to sign."""
+    if not isinstance(event, str) or len(event) > 64 or not _EVENT.fullmatch(event):
+        raise ValueError(f"event {event!r} is not a dotted lower-case name such as 'tender.published'")
+    if not isinstance(subject, dict) or not subject:
+        raise ValueError("subject must name the entity the event is about, e.g. {'tender': 7}")
+    if checkpoint is not None:
+        _check_milestone(checkpoint)
+    fields: dict[str, Any] = {
+        "v": FORMAT_VERSION, "event": event, "actor": actor_json(actor),
+        "ip": ip if ip is not None else request_context_ip(), "subject": subject, "data": data or {},
+    }
+    # Refuse what cannot be serialised before claiming an index, so a caller that catches the
+    # error and commits anyway leaves no hole in the log.
+    canonical_json({**fields, "index": 0, "time": ""})
+    index = logstore.claim_index()
+    # The time is read after the claim: the head's lock orders entries, so times follow indexes.
+    now = utcnow()
+    fields.update(index=index, time=now.strftime(TIME_FORMAT))
+    body = canonical_json(fields)
+    entry = LogEntry(index=index, body=body.decode(), leaf_hash=leaf_hash(body), event=event, created_at=now)
+    db.session.add(entry)
+    db.session.flush()
+    logstore.tree(index).append(entry.leaf_hash)
+    if checkpoint is not None:
+        make_checkpoint(milestone=checkpoint)
+    return entry
+
+
+def _check_milestone(label: str) -> None:
+    if not isinstance(label, str) or not 0 < len(label) <= 64 or not label.isprintable():
+        raise ValueError(f"milestone {label!r} must be a printable label of 1 to 64 characters")
+
+
+def latest_checkpoint() -> LogCheckpoint | None:
+    """The checkpoint of the largest tree signed so far."""
+    return db.session.scalars(select(LogCheckpoint).order_by(LogCheckpoint.tree_size.desc(),
+                                                             LogCheckpoint.id.desc()).limit(1)).first()
+
+
+def make_checkpoint(milestone: str | None = None) -> LogCheckpoint:
+    """Sign the log's current tree head; a periodic one (no milestone) is skipped if nothing was added."""
+    if milestone is not None:
+        _check_milestone(milestone)
+    size = logstore.size()
+    latest = latest_checkpoint()
+    if milestone is None and latest is not None and latest.tree_size >= size:
+        return latest
+    root = logstore.tree(size).root()
+    name = origin()
+    note = sign_checkpoint(Checkpoint(name, size, root), name, checkpoint_key().private_key)
+    made = LogCheckpoint(tree_size=size, root_hash=root, note=note, milestone=milestone)
+    db.session.add(made)
+    db.session.flush()
+    return made
+
+
+def _require_checkpoint() -> LogCheckpoint:
+    latest = latest_checkpoint()
+    if latest is None:
+        raise Refused("the log has no signed checkpoint yet", code="not_found", status=404)
+    return latest
+
+
+def checkpoint_note() -> str:
+    """The latest checkpoint's signed note."""
+    return _require_checkpoint().note
+
+
+def _check_tree_size(value: int, size: int, field: str) -> None:
+    if value < 0:
+        raise ValidationError(field, f"{field} must not be negative")
+    if value > size:
+        raise ValidationError(field, f"{field} {value} is beyond the log, which has {size} entries")
+
+
+def inclusion(index: int, tree_size: int | None = None) -> dict[str, Any]:
+    """Entry `index`, its leaf hash and its inclusion proof in the tree of `tree_size` leaves.
+
+    `tree_size` defaults to the latest checkpoint's, which is returned alongside.
+    """
+    size = logstore.size()
+    if not 0 <= index < size:
+        raise Refused(f"log entry {index} does not exist: the log has {size} entries", code="not_found",
+                      status=404)
+    latest = latest_checkpoint()
+    if tree_size is None:
+        if latest is None or latest.tree_size <= index:
+            covered = latest.tree_size if latest else 0
+            raise Refused(f"log entry {index} is not yet covered by a signed checkpoint (the latest covers "
+                          f"{covered} entries); ask again after the next one, or pass tree_size",
+                          code="not_checkpointed", status=404)
+        tree_size = latest.tree_size
+    _check_tree_size(tree_size, size, "tree_size")
+    if index >= tree_size:
+        raise ValidationError("tree_size", f"entry {index} is not in the tree of size {tree_size}: "
+                              "tree_size must be greater than the index")
+    body, leaf = db.session.execute(
+        select(LogEntry.body, LogEntry.leaf_hash).where(LogEntry.index == index)).one()
+    tree = logstore.tree(size)
+    return {
+        "index": index, "entry": body, "leaf_hash": b64(leaf), "tree_size": tree_size,
+        "root_hash": b64(tree.root(tree_size)),
+        "inclusion_proof": [b64(h) for h in tree.inclusion_proof(index, tree_size)],
+        "checkpoint": latest.note if latest else None,
+    }
+
+
+def consistency(first: int, second: int | None = None) -> dict[str, Any]:
+    """Proof that the first `first` leaves are a prefix of the first `second` (default: latest checkpoint)."""
+    size = logstore.size()
+    if second is None:
+        second = _require_checkpoint().tree_size
+    _check_tree_size(first, size, "first")
+    _check_tree_size(second, size, "second")
+    if first > second:
+        raise ValidationError("first", f"first ({first}) must not exceed second ({second})")
+    tree = logstore.tree(size)
+    return {"first": first, "second": second, "first_root": b64(tree.root(first)),
+            "second_root": b64(tree.root(second)),
+            "proof": [b64(h) for h in tree.consistency_proof(first, second)]}
+
+
+def export_lines() -> Iterator[str]:
+    """The log up to the latest checkpoint as JSON Lines (newline-terminated): a header, then the entries.
+
+    Checks happen now, before the first line, so a refusal is an error response rather than a cut stream.
+    """
+    latest = _require_checkpoint()
+    header = canonical_json({
+        "ebid_log_export": 1, "origin": parse_checkpoint(latest.note).origin, "tree_size": latest.tree_size,
+        "root_hash": b64(latest.root_hash), "checkpoint": latest.note,
+    }).decode()
+    tree_size = latest.tree_size
+
+    def lines() -> Iterator[str]:
+        yield header + "\n"
+        for row in logstore.entry_rows(0, tree_size):
+            yield row.body + "\n"
+
+    return lines()
+
+
+def receipt(entry: LogEntry, kind: str, subject: dict[str, Any]) -> str:
+    """A compact JWS (ES256) proving `entry` is in the log, with a checkpoint covering it."""
+    latest = latest_checkpoint()
+    if latest is None or latest.tree_size <= entry.index:
+        latest = make_checkpoint(milestone=RECEIPT_MILESTONE)
+    tree = logstore.tree(latest.tree_size)
+    payload = {
+        "iss": origin(), "iat": int(utcnow().timestamp()), "kind": kind, "subject": subject,
+        "entry": entry.body,
+        "log": {"origin": parse_checkpoint(latest.note).origin, "index": entry.index,
+                "leaf_hash": b64(entry.leaf_hash), "tree_size": latest.tree_size,
+                "root_hash": b64(latest.root_hash),
+                "inclusion_proof": [b64(h) for h in tree.inclusion_proof(entry.index)]},
+        "checkpoint": latest.note,
+    }
+    key = key_store().active(KeyPurpose.JWS)
+    return jose.sign(payload, kid=key.kid, private_key=key.private_key, typ=RECEIPT_TYPE)
