@@ -32,6 +32,12 @@ class Config:
     KEY_DIR = Path(os.environ.get("EBID_KEY_DIR", INSTANCE / "keys"))
     BLOB_DIR = Path(os.environ.get("EBID_BLOB_DIR", INSTANCE / "blobs"))
     PLATFORM_ORIGIN = os.environ.get("EBID_ORIGIN", "ebid.example/log")
+    #: The name on the platform's seal, CA and documents.
+    PLATFORM_NAME = os.environ.get("EBID_PLATFORM_NAME", "e-Bidding Platform")
+    #: An external RFC 3161 time-stamping authority; unset, the platform's own TSA stamps.
+    TIMESTAMP_URL = os.environ.get("TIMESTAMP_URL") or None
+    #: Where blobs live ("module:Class" with a from_config); the default is files under BLOB_DIR.
+    BLOB_STORE = os.environ.get("BLOB_STORE", "app.storage:LocalBlobStore")
 
     # Requests: the size limit covers forms and JSON; envelope uploads stream with their own limit.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 2 * 1024 * 1024))

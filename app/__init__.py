@@ -58,6 +58,9 @@ def create_app(config: str | type | dict[str, Any] | None = None, **overrides: A
     import guarantees
     import signing
 
+    from app.storage import blob_store_from_config
+
+    app.extensions["ebid.blobs"] = blob_store_from_config(app.config)
     signing.init_app(app)
     bidding.init_app(app)
     guarantees.init_app(app)

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField
 
 from app import organisations
 from app.auth.services import create_user
@@ -20,7 +20,9 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 class OrganisationForm(FlaskForm):
     name = StringField(_l("Name"))
-    kind = SelectField(_l("Kind"), choices=[(k.value, k.value) for k in OrganisationKind])
+    # The service checks kind and role and names the field in its message (validate_choice=False).
+    kind = SelectField(_l("Kind"), choices=[SelectChoice(k.value) for k in OrganisationKind],
+                       validate_choice=False)
     credit_code = StringField(_l("Unified social credit code"))
     region = StringField(_l("Region code"))
 
@@ -29,7 +31,7 @@ class UserForm(FlaskForm):
     username = StringField(_l("Username"))
     display_name = StringField(_l("Name"))
     password = PasswordField(_l("Password"))
-    role = SelectField(_l("Role"), choices=[(r.value, r.value) for r in Role])
+    role = SelectField(_l("Role"), choices=[SelectChoice(r.value) for r in Role], validate_choice=False)
     organisation_id = SelectField(_l("Organisation"), coerce=int)
 
 
@@ -54,7 +56,8 @@ def organisation_new():
             db.session.commit()
             flash(_("Organisation %(name)s registered.", name=org.name), "success")
             return redirect(url_for("admin.organisations"))
-    return render_template("admin/organisation_form.html", form=form, error=error), 422 if error else 200
+    status = 422 if error or form.errors else 200
+    return render_template("admin/organisation_form.html", form=form, error=error), status
 
 
 @bp.get("/users")
@@ -66,8 +69,9 @@ def users():
 @bp.route("/users/new", methods=["GET", "POST"])
 def user_new():
     form = UserForm()
-    form.organisation_id.choices = [(0, "—")] + [
-        (o.id, o.name) for o in db.session.scalars(select(Organisation).order_by(Organisation.name))]
+    form.organisation_id.choices = [SelectChoice(0, "—")] + [
+        SelectChoice(o.id, o.name)
+        for o in db.session.scalars(select(Organisation).order_by(Organisation.name))]
     error = None
     if request.method == "POST" and form.validate_on_submit():
         try:
@@ -81,4 +85,5 @@ def user_new():
             db.session.commit()
             flash(_("User %(name)s created.", name=user.username), "success")
             return redirect(url_for("admin.users"))
-    return render_template("admin/user_form.html", form=form, error=error), 422 if error else 200
+    status = 422 if error or form.errors else 200
+    return render_template("admin/user_form.html", form=form, error=error), status

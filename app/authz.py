@@ -93,6 +93,15 @@ POLICIES: dict[str, Rule] = {
     "log_api.consistency": PUBLIC,
     "log_api.export": PUBLIC,
     "wellknown.jwks": PUBLIC,
+    # trust: the CA certificate, the time-stamping unit, the verification page
+    "signing.ca_certificate": PUBLIC,
+    "signing.timestamp": PUBLIC,
+    "signing.verify": PUBLIC,
+    # signed documents: who may read one is decided by the document itself (public, its
+    # organisation, its signers, supervisors); signing needs a reserved field and the password
+    "signing.document_page": PUBLIC,
+    "signing.document_pdf": PUBLIC,
+    "signing.document_sign": SIGNED_IN,
 }
 
 

@@ -23,8 +23,10 @@ def _store():
 
 @keys_cli.command("ensure")
 def keys_ensure() -> None:
-    """Make any platform key that is missing (run by `make run`)."""
-    made = _store().ensure()
+    """Make any platform key that is missing, and the CA, TSA and seal (run by `make run`)."""
+    from signing.pki import ensure_pki
+
+    made = _store().ensure() + ensure_pki(_store(), name=current_app.config["PLATFORM_NAME"])
     for key in made:
         click.echo(f"made {key.purpose.value} key {key.kid} ({key.algorithm})")
     if not made:
@@ -34,13 +36,20 @@ def keys_ensure() -> None:
 @keys_cli.command("rotate")
 @click.argument("purpose")
 def keys_rotate(purpose: str) -> None:
-    """Make a new key for PURPOSE (jws or checkpoint); the old one keeps verifying."""
+    """Make a new key for PURPOSE (jws, checkpoint or ca); the old one keeps verifying."""
     from signing.keys import KeyPurpose
+    from signing.pki import rotate_ca
 
+    if purpose == KeyPurpose.CA.value:
+        for key in rotate_ca(_store(), name=current_app.config["PLATFORM_NAME"]):
+            click.echo(f"new {key.purpose.value} key {key.kid}")
+        return
     try:
         kind = KeyPurpose(purpose)
     except ValueError as exc:
-        raise click.BadParameter(f"one of: {', '.join(p.value for p in KeyPurpose)}") from exc
+        raise click.BadParameter("one of: jws, checkpoint, ca") from exc
+    if kind not in (KeyPurpose.JWS, KeyPurpose.CHECKPOINT):
+        raise click.BadParameter("the TSA and seal keys follow the CA: rotate ca")
     key = _store().create(kind)
     click.echo(f"new {kind.value} key {key.kid}")
 

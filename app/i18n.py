@@ -1,25 +1,25 @@
-"""Which language and time zone a page speaks: the user's choice, then the browser's, then zh_CN."""
+"""Which language and time zone a page speaks: the user's choice, else Chinese."""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, current_app, request, session
+from flask_babel import get_locale
 from flask_login import current_user
 
 
 def select_locale() -> str:
-    """The locale for this request."""
+    """The locale for this request: the person's explicit choice, then their profile, then zh_CN.
+
+    The browser's Accept-Language is not consulted: the platform speaks Chinese unless someone
+    chooses English (see docs/decisions.md).
+    """
     languages = current_app.config["LANGUAGES"]
     chosen = request.args.get("lang") or session.get("lang")
     if chosen in languages:
         return chosen
-    user = getattr(g, "_login_user", None) or (current_user if current_user else None)
+    user = current_user if current_user else None
     if user is not None and getattr(user, "is_authenticated", False) and user.locale in languages:
         return user.locale
-    header = request.accept_languages.best_match(["zh-CN", "zh", "en"]) if request else None
-    if header in ("zh-CN", "zh"):
-        return "zh_CN"
-    if header == "en":
-        return "en"
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
@@ -29,6 +29,9 @@ def select_timezone() -> str:
 
 
 def init_app(app: Flask) -> None:
+    # Templates ask which language they speak (`<html lang>`, the language switch).
+    app.jinja_env.globals["get_locale"] = get_locale
+
     @app.before_request
     def remember_language() -> None:
         lang = request.args.get("lang")

@@ -105,4 +105,4 @@ def _seed_tenders(now: dt.datetime) -> None:
                 {"name": "企业业绩与信誉", "category": "commercial", "weight": "25", "max_score": "25"},
             ],
         }, now=now)
-        services.publish(tender, now=now)
+        services.publish(tender, actor=office, now=now)

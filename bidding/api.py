@@ -14,6 +14,7 @@ from app.validation import ValidationError, parse_int
 from bidding import services
 from bidding.lifecycle import TenderState, allowed_actions
 from bidding.models import Tender
+from signing import audit
 
 bp = Blueprint("bidding_api", __name__, url_prefix="/api/tenders")
 csrf.exempt(bp)  # bearer tokens only: no cookie ever authenticates an API call
@@ -64,7 +65,9 @@ def tender_json(tender: Tender) -> dict[str, Any]:
                        for a in tender.amendments],
         "allowed_actions": [a.value for a in allowed_actions(tender.state)],
         "links": {"self": url_for("bidding_api.get_tender", tender_id=tender.id),
-                  "page": url_for("bidding.tender_detail", tender_id=tender.id)},
+                  "page": url_for("bidding.tender_detail", tender_id=tender.id),
+                  "notice_pdf": url_for("signing.document_pdf", document_id=tender.notice_document_id)
+                  if tender.notice_document_id else None},
     }
 
 
@@ -129,11 +132,13 @@ def update_tender(tender_id: int):
 
 
 @bp.post("/<int:tender_id>/publish")
-@document(summary="Publish a draft: its notice becomes public", response=TENDER_SHAPE)
+@document(summary="Publish a draft: its notice becomes public; answers with a signed receipt",
+          response={**TENDER_SHAPE, "receipt": "string"})
 def publish_tender(tender_id: int):
-    tender = services.publish(_own(tender_id))
+    tender = services.publish(_own(tender_id), actor=current_actor())
+    receipt = audit.receipt(audit.latest_entry("tender.published"), "tender.published", {"tender": tender.id})
     db.session.commit()
-    return jsonify(tender_json(tender))
+    return jsonify({**tender_json(tender), "receipt": receipt})
 
 
 @bp.post("/<int:tender_id>/amendments")
@@ -150,6 +155,7 @@ def amend_tender(tender_id: int):
 @document(summary="Cancel a tender with a reason", request={"reason": "string"}, response=TENDER_SHAPE)
 def cancel_tender(tender_id: int):
     body = _body()
-    tender = services.cancel(_own(tender_id), body.get("reason") if isinstance(body, dict) else None)
+    tender = services.cancel(_own(tender_id), body.get("reason") if isinstance(body, dict) else None,
+                             actor=current_actor())
     db.session.commit()
     return jsonify(tender_json(tender))

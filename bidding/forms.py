@@ -14,6 +14,7 @@ from wtforms import (
     Form,
     FormField,
     IntegerField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
@@ -35,9 +36,9 @@ class LotRow(Form):
 class CriterionRow(Form):
     name = StringField(_l("Criterion"), validators=[Optional()])
     category = SelectField(_l("Category"), choices=[
-        (CriterionCategory.PRICE.value, _l("Price")),
-        (CriterionCategory.COMMERCIAL.value, _l("Commercial")),
-        (CriterionCategory.TECHNICAL.value, _l("Technical"))])
+        SelectChoice(CriterionCategory.PRICE.value, _l("Price")),
+        SelectChoice(CriterionCategory.COMMERCIAL.value, _l("Commercial")),
+        SelectChoice(CriterionCategory.TECHNICAL.value, _l("Technical"))])
     weight = StringField(_l("Weight (percent)"), validators=[Optional()])
     max_score = StringField(_l("Maximum score"), validators=[Optional()])
 
@@ -46,15 +47,16 @@ class TenderForm(FlaskForm):
     title = StringField(_l("Title"))
     description = TextAreaField(_l("Description"))
     region = StringField(_l("Region code"))
-    currency = SelectField(_l("Currency"), choices=[(c, c) for c in sorted(CURRENCIES)], default="CNY")
+    currency = SelectField(_l("Currency"), choices=[SelectChoice(c) for c in sorted(CURRENCIES)],
+                           default="CNY")
     estimated_price = StringField(_l("Estimated price"))
     deposit_amount = StringField(_l("Bid deposit"), default="0")
     submission_deadline = DateTimeLocalField(_l("Submission deadline"), validators=[Optional()])
     opening_time = DateTimeLocalField(_l("Opening time"), validators=[Optional()])
     bid_validity_days = IntegerField(_l("Bid validity (days)"), default=90, validators=[Optional()])
     evaluation_method = SelectField(_l("Evaluation method"), choices=[
-        (EvaluationMethod.COMPREHENSIVE_SCORING.value, _l("Comprehensive scoring")),
-        (EvaluationMethod.LOWEST_EVALUATED_PRICE.value, _l("Lowest evaluated price"))])
+        SelectChoice(EvaluationMethod.COMPREHENSIVE_SCORING.value, _l("Comprehensive scoring")),
+        SelectChoice(EvaluationMethod.LOWEST_EVALUATED_PRICE.value, _l("Lowest evaluated price"))])
     lots = FieldList(FormField(LotRow), min_entries=LOT_ROWS, max_entries=LOT_ROWS)
     criteria = FieldList(FormField(CriterionRow), min_entries=CRITERION_ROWS, max_entries=CRITERION_ROWS)
 

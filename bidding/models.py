@@ -59,6 +59,8 @@ class Tender(Base):
     published_at: Mapped[dt.datetime | None]
     cancelled_at: Mapped[dt.datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    #: The signed notice PDF issued at publication.
+    notice_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
 
     estimated_price = composite(Money, "estimated_amount", "currency")
     deposit = composite(Money, "deposit_amount", "currency")

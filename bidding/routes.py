@@ -114,7 +114,7 @@ def tender_publish(tender_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        services.publish(tender)
+        services.publish(tender, actor=current_actor())
     except (ValidationError, Refused) as exc:
         db.session.rollback()
         flash(_("Not published: %(why)s", why=exc.message), "error")
@@ -154,7 +154,7 @@ def tender_cancel(tender_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        services.cancel(tender, form.reason.data)
+        services.cancel(tender, form.reason.data, actor=current_actor())
     except (ValidationError, Refused) as exc:
         db.session.rollback()
         flash(_("Not cancelled: %(why)s", why=exc.message), "error")

@@ -18,6 +18,7 @@ from app.models import Role, User
 from app.validation import ValidationError
 from bidding.lifecycle import IllegalTransition, TenderAction, TenderState, next_state
 from bidding.models import Amendment, Criterion, Lot, Tender
+from signing import audit
 from bidding.schemas import AmendmentInput, LotInput, TenderInput, parse_amendment, parse_tender
 
 
@@ -98,13 +99,28 @@ def update_draft(tender: Tender, data: Any, *, now: dt.datetime | None = None) -
     return tender
 
 
-def publish(tender: Tender, *, now: dt.datetime | None = None) -> Tender:
-    """Make the notice public; the deadline must leave the legal minimum bidding period."""
+def publish(tender: Tender, *, actor: User | None = None, now: dt.datetime | None = None) -> Tender:
+    """Make the notice public: seal the notice PDF, log the publication and sign a checkpoint.
+
+    The deadline must leave the legal minimum bidding period.
+    """
+    from bidding.notices import issue_notice
+
     now = now or utcnow()
     if tender.state == TenderState.DRAFT:
         _check_bidding_period(tender.submission_deadline, now)
     _transition(tender, TenderAction.PUBLISH)
     tender.published_at = now
+    db.session.flush()
+    notice = issue_notice(tender, actor)
+    tender.notice_document_id = notice.id
+    audit.record("tender.published", actor=actor, subject={"tender": tender.id},
+                 data={"reference": tender.reference, "title": tender.title,
+                       "submission_deadline": tender.submission_deadline.isoformat(),
+                       "opening_time": tender.opening_time.isoformat(),
+                       "estimated_price": format(tender.estimated_amount, ".2f"), "currency": tender.currency,
+                       "notice_sha256": notice.current.sha256},
+                 checkpoint="tender.published")
     db.session.flush()
     return tender
 
@@ -159,10 +175,13 @@ def amend(tender: Tender, actor: User, data: Any, *, now: dt.datetime | None = N
                           created_by_id=actor.id, created_at=now)
     tender.amendments.append(amendment)
     db.session.flush()
+    audit.record("tender.amended", actor=actor, subject={"tender": tender.id},
+                 data={"number": number, "reason": parsed.reason, "changes": changes,
+                       "deadline_extended": extended})
     return amendment
 
 
-def cancel(tender: Tender, reason: Any, *, now: dt.datetime | None = None) -> Tender:
+def cancel(tender: Tender, reason: Any, *, actor: User | None = None, now: dt.datetime | None = None) -> Tender:
     """Withdraw the tender, with a reason that becomes part of its notice."""
     if not isinstance(reason, str) or not reason.strip():
         raise ValidationError("reason", "give the reason for cancelling")
@@ -172,6 +191,8 @@ def cancel(tender: Tender, reason: Any, *, now: dt.datetime | None = None) -> Te
     tender.cancelled_at = now or utcnow()
     tender.cancel_reason = reason.strip()
     db.session.flush()
+    audit.record("tender.cancelled", actor=actor, subject={"tender": tender.id},
+                 data={"reason": tender.cancel_reason}, checkpoint="tender.cancelled")
     return tender
 
 

@@ -15,11 +15,13 @@ def init_app(app: Flask) -> None:
     from signing.api import log_api
     from signing.cli import log_cli
     from signing.keys import KeyStore, parse_kek
+    from signing.routes import bp
     from signing.wellknown import wellknown
 
     if app.config.get("KEY_ENCRYPTION_KEY"):
         app.extensions["ebid.keys"] = KeyStore(app.config["KEY_DIR"],
                                                parse_kek(app.config["KEY_ENCRYPTION_KEY"]))
+    app.register_blueprint(bp)
     app.register_blueprint(log_api)
     app.register_blueprint(wellknown)
     app.cli.add_command(log_cli)

@@ -240,3 +240,8 @@ def receipt(entry: LogEntry, kind: str, subject: dict[str, Any]) -> str:
     }
     key = key_store().active(KeyPurpose.JWS)
     return jose.sign(payload, kid=key.kid, private_key=key.private_key, typ=RECEIPT_TYPE)
+
+
+def latest_entry(event: str) -> LogEntry | None:
+    """The newest entry of an event (in a transaction that just recorded one, that one)."""
+    return db.session.scalar(select(LogEntry).where(LogEntry.event == event).order_by(LogEntry.index.desc()))

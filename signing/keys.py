@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -29,9 +30,18 @@ class KeyPurpose(StrEnum):
     JWS = "jws"
     #: Ed25519: audit-log checkpoints.
     CHECKPOINT = "checkpoint"
+    #: ECDSA P-256 root of the internal certificate authority (signing/pki.py).
+    CA = "ca"
+    #: ECDSA P-256 key of the platform's RFC 3161 time-stamping unit, certified by the CA.
+    TSA = "tsa"
+    #: ECDSA P-256 key of the platform's own seal on the documents it issues, certified by the CA.
+    DOCUMENT = "document"
 
 
-ALGORITHMS = {KeyPurpose.JWS: "ES256", KeyPurpose.CHECKPOINT: "EdDSA"}
+ALGORITHMS = {KeyPurpose.JWS: "ES256", KeyPurpose.CHECKPOINT: "EdDSA", KeyPurpose.CA: "ES256",
+              KeyPurpose.TSA: "ES256", KeyPurpose.DOCUMENT: "ES256"}
+#: Purposes whose keys `ensure` makes on its own; the others come with a certificate (signing/pki.py).
+PLAIN_PURPOSES = (KeyPurpose.JWS, KeyPurpose.CHECKPOINT)
 
 
 class KeyStoreError(RuntimeError):
@@ -52,6 +62,7 @@ class PlatformKey:
     created_at: dt.datetime
     private_key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
     retired: bool = False
+    certificate: x509.Certificate | None = None
 
     @property
     def public_key(self):
@@ -100,22 +111,27 @@ class KeyStore:
     # -- making keys ---------------------------------------------------------------------------
     def create(self, purpose: KeyPurpose, *, now: dt.datetime | None = None) -> PlatformKey:
         """Make a new key for `purpose`; it becomes the active one."""
-        private = ec.generate_private_key(ec.SECP256R1()) if purpose == KeyPurpose.JWS \
-            else ed25519.Ed25519PrivateKey.generate()
+        private = ed25519.Ed25519PrivateKey.generate() if purpose == KeyPurpose.CHECKPOINT \
+            else ec.generate_private_key(ec.SECP256R1())
+        return self.store(purpose, private, now=now)
+
+    def store(self, purpose: KeyPurpose, private, *, certificate: x509.Certificate | None = None,
+              now: dt.datetime | None = None) -> PlatformKey:
+        """Keep a key (and its certificate) sealed under the KEK; it becomes the active one."""
         public_der = private.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         kid = _kid(public_der)
         created = now or dt.datetime.now(dt.UTC)
         pkcs8 = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption())
-        nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, pkcs8, f"{kid}|{purpose.value}".encode())
         record = {
             "kid": kid, "purpose": purpose.value, "algorithm": ALGORITHMS[purpose],
             "created_at": created.isoformat(), "retired": False,
             "public_spki": base64.b64encode(public_der).decode(),
-            "sealed_private": base64.b64encode(nonce + sealed).decode(),
+            "sealed_private": base64.b64encode(self.seal(pkcs8, f"{kid}|{purpose.value}")).decode(),
         }
+        if certificate is not None:
+            record["certificate_pem"] = certificate.public_bytes(serialization.Encoding.PEM).decode()
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.directory / f"{purpose.value}-{kid}.json"
         tmp = path.with_suffix(".tmp")
@@ -126,10 +142,23 @@ class KeyStore:
         self._cache = None
         return self.get(kid)
 
+    def seal(self, data: bytes, context: str) -> bytes:
+        """AES-256-GCM under the KEK, bound to `context` (nonce || ciphertext)."""
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, data, context.encode())
+
+    def unseal(self, blob: bytes, context: str) -> bytes:
+        """The plaintext of `seal`, or KeyStoreError if the KEK or context differ."""
+        try:
+            return self._aead.decrypt(blob[:12], blob[12:], context.encode())
+        except Exception as exc:  # cryptography raises InvalidTag
+            raise KeyStoreError(f"sealed data for {context!r} cannot be opened: wrong KEY_ENCRYPTION_KEY "
+                                "or damaged") from exc
+
     def ensure(self) -> list[PlatformKey]:
         """Make a key for every purpose that has none; return the ones made."""
         made = []
-        for purpose in KeyPurpose:
+        for purpose in PLAIN_PURPOSES:
             if not any(k.purpose == purpose for k in self.all()):
                 made.append(self.create(purpose))
         return made
@@ -182,13 +211,15 @@ class KeyStore:
     def _load(self, record: dict) -> PlatformKey:
         blob = base64.b64decode(record["sealed_private"])
         try:
-            pkcs8 = self._aead.decrypt(blob[:12], blob[12:], f"{record['kid']}|{record['purpose']}".encode())
-        except Exception as exc:  # cryptography raises InvalidTag
+            pkcs8 = self.unseal(blob, f"{record['kid']}|{record['purpose']}")
+        except KeyStoreError as exc:
             raise KeyStoreError(
                 f"key {record['kid']} cannot be opened: wrong KEY_ENCRYPTION_KEY or a damaged file") from exc
+        cert_pem = record.get("certificate_pem")
         return PlatformKey(
             kid=record["kid"], purpose=KeyPurpose(record["purpose"]), algorithm=record["algorithm"],
             created_at=dt.datetime.fromisoformat(record["created_at"]),
             private_key=serialization.load_der_private_key(pkcs8, password=None),
             retired=bool(record.get("retired")),
+            certificate=x509.load_pem_x509_certificate(cert_pem.encode()) if cert_pem else None,
         )

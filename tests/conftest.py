@@ -44,6 +44,9 @@ def app(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator
 
         upgrade()
         application.extensions["ebid.keys"].ensure()
+        from signing.pki import ensure_pki
+
+        ensure_pki(application.extensions["ebid.keys"], name=application.config["PLATFORM_NAME"])
     yield application
     with application.app_context():
         db.engine.dispose()

@@ -1,0 +1,183 @@
+"""`make demo`: drive a tender through the public interface as the roles would, against a running server.
+
+Each role uses only what a real user of that role has: the platform's HTTP API and pages, and
+its own login. What the demo produces is written to `instance/demo/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from config import INSTANCE
+
+
+class DemoError(RuntimeError):
+    """A step of the demo did not do what it should."""
+
+
+class Role:
+    """One person at their desk: a login and an HTTP session with the platform."""
+
+    def __init__(self, base_url: str, username: str | None = None, password: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = requests.Session()
+        self.username = username or "public"
+        if username:
+            token = self.call("POST", "/api/auth/token", json={"username": username, "password": password})
+            self.http.headers["Authorization"] = f"Bearer {token['access_token']}"
+
+    def call(self, method: str, path: str, *, expect: int | tuple[int, ...] = (200, 201), **kw: Any) -> Any:
+        response = self.http.request(method, self.base_url + path, timeout=60, **kw)
+        expected = (expect,) if isinstance(expect, int) else expect
+        if response.status_code not in expected:
+            raise DemoError(f"{self.username}: {method} {path} gave {response.status_code}: {response.text[:500]}")
+        if response.headers.get("Content-Type", "").startswith("application/json"):
+            return response.json()
+        return response.content
+
+
+class Demo:
+    """The whole tender, step by step; each issue adds its steps."""
+
+    def __init__(self, base_url: str, out: Path, logins: dict[str, dict[str, str]]) -> None:
+        self.base_url = base_url
+        self.out = out
+        self.logins = logins
+        self.facts: dict[str, Any] = {}
+
+    def role(self, username: str | None) -> Role:
+        if username is None:
+            return Role(self.base_url)
+        return Role(self.base_url, username, self.logins[username]["password"])
+
+    def say(self, who: str, what: str) -> None:
+        print(f"  [{who:>10}] {what}")
+
+    def save(self, name: str, content: bytes | str | Any) -> Path:
+        path = self.out / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif isinstance(content, str):
+            path.write_text(content)
+        else:
+            path.write_text(json.dumps(content, ensure_ascii=False, indent=2))
+        return path
+
+    # -- steps -------------------------------------------------------------------------------------
+    def publish_tender(self) -> None:
+        """The tendering office creates and publishes a tender."""
+        office = self.role("office")
+        now = dt.datetime.now(dt.UTC)
+        health = office.call("GET", "/healthz")
+        self.say("platform", f"healthy, database {health['database']}")
+        deadline = (now + dt.timedelta(days=21)).replace(microsecond=0)
+        tender = office.call("POST", "/api/tenders", json={
+            "title": "闽侯县城区供水管网改造工程（演示）", "region": "350121", "currency": "CNY",
+            "description": "更新老旧供水管网约 18 公里，含阀门井与计量设施。",
+            "estimated_price": "12800000.00", "deposit_amount": "200000.00",
+            "submission_deadline": deadline.isoformat(), "bid_validity_days": 90,
+            "evaluation_method": "comprehensive_scoring",
+            "lots": [{"title": "一标段：主干管", "estimated_price": "8000000.00"},
+                     {"title": "二标段：支管及入户", "estimated_price": "4800000.00"}],
+            "criteria": [{"name": "投标报价", "category": "price", "weight": "40", "max_score": "40"},
+                         {"name": "施工组织设计", "category": "technical", "weight": "40", "max_score": "40"},
+                         {"name": "企业信誉与业绩", "category": "commercial", "weight": "20", "max_score": "20"}],
+        })
+        self.say("office", f"created draft {tender['reference']} ({tender['title']})")
+        tender = office.call("POST", f"/api/tenders/{tender['id']}/publish")
+        self.say("office", f"published it; bids close {tender['submission_deadline']}")
+        self.save("publication-receipt.jws", tender.pop("receipt"))
+        self.say("office", "kept the signed publication receipt")
+        self.facts["tender"] = tender
+        self.save("tender.json", tender)
+
+    def bidder_finds_tender(self) -> None:
+        """A bidder finds the tender in the public list and reads its notice."""
+        tender = self.facts["tender"]
+        public = self.role(None)
+        found = public.call("GET", "/api/tenders", params={"q": "供水管网", "state": "published"})
+        if not any(t["id"] == tender["id"] for t in found["items"]):
+            raise DemoError("the published tender is not in the public list")
+        self.say("bidder1", f"found it in the public list ({found['total']} match)")
+        bidder = self.role("bidder1")
+        notice = bidder.call("GET", f"/api/tenders/{tender['id']}")
+        lots = ", ".join(lot["title"] for lot in notice["lots"])
+        self.say("bidder1", f"read the notice: deposit {notice['deposit_amount']} {notice['currency']}; lots: {lots}")
+        page = public.http.get(f"{self.base_url}/tenders/{tender['id']}", timeout=30)
+        if page.status_code != 200 or tender["title"] not in page.text:
+            raise DemoError("the notice page does not show the tender")
+        self.save("notice.html", page.text)
+
+    def ebid(self, *args: str) -> str:
+        """Run the `ebid` client as an auditor would on their own machine; fail the demo if it fails."""
+        result = subprocess.run([sys.executable, "-m", "signing.client", *args], capture_output=True, text=True,
+                                timeout=300, check=False)
+        last = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
+        if result.returncode != 0:
+            raise DemoError(f"ebid {args[0]} failed: {last}\n{result.stderr[-1000:]}")
+        return last
+
+    def verify_trust(self) -> None:
+        """An auditor downloads the notice, the log and the keys, and checks them with ebid."""
+        tender = self.facts["tender"]
+        auditor = self.role("supervisor")
+        notice = auditor.call("GET", tender["links"]["notice_pdf"])
+        notice_path = self.save("tender-notice.pdf", notice)
+        self.save("ca.pem", auditor.call("GET", "/pki/ca.pem"))
+        self.save("jwks.json", auditor.call("GET", "/.well-known/jwks.json"))
+        self.save("log-key.json", auditor.call("GET", "/api/log/key"))
+        self.save("checkpoint.txt", auditor.call("GET", "/api/log/checkpoint").decode())
+        export = auditor.http.get(f"{self.base_url}/api/log/export", timeout=120)
+        export.raise_for_status()
+        self.save("audit-log.jsonl", export.content)
+        self.say("supervisor", f"downloaded the notice, the CA, the keys and the log ({len(export.content.splitlines()) - 1} entries)")
+        out = self.out
+        self.say("ebid", self.ebid("verify-pdf", str(notice_path), "--ca", str(out / "ca.pem")))
+        self.say("ebid", self.ebid("verify-receipt", str(out / "publication-receipt.jws"),
+                                   "--jwks", str(out / "jwks.json"), "--log-key", str(out / "log-key.json")))
+        self.say("ebid", self.ebid("verify-log", str(out / "audit-log.jsonl"), "--log-key", str(out / "log-key.json"),
+                                   "--previous", str(out / "checkpoint.txt")))
+
+    def run(self) -> None:
+        steps = [self.publish_tender, self.bidder_finds_tender, self.verify_trust]
+        for step in steps:
+            print(f"== {step.__doc__ or step.__name__.replace('_', ' ')}")
+            step()
+        print(f"Done. What the demo produced is in {self.out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
+    parser.add_argument("--base-url", default="http://127.0.0.1:5000")
+    parser.add_argument("--instance", type=Path, default=INSTANCE)
+    args = parser.parse_args(argv)
+    logins_file = args.instance / "demo-logins.json"
+    if not logins_file.exists():
+        print(f"No demo logins at {logins_file}: start the platform with `make run` first.", file=sys.stderr)
+        return 2
+    logins = {e["username"]: e for e in json.loads(logins_file.read_text())}
+    out = args.instance / "demo"
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        requests.get(f"{args.base_url}/healthz", timeout=5).raise_for_status()
+    except requests.RequestException as exc:
+        print(f"The platform is not answering at {args.base_url} ({exc}); run `make run` first.", file=sys.stderr)
+        return 2
+    try:
+        Demo(args.base_url, out, logins).run()
+    except DemoError as exc:
+        print(f"DEMO FAILED: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
