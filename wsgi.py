@@ -10,6 +10,10 @@ from app.extensions import socketio
 app = create_app(os.environ.get("EBID_CONFIG", "development"))
 
 if __name__ == "__main__":
+    from app.scheduler import scheduler
+
+    if os.environ.get("EBID_SCHEDULER", "on") != "off":
+        scheduler(app).start()  # embedded default: the clock's jobs run in this process
     port = int(os.environ.get("PORT", "5000"))
     host = os.environ.get("HOST", "127.0.0.1")
     socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True)

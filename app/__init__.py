@@ -58,7 +58,10 @@ def create_app(config: str | type | dict[str, Any] | None = None, **overrides: A
     import guarantees
     import signing
 
+    from app import scheduler
     from app.storage import blob_store_from_config
+
+    scheduler.init_app(app)
 
     app.extensions["ebid.blobs"] = blob_store_from_config(app.config)
     signing.init_app(app)

@@ -85,6 +85,28 @@ def demo_logins_cmd() -> None:
     click.echo(json.dumps(demo_logins(), ensure_ascii=False))
 
 
+scheduler_cli = AppGroup("scheduler", help="Jobs that run on the clock.")
+
+
+@scheduler_cli.command("run")
+def scheduler_run() -> None:
+    """Run the scheduler in the foreground (production: one such process beside the web workers)."""
+    from app.scheduler import scheduler
+
+    click.echo(f"scheduler running: {', '.join(scheduler(current_app).jobs)}")
+    scheduler(current_app._get_current_object()).loop()
+
+
+@scheduler_cli.command("tick")
+def scheduler_tick() -> None:
+    """Run every job that is due once, and exit."""
+    from app.scheduler import scheduler
+
+    following = scheduler(current_app._get_current_object()).run_due()
+    click.echo(f"next job due {following.isoformat()}")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(scheduler_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(demo_cli)

@@ -25,3 +25,16 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(log_api)
     app.register_blueprint(wellknown)
     app.cli.add_command(log_cli)
+    app.extensions["ebid.scheduler"].register("log.checkpoint", checkpoint_job)
+
+
+def checkpoint_job(now):
+    """Sign a checkpoint when the log has grown since the last one; run again after the interval."""
+    import datetime as dt
+
+    from flask import current_app
+
+    from signing import audit
+
+    audit.make_checkpoint()
+    return now + dt.timedelta(seconds=int(current_app.config.get("CHECKPOINT_INTERVAL", 60)))
