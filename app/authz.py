@@ -40,6 +40,22 @@ def roles(*allowed: Role, owner: Ownership | None = None) -> Rule:
     return Rule(roles=frozenset(allowed), owner=owner)
 
 
+def owns_upload(user: User, args: dict) -> bool:
+    """The resumable upload in the URL was begun by the user (uploads are bound to their maker)."""
+    from bidding.submissions.models import Upload
+
+    upload = db.session.get(Upload, args.get("upload_id"))
+    return upload is not None and upload.user_id == user.id
+
+
+def owns_bid(user: User, args: dict) -> bool:
+    """The bid in the URL was submitted by the user's organisation."""
+    from bidding.submissions.models import Bid
+
+    bid = db.session.get(Bid, args.get("bid_id"))
+    return bid is not None and user.organisation_id is not None and bid.organisation_id == user.organisation_id
+
+
 def owns_tender(user: User, args: dict) -> bool:
     """The tender in the URL was created by the user's tendering office."""
     from bidding.models import Tender
@@ -79,6 +95,24 @@ POLICIES: dict[str, Rule] = {
     "bidding_api.publish_tender": roles(OFFICE, owner=owns_tender),
     "bidding_api.amend_tender": roles(OFFICE, owner=owns_tender),
     "bidding_api.cancel_tender": roles(OFFICE, owner=owns_tender),
+    # public keys: the office registers its tender's opening key; bidders register their own keys
+    "keys_api.register_opening_key": roles(OFFICE, owner=owns_tender),
+    "keys_api.get_opening_key": PUBLIC,
+    "keys_api.register_bidder_keys": roles(Role.BIDDER),
+    "keys_api.list_bidder_keys": roles(Role.BIDDER),
+    # the bidder's pages (keys made and bids sealed in the browser) and their short-lived API token
+    "bidder.bidder_keys": roles(Role.BIDDER),
+    "bidder.bidder_submit": roles(Role.BIDDER),
+    "bidder.api_token": SIGNED_IN,
+    # sealed bids: only bidders submit; each sees its own organisation's bids and nobody else's
+    "submissions_api.sealing": roles(Role.BIDDER),
+    "submissions_api.put_envelope": roles(Role.BIDDER),
+    "submissions_api.begin_upload": roles(Role.BIDDER),
+    "submissions_api.upload_status": roles(Role.BIDDER, owner=owns_upload),
+    "submissions_api.upload_piece": roles(Role.BIDDER, owner=owns_upload),
+    "submissions_api.complete_upload": roles(Role.BIDDER, owner=owns_upload),
+    "submissions_api.withdraw_bid": roles(Role.BIDDER, owner=owns_bid),
+    "submissions_api.my_bids": roles(Role.BIDDER),
     # administration of organisations and users
     "admin.organisations": roles(ADMIN),
     "admin.organisation_new": roles(ADMIN),

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # `ebid` imports this package on users' machines, where Flask is not needed
+    from flask import Flask
 
 
 def init_app(app: Flask) -> None:
     from bidding import models  # noqa: F401  (registers the tables)
     from bidding.api import bp as api
+    from bidding.bidder_pages import bp as bidder_pages
+    from bidding.keys_api import bp as keys_api
     from bidding.routes import bp
 
     app.register_blueprint(bp)
     app.register_blueprint(api)
+    app.register_blueprint(bidder_pages)
+    app.register_blueprint(keys_api)
+
+    from bidding import submissions
+
+    submissions.init_app(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
 
 from app.auth.identity import current_actor
 from app.errors import Refused
@@ -23,7 +23,8 @@ TENDER_SHAPE = {
     "id": "integer", "reference": "string", "title": "string", "description": "string", "region": "string",
     "state": "string", "currency": "string", "estimated_price": "money", "deposit_amount": "money",
     "submission_deadline": "datetime", "opening_time": "datetime", "bid_validity_days": "integer",
-    "evaluation_method": "string", "published_at": "datetime",
+    "evaluation_method": "string", "published_at": "datetime", "decryption_window_minutes": "integer",
+    "opening_remedy": "string", "opening_key": {"kid": "string", "threshold": "integer", "count": "integer"},
     "lots": [{"number": "integer", "title": "string", "estimated_price": "money"}],
     "criteria": [{"position": "integer", "name": "string", "category": "string", "weight": "string",
                   "max_score": "string"}],
@@ -34,6 +35,7 @@ TENDER_INPUT = {
     "title": "string", "description": "string", "region": "string", "currency": "string",
     "estimated_price": "money", "deposit_amount": "money", "submission_deadline": "datetime",
     "opening_time": "datetime", "bid_validity_days": "integer", "evaluation_method": "string",
+    "decryption_window_minutes": "integer", "opening_remedy": "string",
     "lots": [{"title": "string", "estimated_price": "money"}],
     "criteria": [{"name": "string", "category": "string", "weight": "string", "max_score": "string"}],
 }
@@ -51,6 +53,10 @@ def tender_json(tender: Tender) -> dict[str, Any]:
         "deposit_amount": format(tender.deposit_amount, ".2f"),
         "submission_deadline": iso(tender.submission_deadline), "opening_time": iso(tender.opening_time),
         "bid_validity_days": tender.bid_validity_days, "evaluation_method": tender.evaluation_method.value,
+        "decryption_window_minutes": tender.decryption_window_minutes,
+        "opening_remedy": tender.opening_remedy.value,
+        "opening_key": {"kid": tender.opening_key.kid, "threshold": tender.opening_key.threshold,
+                        "count": tender.opening_key.count} if tender.opening_key else None,
         "published_at": iso(tender.published_at), "cancelled_at": iso(tender.cancelled_at),
         "cancel_reason": tender.cancel_reason,
         "tendering_office": {"name": tender.tendering_office.name,
@@ -69,6 +75,11 @@ def tender_json(tender: Tender) -> dict[str, Any]:
                   "notice_pdf": url_for("signing.document_pdf", document_id=tender.notice_document_id)
                   if tender.notice_document_id else None},
     }
+
+
+def _reschedule_close() -> None:
+    """A new or moved deadline: the close job (bidding/submissions/close.py) replans now, not in 30 s."""
+    current_app.extensions["ebid.scheduler"].wake("bidding.close")
 
 
 def _body() -> Any:
@@ -138,6 +149,7 @@ def publish_tender(tender_id: int):
     tender = services.publish(_own(tender_id), actor=current_actor())
     receipt = audit.receipt(audit.latest_entry("tender.published"), "tender.published", {"tender": tender.id})
     db.session.commit()
+    _reschedule_close()
     return jsonify({**tender_json(tender), "receipt": receipt})
 
 
@@ -148,6 +160,7 @@ def amend_tender(tender_id: int):
     tender = _own(tender_id)
     services.amend(tender, current_actor(), _body())
     db.session.commit()
+    _reschedule_close()
     return jsonify(tender_json(tender)), 201
 
 

@@ -6,7 +6,17 @@ import datetime as dt
 import enum
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, composite, mapped_column, relationship
 
 from app.orm import Base, amount, created_at, currency, intpk
@@ -30,6 +40,15 @@ class CriterionCategory(enum.StrEnum):
     PRICE = "price"
     COMMERCIAL = "commercial"
     TECHNICAL = "technical"
+
+
+class OpeningRemedy(enum.StrEnum):
+    """What happens at the opening to a bid whose bidder fails to hand over its data key."""
+
+    #: k custodians rebuild the opening key from their shares and open it.
+    CUSTODIAN_SHARES = "custodian_shares"
+    #: No remedy: the bid is deemed revoked.
+    NONE = "none"
 
 
 class Tender(Base):
@@ -59,6 +78,10 @@ class Tender(Base):
     published_at: Mapped[dt.datetime | None]
     cancelled_at: Mapped[dt.datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    #: Minutes after the opening time during which bidders hand over their data keys.
+    decryption_window_minutes: Mapped[int] = mapped_column(default=60)
+    opening_remedy: Mapped[OpeningRemedy] = mapped_column(
+        enum_column(OpeningRemedy, name="opening_remedy"), default=OpeningRemedy.CUSTODIAN_SHARES)
     #: The signed notice PDF issued at publication.
     notice_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
 
@@ -80,7 +103,10 @@ class Tender(Base):
         CheckConstraint("bid_validity_days > 0", name="validity_positive"),
         CheckConstraint("opening_time >= submission_deadline", name="opening_after_deadline"),
         CheckConstraint("length(currency) = 3", name="currency_code"),
+        CheckConstraint("decryption_window_minutes BETWEEN 5 AND 1440", name="decryption_window_range"),
     )
+
+    opening_key: Mapped[OpeningKey | None] = relationship(back_populates="tender", uselist=False)
 
     @property
     def is_public(self) -> bool:
@@ -156,3 +182,46 @@ class Amendment(Base):
 
 
 Index("ix_tenders_state_deadline", Tender.state, Tender.submission_deadline)
+
+
+class OpeningKey(Base):
+    """A tender's opening key: the public half only. The private half exists only as custodians' shares."""
+
+    __tablename__ = "opening_keys"
+
+    id: Mapped[intpk]
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tenders.id", ondelete="CASCADE"), unique=True)
+    #: Raw 32-byte X25519 public key.
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    #: Hex SHA-256 of the raw public key, as the notice and every envelope state it.
+    kid: Mapped[str] = mapped_column(String(64))
+    threshold: Mapped[int]
+    count: Mapped[int]
+    #: Hex fingerprints of the custodians' SLIP-39 shares (docs/envelope.md).
+    fingerprints: Mapped[list] = mapped_column(JSON)
+    custodians: Mapped[list] = mapped_column(JSON, default=list)
+    registered_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    registered_at: Mapped[created_at]
+
+    tender: Mapped[Tender] = relationship(back_populates="opening_key")
+
+    __table_args__ = (
+        CheckConstraint("threshold >= 2 AND threshold <= count AND count <= 16", name="threshold_range"),
+    )
+
+
+class BidderKey(Base):
+    """A bidder company's public keys: X25519 to seal to itself, Ed25519 to sign its envelopes."""
+
+    __tablename__ = "bidder_keys"
+
+    id: Mapped[intpk]
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    x25519_public: Mapped[bytes] = mapped_column(LargeBinary(32))
+    x25519_kid: Mapped[str] = mapped_column(String(64), unique=True)
+    ed25519_public: Mapped[bytes] = mapped_column(LargeBinary(32))
+    ed25519_kid: Mapped[str] = mapped_column(String(64), unique=True)
+    registered_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    registered_at: Mapped[created_at]
+    #: Set when a newer key replaces it; kept so older envelopes can still be checked and opened.
+    revoked_at: Mapped[dt.datetime | None]

@@ -7,12 +7,16 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 
 from app.models import User
-from bidding.models import EvaluationMethod, Tender
+from bidding.models import EvaluationMethod, OpeningRemedy, Tender
 from signing import documents
 from signing.models import SignedDocument
 
 METHOD_ZH = {EvaluationMethod.LOWEST_EVALUATED_PRICE: "经评审的最低投标价法",
              EvaluationMethod.COMPREHENSIVE_SCORING: "综合评估法"}
+REMEDY_ZH = {
+    OpeningRemedy.CUSTODIAN_SHARES: "由不少于门限数量的开标密钥保管人提交密钥分片，重建开标密钥后开启该投标文件",
+    OpeningRemedy.NONE: "不予补救，视为撤回投标文件",
+}
 CATEGORY_ZH = {"price": "价格", "commercial": "商务", "technical": "技术"}
 
 
@@ -33,6 +37,10 @@ def issue_notice(tender: Tender, actor: User | None) -> SignedDocument:
         f"开标时间：{_when(tender.opening_time)}，远程不见面开标",
         f"投标有效期：{tender.bid_validity_days} 天",
         f"评标办法：{METHOD_ZH[tender.evaluation_method]}",
+        f"开标密钥标识（kid）：{tender.opening_key.kid}（门限 {tender.opening_key.threshold}/"
+        f"{tender.opening_key.count}）",
+        f"解密时限：开标后 {tender.decryption_window_minutes} 分钟内，投标人在本人电脑上解密并提交数据密钥",
+        "解密失败的补救：" + REMEDY_ZH[tender.opening_remedy],
     ]
     if tender.description:
         paragraphs.append(f"项目概况：{tender.description}")

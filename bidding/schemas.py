@@ -19,7 +19,7 @@ from app.validation import (
     parse_region,
     parse_text,
 )
-from bidding.models import CriterionCategory, EvaluationMethod
+from bidding.models import CriterionCategory, EvaluationMethod, OpeningRemedy
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class TenderInput:
     evaluation_method: EvaluationMethod
     lots: list[LotInput] = field(default_factory=list)
     criteria: list[CriterionInput] = field(default_factory=list)
+    decryption_window_minutes: int = 60
+    opening_remedy: OpeningRemedy = OpeningRemedy.CUSTODIAN_SHARES
 
 
 def parse_tender(data: Any, *, now: dt.datetime, deposit_cap_percent: Decimal) -> TenderInput:
@@ -79,9 +81,14 @@ def parse_tender(data: Any, *, now: dt.datetime, deposit_cap_percent: Decimal) -
     method = parse_choice(data.get("evaluation_method"), "evaluation_method", EvaluationMethod)
     lots = _parse_lots(data.get("lots") or [], estimated)
     criteria = _parse_criteria(data.get("criteria"))
+    window = parse_int(data.get("decryption_window_minutes", 60), "decryption_window_minutes", minimum=5,
+                       maximum=1440)
+    remedy = parse_choice(data.get("opening_remedy", OpeningRemedy.CUSTODIAN_SHARES.value), "opening_remedy",
+                          OpeningRemedy)
     return TenderInput(title=title, description=description, region=region, estimated_price=estimated,
                        deposit=deposit, submission_deadline=deadline, opening_time=opening,
-                       bid_validity_days=validity, evaluation_method=method, lots=lots, criteria=criteria)
+                       bid_validity_days=validity, evaluation_method=method, lots=lots, criteria=criteria,
+                       decryption_window_minutes=window, opening_remedy=remedy)
 
 
 def _parse_lots(raw: Any, estimated: Money) -> list[LotInput]:

@@ -63,6 +63,8 @@ def _apply(tender: Tender, data: TenderInput) -> None:
     tender.opening_time = data.opening_time
     tender.bid_validity_days = data.bid_validity_days
     tender.evaluation_method = data.evaluation_method
+    tender.decryption_window_minutes = data.decryption_window_minutes
+    tender.opening_remedy = data.opening_remedy
     tender.lots.clear()
     tender.criteria.clear()
     db.session.flush()
@@ -109,6 +111,9 @@ def publish(tender: Tender, *, actor: User | None = None, now: dt.datetime | Non
     now = now or utcnow()
     if tender.state == TenderState.DRAFT:
         _check_bidding_period(tender.submission_deadline, now)
+        if tender.opening_key is None:
+            raise Refused("register the tender's opening key first: a custodian runs `ebid opening-key` and "
+                          "registers its public half", code="opening_key_required")
     _transition(tender, TenderAction.PUBLISH)
     tender.published_at = now
     db.session.flush()
@@ -119,7 +124,9 @@ def publish(tender: Tender, *, actor: User | None = None, now: dt.datetime | Non
                        "submission_deadline": tender.submission_deadline.isoformat(),
                        "opening_time": tender.opening_time.isoformat(),
                        "estimated_price": format(tender.estimated_amount, ".2f"), "currency": tender.currency,
-                       "notice_sha256": notice.current.sha256},
+                       "notice_sha256": notice.current.sha256, "opening_key": tender.opening_key.kid,
+                       "decryption_window_minutes": tender.decryption_window_minutes,
+                       "opening_remedy": tender.opening_remedy.value},
                  checkpoint="tender.published")
     db.session.flush()
     return tender

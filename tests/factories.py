@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import itertools
+import os
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from app import credit_code
 from app.auth.services import create_user
 from app.models import Organisation, OrganisationKind, Role, User
 from app.organisations import register
 from app.orm import utcnow
-from bidding import services
+from bidding import keys, services
 from bidding.models import Tender
 
 PASSWORD = "correct horse battery"
@@ -56,8 +63,33 @@ def tender_data(now: dt.datetime | None = None, **overrides: Any) -> dict[str, A
     return data
 
 
+#: Private opening keys of the tenders the factories made, by tender id (the custodians' side).
+OPENING_PRIVATE: dict[int, X25519PrivateKey] = {}
+
+
+def opening_key(tender_: Tender, *, threshold: int = 2, count: int = 3) -> X25519PrivateKey:
+    """Register an opening key for a draft tender, as a custodian's `ebid opening-key` would; returns its private half."""
+    private = X25519PrivateKey.generate()
+    raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    keys.register_opening_key(tender_, tender_.created_by, {
+        "public_key": base64.b64encode(raw).decode(), "kid": keys.kid_of(raw), "threshold": threshold,
+        "count": count, "fingerprints": [hashlib.sha256(os.urandom(16)).hexdigest() for _ in range(count)]})
+    OPENING_PRIVATE[tender_.id] = private
+    return private
+
+
+def bidder_keys(bidder: User) -> tuple[X25519PrivateKey, Ed25519PrivateKey]:
+    """Register a fresh key pair for the bidder's company; returns the private halves."""
+    x_private, e_private = X25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    keys.register_bidder_keys(bidder, {
+        "x25519_public": base64.b64encode(x_private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode(),
+        "ed25519_public": base64.b64encode(e_private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()})
+    return x_private, e_private
+
+
 def tender(office: User, *, publish: bool = False, now: dt.datetime | None = None, **overrides: Any) -> Tender:
     made = services.create_tender(office, tender_data(now, **overrides), now=now)
     if publish:
-        services.publish(made, now=now)
+        opening_key(made)
+        services.publish(made, actor=office, now=now)
     return made
