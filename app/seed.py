@@ -105,4 +105,27 @@ def _seed_tenders(now: dt.datetime) -> None:
                 {"name": "企业业绩与信誉", "category": "commercial", "weight": "25", "max_score": "25"},
             ],
         }, now=now)
+        _custodians_make_opening_key(tender, office)
         services.publish(tender, actor=office, now=now)
+
+
+def _custodians_make_opening_key(tender, office: User) -> None:
+    """Play the custodians' ceremony for a sample tender: 3-of-5 shares kept under instance/demo/custodians.
+
+    On a real tender this runs on a custodian's machine (`ebid opening-key`); only the public
+    half and the share fingerprints reach the platform, as here.
+    """
+    import base64
+
+    from bidding import keys
+    from bidding.keyfile import make_opening_key
+
+    public, kid, shares = make_opening_key(tender.id, threshold=3, count=5)
+    folder = Path(current_app.instance_path) / "demo" / "custodians" / tender.reference
+    folder.mkdir(parents=True, exist_ok=True)
+    for share in shares:
+        (folder / f"share-{share.index}.json").write_text(json.dumps(share.to_json(), ensure_ascii=False))
+    keys.register_opening_key(tender, office, {
+        "public_key": base64.b64encode(public).decode(), "kid": kid, "threshold": 3, "count": 5,
+        "fingerprints": [share.fingerprint for share in shares],
+        "custodians": ["招标人", "监督人", "公证员", "备用一", "备用二"]})

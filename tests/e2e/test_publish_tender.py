@@ -15,6 +15,24 @@ def _local(days: int) -> str:
     return when.strftime("%Y-%m-%dT%H:%M")
 
 
+def _custodian_registers_opening_key(live_server, tender_id: int) -> None:
+    """What `ebid opening-key` + `ebid register-opening-key` do on a custodian's machine."""
+    import base64
+
+    import requests
+
+    from bidding.keyfile import make_opening_key
+
+    public, kid, shares = make_opening_key(tender_id, threshold=2, count=3)
+    token = requests.post(f"{live_server.url}/api/auth/token", timeout=30, json={
+        "username": "office", "password": live_server.password("office")}).json()["access_token"]
+    response = requests.post(f"{live_server.url}/api/tenders/{tender_id}/opening-key", timeout=30,
+                             headers={"Authorization": f"Bearer {token}"},
+                             json={"public_key": base64.b64encode(public).decode(), "kid": kid, "threshold": 2,
+                                   "count": 3, "fingerprints": [s.fingerprint for s in shares]})
+    assert response.status_code == 201, response.text
+
+
 def test_office_creates_and_publishes_a_tender_seen_in_the_public_list(zh_page, live_server) -> None:
     page = zh_page
     page.goto("/login")
@@ -49,6 +67,12 @@ def test_office_creates_and_publishes_a_tender_seen_in_the_public_list(zh_page, 
     page.wait_for_selector("#publish")
     assert "已保存" in page.locator(".flash").first.inner_text()
     assert page.locator(".badge").first.inner_text() == "草稿"
+    # Publishing needs the opening key: the page says how a custodian makes it.
+    assert "ebid opening-key" in page.locator("#opening-key-howto").inner_text()
+    tender_id = int(page.url.rstrip("/").split("/")[-1])
+    _custodian_registers_opening_key(live_server, tender_id)
+    page.reload()
+    assert page.locator("#opening-key-howto").count() == 0
     page.click("#publish")
     page.wait_for_selector("text=已发布")
     assert page.locator(".badge").first.inner_text() == "投标中"
