@@ -6,7 +6,7 @@ FLASK  := $(VENV)/bin/flask
 PORT   ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test demo bench lint translations messages venv clean
+.PHONY: run test demo bench lint translations messages venv clean assets
 
 # The environment is rebuilt when the declared dependencies change.
 $(VENV)/.installed: pyproject.toml
@@ -27,14 +27,37 @@ messages: venv
 	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o app/translations/messages.pot --no-location --sort-output --ignore-dirs=".venv node_modules tests benchmarks" .
 	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
 
-run: translations
+# The demo compresses the legal periods so `make demo` can watch a deadline pass: 30 s instead of
+# 20 days to the deadline, 15 s instead of 15 days of amendment notice. Override them (in seconds)
+# or set them to the law's values: MIN_BIDDING_PERIOD=1728000 MIN_AMENDMENT_NOTICE=1296000.
+DEMO_RULES ?= MIN_BIDDING_PERIOD=30 MIN_AMENDMENT_NOTICE=15
+
+# Front-end modules come from the npm registry at build time (package-lock.json pins them), never a CDN.
+# @hpke/core's ES modules import "@hpke/common" by bare name, which a browser cannot resolve without an
+# import map (an inline script, which our CSP refuses): rewrite it to a relative path.
+assets: static/vendor/.installed
+
+static/vendor/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	rm -rf static/vendor && mkdir -p static/vendor/hpke
+	cp -R node_modules/@hpke/core/esm static/vendor/hpke/core
+	cp -R node_modules/@hpke/common/esm static/vendor/hpke/common
+	cp node_modules/@hpke/core/LICENSE static/vendor/hpke/LICENSE
+	find static/vendor -name '*.d.ts' -delete
+	cd static/vendor/hpke/core && for f in $$(find . -name '*.js'); do \
+	  up=$$(dirname $$f | sed -e 's#^\.##' -e 's#/[^/]*#../#g'); \
+	  sed -i "s#\"@hpke/common\"#\"$${up}../common/mod.js\"#g" $$f; done
+	! grep -rqE '^(import|export|\})[^*]*from "[^./]' static/vendor
+	touch $@
+
+run: translations assets
 	$(FLASK) db upgrade
 	$(FLASK) keys ensure
 	$(FLASK) demo seed
-	@echo "Serving on http://127.0.0.1:$(PORT)  (PORT=... to change)"
-	PORT=$(PORT) $(PY) wsgi.py
+	@echo "Serving on http://127.0.0.1:$(PORT)  (PORT=... to change; demo rules: $(DEMO_RULES))"
+	$(DEMO_RULES) PORT=$(PORT) $(PY) wsgi.py
 
-test: translations
+test: translations assets
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv
