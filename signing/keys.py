@@ -63,6 +63,7 @@ class PlatformKey:
     private_key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
     retired: bool = False
     certificate: x509.Certificate | None = None
+    sequence: int = 0
 
     @property
     def public_key(self):
@@ -124,9 +125,11 @@ class KeyStore:
         created = now or dt.datetime.now(dt.UTC)
         pkcs8 = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption())
+        # The sequence orders keys made within the same instant (a CA rotation and its reissues).
+        sequence = max((k.sequence for k in self.all()), default=0) + 1
         record = {
             "kid": kid, "purpose": purpose.value, "algorithm": ALGORITHMS[purpose],
-            "created_at": created.isoformat(), "retired": False,
+            "created_at": created.isoformat(), "sequence": sequence, "retired": False,
             "public_spki": base64.b64encode(public_der).decode(),
             "sealed_private": base64.b64encode(self.seal(pkcs8, f"{kid}|{purpose.value}")).decode(),
         }
@@ -181,7 +184,7 @@ class KeyStore:
                     key = self._load(json.loads(path.read_text()))
                     keys[key.kid] = key
             self._cache = keys
-        return sorted(self._cache.values(), key=lambda k: k.created_at)
+        return sorted(self._cache.values(), key=lambda k: (k.created_at, k.sequence))
 
     def active(self, purpose: KeyPurpose) -> PlatformKey:
         """The newest unretired key for `purpose`."""
@@ -222,4 +225,5 @@ class KeyStore:
             private_key=serialization.load_der_private_key(pkcs8, password=None),
             retired=bool(record.get("retired")),
             certificate=x509.load_pem_x509_certificate(cert_pem.encode()) if cert_pem else None,
+            sequence=int(record.get("sequence", 0)),
         )

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.models import Role
+from bidding.models import Tender
 from signing import client as ebid
 from signing.pdf import inspect_pdf
 from signing.timestamps import build_request, token_from_response, verify_timestamp_token
@@ -32,6 +33,8 @@ def published(client, office, bearer) -> dict:
     headers = bearer(office)
     made = client.post("/api/tenders", json=factories.tender_data(), headers=headers)
     assert made.status_code == 201, made.get_json()
+    factories.opening_key(db.session.get(Tender, made.get_json()["id"]))
+    db.session.commit()
     response = client.post(f"/api/tenders/{made.get_json()['id']}/publish", headers=headers)
     assert response.status_code == 200, response.get_json()
     return response.get_json()

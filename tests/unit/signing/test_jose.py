@@ -1,0 +1,222 @@
+"""JWS and JWT with the algorithm pinned to ES256: round trips, and every forgery refused with a reason."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from signing import jose
+from signing.jose import TokenError, decode_jwt, encode_jwt
+
+AUDIENCE, ISSUER, KID = "ebid-api", "ebid-platform", "test-key-1"
+LIFETIME = dt.timedelta(minutes=15)
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_json(value: dict) -> str:
+    return b64url(json.dumps(value, separators=(",", ":")).encode())
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@pytest.fixture(scope="module")
+def private_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture
+def resolve(private_key):
+    keys = {KID: private_key.public_key()}
+    return lambda kid: keys[kid]
+
+
+def claims(**overrides):
+    return {"sub": "7", "aud": AUDIENCE, "iss": ISSUER, "role": "tendering_office", **overrides}
+
+
+def make(private_key, *, now=None, lifetime=LIFETIME, kid=KID, **overrides) -> str:
+    return encode_jwt(claims(**overrides), kid=kid, private_key=private_key, lifetime=lifetime, now=now)
+
+
+def decode(token, resolve):
+    return decode_jwt(token, resolve, audience=AUDIENCE, issuer=ISSUER)
+
+
+def test_jwt_round_trip(private_key, resolve):
+    before = int(dt.datetime.now(dt.UTC).timestamp())
+    token = make(private_key)
+    header = json.loads(unb64url(token.split(".")[0]))
+    assert header == {"alg": "ES256", "kid": KID, "typ": "JWT"}
+    got = decode(token, resolve)
+    assert {k: got[k] for k in ("sub", "aud", "iss", "role")} == claims()
+    assert got["exp"] - got["iat"] == int(LIFETIME.total_seconds())
+    assert before <= got["iat"] == got["nbf"]
+    assert len(got["jti"]) == 32
+
+
+def test_each_token_has_its_own_jti(private_key, resolve):
+    assert decode(make(private_key), resolve)["jti"] != decode(make(private_key), resolve)["jti"]
+
+
+def test_jws_round_trip(private_key, resolve):
+    token = jose.sign({"tender": 1, "amount": "10.00"}, kid=KID, private_key=private_key)
+    assert jose.verify(token, resolve) == {"tender": 1, "amount": "10.00"}
+
+
+def _valid_payload() -> dict:
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    return {**claims(), "iat": now, "nbf": now, "exp": now + 900}
+
+
+def test_alg_none_is_refused(resolve):
+    token = f"{b64url_json({'alg': 'none', 'kid': KID, 'typ': 'JWT'})}.{b64url_json(_valid_payload())}."
+    with pytest.raises(TokenError, match="algorithm 'none' refused: only ES256 is accepted"):
+        decode(token, resolve)
+    with pytest.raises(TokenError, match="algorithm 'none' refused"):
+        jose.verify(token, resolve)
+
+
+@pytest.mark.parametrize("alg", ["None", "NONE"])
+def test_alg_none_in_other_spellings_is_refused(resolve, alg):
+    token = f"{b64url_json({'alg': alg, 'kid': KID})}.{b64url_json(_valid_payload())}."
+    with pytest.raises(TokenError, match=f"algorithm '{alg}' refused"):
+        decode(token, resolve)
+
+
+def test_hs256_keyed_with_the_public_key_is_refused(private_key, resolve):
+    public_pem = private_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                       serialization.PublicFormat.SubjectPublicKeyInfo)
+    header = {"alg": "HS256", "kid": KID, "typ": "JWT"}
+    signing_input = f"{b64url_json(header)}.{b64url_json(_valid_payload())}"
+    for key in (public_pem, public_pem.strip()):
+        signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+        token = f"{signing_input}.{b64url(signature)}"
+        with pytest.raises(TokenError, match="algorithm 'HS256' refused: only ES256 is accepted"):
+            decode(token, resolve)
+        with pytest.raises(TokenError, match="algorithm 'HS256' refused"):
+            jose.verify(token, resolve)
+
+
+def test_hs256_signature_under_an_es256_header_is_refused(private_key, resolve):
+    """Even if the header lies about the algorithm, the HMAC is not an ECDSA signature."""
+    public_pem = private_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                       serialization.PublicFormat.SubjectPublicKeyInfo)
+    header = {"alg": "ES256", "kid": KID, "typ": "JWT"}
+    signing_input = f"{b64url_json(header)}.{b64url_json(_valid_payload())}"
+    signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    with pytest.raises(TokenError, match="token refused"):
+        decode(f"{signing_input}.{b64url(signature)}", resolve)
+
+
+@pytest.mark.parametrize("alg", ["ES384", "RS256", "EdDSA", "PS256"])
+def test_every_other_algorithm_is_refused(resolve, alg):
+    token = f"{b64url_json({'alg': alg, 'kid': KID})}.{b64url_json(_valid_payload())}.c2ln"
+    with pytest.raises(TokenError, match=f"algorithm '{alg}' refused"):
+        decode(token, resolve)
+
+
+def test_expired_token_is_refused(private_key, resolve):
+    token = make(private_key, now=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    with pytest.raises(TokenError, match="token has expired"):
+        decode(token, resolve)
+
+
+def test_token_not_yet_valid_is_refused(private_key, resolve):
+    token = make(private_key, now=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    with pytest.raises(TokenError, match=r"not yet valid \(nbf\)"):
+        decode(token, resolve)
+
+
+def test_wrong_audience_is_refused(private_key, resolve):
+    with pytest.raises(TokenError, match="token claims refused: Invalid audience"):
+        decode(make(private_key, aud="another-api"), resolve)
+
+
+def test_wrong_issuer_is_refused(private_key, resolve):
+    with pytest.raises(TokenError, match="token claims refused: Invalid issuer"):
+        decode(make(private_key, iss="someone-else"), resolve)
+
+
+@pytest.mark.parametrize("missing", ["exp", "iat", "aud", "iss"])
+def test_tokens_missing_a_required_claim_are_refused(private_key, resolve, missing):
+    body = _valid_payload()
+    del body[missing]
+    token = jose.sign(body, kid=KID, private_key=private_key, typ="JWT")
+    with pytest.raises(TokenError, match=missing):
+        decode(token, resolve)
+
+
+def test_unknown_kid_is_refused(private_key, resolve):
+    with pytest.raises(TokenError, match="signed by an unknown key 'not-ours'"):
+        decode(make(private_key, kid="not-ours"), resolve)
+
+
+def test_token_without_kid_is_refused(resolve):
+    token = f"{b64url_json({'alg': 'ES256'})}.{b64url_json(_valid_payload())}.c2ln"
+    with pytest.raises(TokenError, match="no key id"):
+        decode(token, resolve)
+
+
+def test_token_signed_by_another_key_under_our_kid_is_refused(resolve):
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    with pytest.raises(TokenError, match="token refused: Signature verification failed"):
+        decode(make(stranger), resolve)
+
+
+def test_tampered_payload_is_refused(private_key, resolve):
+    header, payload, signature = make(private_key).split(".")
+    body = json.loads(unb64url(payload))
+    body["role"] = "administrator"
+    tampered = f"{header}.{b64url_json(body)}.{signature}"
+    with pytest.raises(TokenError, match="token refused: Signature verification failed"):
+        decode(tampered, resolve)
+    with pytest.raises(TokenError, match="signature does not verify"):
+        jose.verify(tampered, resolve)
+
+
+@pytest.mark.parametrize("token", ["", "abc", "a.b", "a.b.c", "....", "eyJhbGciOiJFUzI1NiJ9"])
+def test_malformed_tokens_are_refused(resolve, token):
+    with pytest.raises(TokenError):
+        decode(token, resolve)
+
+
+def test_pyjwt_accepts_a_platform_token_with_the_published_jwk(private_key):
+    token = make(private_key)
+    published = jose.public_jwk(KID, private_key.public_key())
+    assert published == {**published, "kty": "EC", "crv": "P-256", "kid": KID, "alg": "ES256", "use": "sig"}
+    assert "d" not in published
+    key = pyjwt.PyJWK(published)
+    got = pyjwt.decode(token, key=key, algorithms=["ES256"], audience=AUDIENCE, issuer=ISSUER,
+                       options={"require": ["exp", "iat", "aud", "iss"]})
+    assert got["sub"] == "7" and got["role"] == "tendering_office"
+    assert pyjwt.get_unverified_header(token)["kid"] == KID
+
+
+def test_pyjwt_refuses_a_tampered_platform_token(private_key):
+    header, payload, signature = make(private_key).split(".")
+    body = json.loads(unb64url(payload))
+    body["sub"] = "8"
+    key = pyjwt.PyJWK(jose.public_jwk(KID, private_key.public_key()))
+    with pytest.raises(pyjwt.InvalidSignatureError):
+        pyjwt.decode(f"{header}.{b64url_json(body)}.{signature}", key=key, algorithms=["ES256"],
+                     audience=AUDIENCE)
+
+
+def test_a_pyjwt_token_is_accepted_by_the_platform(private_key, resolve):
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    token = pyjwt.encode({**claims(), "iat": now, "exp": now + 60}, private_key, algorithm="ES256",
+                         headers={"kid": KID})
+    assert decode(token, resolve)["sub"] == "7"
