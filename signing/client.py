@@ -29,7 +29,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 #: Modules whose import registers more sub-commands (added by later issues).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("bidding.ebid_commands",)
 
 #: (connect, read) timeouts in seconds for every request to a platform.
 TIMEOUT = (10, 60)
@@ -426,4 +426,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Run the imported module's main: command modules register into `signing.client`, which under
+    # `python -m` is a different module object from this `__main__`.
+    from signing.client import main as registered_main
+
+    sys.exit(registered_main())
