@@ -41,6 +41,12 @@ class Config:
 
     # Requests: the size limit covers forms and JSON; envelope uploads stream with their own limit.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 2 * 1024 * 1024))
+    #: The largest sealed envelope accepted, in bytes (it streams to disk, never into memory).
+    MAX_ENVELOPE_SIZE = int(os.environ.get("MAX_ENVELOPE_SIZE", 2 * 1024 * 1024 * 1024))
+    #: How long a resumable upload may stay unfinished; it also ends at the tender's deadline.
+    UPLOAD_EXPIRY = _duration("UPLOAD_EXPIRY", dt.timedelta(hours=24))
+    #: Where unfinished resumable uploads wait; unset, `uploads/` in the instance folder.
+    UPLOAD_DIR = os.environ.get("EBID_UPLOAD_DIR") or None
 
     # Sessions and login.
     PERMANENT_SESSION_LIFETIME = _duration("SESSION_LIFETIME", dt.timedelta(minutes=30))

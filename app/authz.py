@@ -53,7 +53,8 @@ def owns_bid(user: User, args: dict) -> bool:
     from bidding.submissions.models import Bid
 
     bid = db.session.get(Bid, args.get("bid_id"))
-    return bid is not None and user.organisation_id is not None and bid.organisation_id == user.organisation_id
+    return (bid is not None and user.organisation_id is not None
+            and bid.organisation_id == user.organisation_id)
 
 
 def owns_tender(user: User, args: dict) -> bool:

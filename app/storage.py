@@ -13,7 +13,7 @@ import importlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,8 +41,13 @@ class StoredBlob:
 class BlobStore(Protocol):
     """Where blobs live. Implementations build themselves with `from_config(config)`."""
 
-    def put_stream(self, chunks: Iterable[bytes], *, max_size: int | None = None) -> StoredBlob:
-        """Store a stream, hashing as it goes; refuse (keeping nothing) past `max_size` bytes."""
+    def put_stream(self, chunks: Iterable[bytes], *, max_size: int | None = None,
+                   validate: Callable[[StoredBlob], None] | None = None) -> StoredBlob:
+        """Store a stream, hashing as it goes; refuse (keeping nothing) past `max_size` bytes.
+
+        `validate`, if given, is called with the complete blob's name and size after the last
+        chunk and before the blob appears; whatever it raises aborts the write, keeping nothing.
+        """
         ...
 
     def open(self, sha256: str) -> Iterator[bytes]:
@@ -75,7 +80,8 @@ class LocalBlobStore:
         check_key(sha256)
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
-    def put_stream(self, chunks: Iterable[bytes], *, max_size: int | None = None) -> StoredBlob:
+    def put_stream(self, chunks: Iterable[bytes], *, max_size: int | None = None,
+                   validate: Callable[[StoredBlob], None] | None = None) -> StoredBlob:
         self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
@@ -91,11 +97,13 @@ class LocalBlobStore:
                     fh.write(chunk)
                 fh.flush()
                 os.fsync(fh.fileno())
-            name = digest.hexdigest()
-            final = self._path(name)
+            stored = StoredBlob(digest.hexdigest(), size)
+            if validate is not None:
+                validate(stored)  # a refusal here leaves nothing: the blob never appeared
+            final = self._path(stored.sha256)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)  # atomic: the blob appears whole or not at all
-            return StoredBlob(name, size)
+            return stored
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

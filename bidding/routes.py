@@ -120,6 +120,7 @@ def tender_publish(tender_id: int):
         flash(_("Not published: %(why)s", why=exc.message), "error")
         return redirect(url_for("bidding.tender_detail", tender_id=tender.id))
     db.session.commit()
+    current_app.extensions["ebid.scheduler"].wake("bidding.close")  # its deadline is now on the clock
     flash(_("Tender %(ref)s is published.", ref=tender.reference), "success")
     return redirect(url_for("bidding.tender_detail", tender_id=tender.id))
 
@@ -137,6 +138,7 @@ def tender_amend(tender_id: int):
             error = exc
         else:
             db.session.commit()
+            current_app.extensions["ebid.scheduler"].wake("bidding.close")
             if amendment.deadline_extended:
                 flash(_("Amendment recorded; the deadline moved so bidders keep the minimum notice period."),
                       "success")

@@ -7,6 +7,7 @@ transaction, committed (or rolled back) together by the caller. docs/audit-log.m
 from __future__ import annotations
 
 import base64
+import enum
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -35,6 +36,18 @@ RECEIPT_MILESTONE = "receipt"
 #: Entry times: UTC, ISO 8601, always with microseconds and Z.
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _EVENT = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+
+
+class IpDefault(enum.Enum):
+    """The one value of `record`'s `ip` default."""
+
+    FROM_REQUEST = "from the request"
+
+
+#: `record`'s default `ip`: the address of the request being served (None outside one). An
+#: explicit `ip=None` records no address, for entries that must not link a client to an event
+#: (a sealed bid's submission names neither the bidder nor where it came from).
+FROM_REQUEST = IpDefault.FROM_REQUEST
 
 
 def b64(value: bytes) -> str:
@@ -80,8 +93,9 @@ def actor_json(user: User | None) -> dict[str, Any] | None:
 
 
 def record(event: str, *, actor: User | None, subject: dict[str, Any], data: dict[str, Any] | None = None,
-           ip: str | None = None, checkpoint: str | None = None) -> LogEntry:
-    """Append one entry; `ip` defaults to the current request's; `checkpoint` names a milestone to sign."""
+           ip: str | None | IpDefault = FROM_REQUEST, checkpoint: str | None = None) -> LogEntry:
+    """Append one entry; `ip` defaults to the current request's (None: no address); `checkpoint` names a
+    milestone to sign."""
     if not isinstance(event, str) or len(event) > 64 or not _EVENT.fullmatch(event):
         raise ValueError(f"event {event!r} is not a dotted lower-case name such as 'tender.published'")
     if not isinstance(subject, dict) or not subject:
@@ -90,7 +104,7 @@ def record(event: str, *, actor: User | None, subject: dict[str, Any], data: dic
         _check_milestone(checkpoint)
     fields: dict[str, Any] = {
         "v": FORMAT_VERSION, "event": event, "actor": actor_json(actor),
-        "ip": ip if ip is not None else request_context_ip(), "subject": subject, "data": data or {},
+        "ip": request_context_ip() if ip is FROM_REQUEST else ip, "subject": subject, "data": data or {},
     }
     # Refuse what cannot be serialised before claiming an index, so a caller that catches the
     # error and commits anyway leaves no hole in the log.

@@ -66,8 +66,9 @@ def platform_name() -> str:
 
 def issue(kind: str, *, title: str, paragraphs: Sequence[str], table: list[list[str]] | None = None,
           lang: str = "zh_CN", subject: dict[str, Any], actor: User | None, public: bool,
-          organisation_id: int | None = None, reserve: Sequence[Reserved] = ()) -> SignedDocument:
-    """Render, seal (certifying) and store a document, and log its hash."""
+          organisation_id: int | None = None, reserve: Sequence[Reserved] = (),
+          ip: str | None | audit.IpDefault = audit.FROM_REQUEST) -> SignedDocument:
+    """Render, seal (certifying) and store a document, and log its hash (`ip` as in `audit.record`)."""
     pki = _pki()
     pdf = render_document(title, list(paragraphs), table, lang=lang)
     signed = sign_pdf(pdf, signer_key=pki.seal.private_key, signer_cert=pki.seal.certificate,
@@ -80,17 +81,19 @@ def issue(kind: str, *, title: str, paragraphs: Sequence[str], table: list[list[
     db.session.add(document)
     db.session.flush()
     _add_version(document, signed, field=PLATFORM_FIELD, label=platform_name(), user=None, actor=actor,
-                 event="document.issued")
+                 event="document.issued", ip=ip)
     return document
 
 
 def _add_version(document: SignedDocument, pdf: bytes, *, field: str, label: str, user: User | None,
-                 actor: User | None, event: str) -> DocumentVersion:
+                 actor: User | None, event: str, ip: str | None | audit.IpDefault = audit.FROM_REQUEST
+                 ) -> DocumentVersion:
     stored = _blobs().put(pdf)
     number = len(document.versions) + 1
     entry = audit.record(event, actor=actor, subject={"document": document.id, **document.subject},
                          data={"kind": document.kind, "title": document.title, "version": number,
-                               "field": field, "signer": label, "sha256": stored.sha256, "size": stored.size})
+                               "field": field, "signer": label, "sha256": stored.sha256, "size": stored.size},
+                         ip=ip)
     version = DocumentVersion(document=document, number=number, sha256=stored.sha256, size=stored.size,
                               field_name=field, signer_label=label, signed_by_id=user.id if user else None,
                               log_index=entry.index, created_at=utcnow())

@@ -49,6 +49,29 @@ class TestBlobStoreContract:
             store.put_stream(cut())
         assert _files(tmp_path / "blobs") == []
 
+    def test_validation_sees_the_complete_blob_before_it_appears(self, store) -> None:
+        seen = []
+
+        def validate(blob):
+            seen.append((blob, store.exists(blob.sha256)))
+
+        stored = store.put_stream([b"sealed ", b"bid"], validate=validate)
+        assert seen == [(stored, False)]
+        assert stored.sha256 == hashlib.sha256(b"sealed bid").hexdigest() and stored.size == 10
+        assert store.exists(stored.sha256)
+
+    def test_a_refusal_by_validation_leaves_nothing(self, store, tmp_path: Path) -> None:
+        class Refused(Exception):
+            pass
+
+        def refuse(blob):
+            raise Refused(blob.sha256)
+
+        with pytest.raises(Refused):
+            store.put_stream([b"not", b" accepted"], validate=refuse)
+        assert not store.exists(hashlib.sha256(b"not accepted").hexdigest())
+        assert _files(tmp_path / "blobs") == []
+
     def test_unknown_and_malformed_names(self, store) -> None:
         missing = "0" * 64
         assert not store.exists(missing)

@@ -88,6 +88,12 @@ def test_ip_defaults_to_the_requests_client_address(app, session):
     assert body["ip"] == "198.51.100.4"
 
 
+def test_an_explicit_none_records_no_address_even_in_a_request(app, session):
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": "198.51.100.4"}):
+        body = json.loads(audit.record("test.event", actor=None, subject={"x": 1}, ip=None).body)
+    assert body["ip"] is None
+
+
 @pytest.mark.parametrize(("event", "subject", "data", "error"), [
     ("Tender Published", {"tender": 1}, None, "dotted lower-case"),
     ("tender", {"tender": 1}, None, "dotted lower-case"),

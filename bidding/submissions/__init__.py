@@ -1,0 +1,22 @@
+"""Sealed bids: submission (streamed or resumable), receipts, withdrawal, and the close at the deadline.
+
+The server holds envelopes it cannot open; docs/threat-model.md says why, docs/envelope.md how
+they are made and uploaded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from bidding.submissions import close, models, uploads  # noqa: F401  (models registers the tables)
+    from bidding.submissions.api import bp
+
+    app.register_blueprint(bp)
+    scheduler = app.extensions["ebid.scheduler"]
+    scheduler.register(close.JOB, close.close_due)
+    scheduler.register(uploads.PURGE_JOB, uploads.purge)

@@ -1,0 +1,320 @@
+"""The sealed-bid JSON API: what a sealing client needs, envelope uploads (one-shot or resumable), withdrawal.
+
+Envelope bodies stream: they are read from the request in blocks under their own limits
+(MAX_ENVELOPE_SIZE for a one-shot upload, `PIECE_LIMIT` for a piece of a resumable one), never
+under MAX_CONTENT_LENGTH, which is for forms and JSON, and never held in memory whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+
+from app.auth.identity import current_actor
+from app.errors import Refused, error_response
+from app.extensions import csrf, db
+from app.openapi import document
+from app.validation import ValidationError, parse_int
+from bidding import keys
+from bidding.submissions import intake, services, uploads
+from bidding.submissions.intake import ConnectionCut
+from bidding.submissions.models import Bid, Upload
+from signing import audit
+
+bp = Blueprint("submissions_api", __name__, url_prefix="/api")
+csrf.exempt(bp)  # bearer tokens only
+
+READ_BLOCK = 64 * 1024
+PIECE_TYPE = "application/offset+octet-stream"
+
+BID_SHAPE = {
+    "id": "integer", "tender": "integer", "tender_reference": "string", "tender_title": "string",
+    "lot": "integer", "state": "string", "envelope_sha256": "string", "envelope_hash": "string",
+    "commitment": "string",
+    "size": "integer", "submitted_at": "datetime", "withdrawn_at": "datetime", "replaces": "string",
+    "log_index": "integer", "receipt_pdf": "string", "withdrawal_receipt_pdf": "string",
+}
+RESULT_SHAPE = {"bid": BID_SHAPE, "receipt": "string", "receipt_pdf": "string"}
+UPLOAD_SHAPE = {"upload": "string", "offset": "integer", "size": "integer", "expires_at": "datetime",
+                "tender": "integer", "lot": "integer"}
+SEALING_SHAPE = {
+    "tender": "integer", "reference": "string", "title": "string",
+    "lots": [{"number": "integer", "title": "string"}],
+    "opening_key": {"kid": "string", "public_key": "string"}, "bidder": "string",
+    "bidder_key": {"x25519_public": "string", "x25519_kid": "string", "ed25519_kid": "string"},
+    "submission_deadline": "datetime", "max_envelope_size": "integer", "chunk_size": "integer",
+    "server_time": "datetime",
+}
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _result(outcome: services.Outcome) -> dict[str, Any]:
+    return {"bid": services.bid_json(outcome.bid), "receipt": outcome.receipt,
+            "receipt_pdf": outcome.receipt_pdf}
+
+
+@contextmanager
+def refusals_logged(reference: str, cleanup: Callable[[], None] | None = None):
+    """Log a refused envelope as "bid.refused" under a random reference (no bidder, no tender), then refuse.
+
+    `cleanup` runs in the refusal's own transaction (e.g. to drop the upload), before it commits.
+    """
+    try:
+        yield
+    except Refused as exc:
+        db.session.rollback()
+        if cleanup is not None:
+            cleanup()
+        audit.record("bid.refused", actor=None, ip=None, subject={"upload": reference},
+                     data={"reason": exc.code})
+        db.session.commit()
+        exc.message = f"{exc.message} (refusal logged as upload {reference})"
+        raise
+
+
+def _stream_limit(limit: int) -> None:
+    """Refuse a declared length over `limit`, and apply `limit` (not MAX_CONTENT_LENGTH) to the stream."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise Refused(f"the body of {length} bytes is larger than the limit of {limit} bytes",
+                      code="too_large", status=413)
+    if length is None and not request.environ.get("wsgi.input_terminated"):
+        raise Refused("send a Content-Length header (or a chunked body to a server that terminates it)",
+                      code="length_required", status=411)
+    request.max_content_length = limit
+
+
+def _body_blocks() -> Iterator[bytes]:
+    """The request body in blocks; a client that goes away raises `ConnectionCut`."""
+    stream = request.stream
+    while True:
+        try:
+            block = stream.read(READ_BLOCK)
+        except RequestEntityTooLarge:
+            raise Refused(f"the body is larger than the limit of {request.max_content_length} bytes",
+                          code="too_large", status=413) from None
+        except (ClientDisconnected, OSError) as exc:
+            raise ConnectionCut(str(exc)) from None
+        if not block:
+            return
+        yield block
+
+
+def _cut_refusal() -> Refused:
+    return Refused("the connection was cut before the whole envelope arrived; nothing was kept",
+                   code="connection_cut", status=400)
+
+
+def _bidder():
+    return current_actor()
+
+
+# -- what a sealing client needs ------------------------------------------------------------------
+
+@bp.get("/tenders/<int:tender_id>/sealing")
+@document(summary="What a bidder needs to seal an envelope for a tender (409 when it takes no bids)",
+          response=SEALING_SHAPE)
+def sealing(tender_id: int):
+    user = _bidder()
+    now = intake.clock()
+    tender = intake.target_tender(tender_id)
+    intake.check_open(tender, now)
+    opening_key = keys.opening_key_for(tender)
+    if opening_key is None:
+        raise Refused("the tender has no registered opening key", code="tender_not_open")
+    organisation = user.organisation
+    bidder_key = keys.active_bidder_key(organisation.id) if organisation else None
+    return jsonify({
+        "tender": tender.id, "reference": tender.reference, "title": tender.title,
+        "lots": [{"number": lot.number, "title": lot.title} for lot in tender.lots],
+        "opening_key": {"kid": opening_key.kid, "public_key": _b64(opening_key.public_key)},
+        "bidder": organisation.credit_code if organisation else None,
+        "bidder_key": {"x25519_public": _b64(bidder_key.x25519_public), "x25519_kid": bidder_key.x25519_kid,
+                       "ed25519_kid": bidder_key.ed25519_kid} if bidder_key else None,
+        "submission_deadline": tender.submission_deadline.isoformat(),
+        "max_envelope_size": intake.max_envelope_size(), "chunk_size": intake.CHUNK_SIZE,
+        "server_time": now.isoformat(),
+    })
+
+
+# -- one-shot streamed upload ------------------------------------------------------------------------
+
+@bp.put("/tenders/<int:tender_id>/lots/<int:lot_number>/envelope")
+@document(summary="Submit a sealed envelope in one streamed request (body: the envelope, "
+                  "application/octet-stream); answers with the bid and its signed receipts",
+          response=RESULT_SHAPE, status=201)
+def put_envelope(tender_id: int, lot_number: int):
+    user = _bidder()
+    reference = secrets.token_urlsafe(12)
+    with refusals_logged(reference):
+        to = intake.target(tender_id, lot_number, user)
+        _stream_limit(intake.max_envelope_size())
+        db.session.commit()  # hold no transaction (nor a pooled connection) while the body streams
+        try:
+            accepted = intake.receive(_body_blocks(), to)
+        except ConnectionCut:
+            raise _cut_refusal() from None
+        outcome = services.submit(accepted, user)
+    db.session.commit()
+    return jsonify(_result(outcome)), 201
+
+
+# -- resumable upload ------------------------------------------------------------------------------
+
+def _upload_json(upload: Upload) -> dict[str, Any]:
+    return {"upload": upload.id, "offset": upload.received, "size": upload.size,
+            "expires_at": upload.expires_at.isoformat(), "tender": upload.tender_id, "lot": upload.lot_number}
+
+
+def _offset_headers(upload: Upload) -> dict[str, str]:
+    return {"Upload-Offset": str(upload.received), "Upload-Length": str(upload.size),
+            "Cache-Control": "no-store"}
+
+
+def _drop(upload_id: str) -> Callable[[], None]:
+    def cleanup() -> None:
+        db.session.execute(db.delete(Upload).where(Upload.id == upload_id))
+    return cleanup
+
+
+@bp.post("/tenders/<int:tender_id>/lots/<int:lot_number>/uploads")
+@document(summary="Begin a resumable envelope upload of a declared size", request={"size": "integer"},
+          response=UPLOAD_SHAPE, status=201)
+def begin_upload(tender_id: int, lot_number: int):
+    user = _bidder()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationError(None, "the body must be a JSON object with the envelope's size in bytes")
+    size = parse_int(body.get("size"), "size", minimum=1)
+    reference = secrets.token_urlsafe(12)
+    with refusals_logged(reference):
+        now = intake.clock()
+        to = intake.target(tender_id, lot_number, user, now=now)
+        upload = uploads.begin(to, user, size, now=now)
+    db.session.commit()
+    response = jsonify(_upload_json(upload))
+    response.status_code = 201
+    response.headers.update(_offset_headers(upload))
+    response.headers["Location"] = url_for("submissions_api.upload_status", upload_id=upload.id)
+    return response
+
+
+def _live_upload(upload_id: str) -> Upload:
+    upload = uploads.locked(upload_id)
+    if upload is None:
+        raise Refused("no such upload", code="not_found", status=404)
+    uploads.check_live(upload, intake.clock())
+    return upload
+
+
+@bp.get("/uploads/<upload_id>")
+@document(summary="A resumable upload's offset (also as HEAD, in the Upload-Offset header)",
+          response=UPLOAD_SHAPE)
+def upload_status(upload_id: str):
+    upload = db.session.get(Upload, upload_id)
+    if upload is None:
+        raise Refused("no such upload", code="not_found", status=404)
+    uploads.check_live(upload, intake.clock())
+    response = jsonify(_upload_json(upload))
+    response.headers.update(_offset_headers(upload))
+    return response
+
+
+@bp.patch("/uploads/<upload_id>")
+@document(summary="Append a piece (body: bytes, Content-Type application/offset+octet-stream, header "
+                  "Upload-Offset: the current offset, at most 8 MiB); answers 204 with the new Upload-Offset",
+          response="object", status=204)
+def upload_piece(upload_id: str):
+    if request.mimetype != PIECE_TYPE:
+        raise Refused(f"a piece is sent as {PIECE_TYPE}", code="unsupported_media_type", status=415)
+    try:
+        offset = int(request.headers.get("Upload-Offset", ""))
+    except ValueError:
+        raise ValidationError("Upload-Offset",
+                              "the Upload-Offset header gives the offset the piece starts at") from None
+    upload = _live_upload(upload_id)
+    if offset != upload.received:
+        headers = _offset_headers(upload)
+        db.session.rollback()
+        message = f"the upload's offset is {headers['Upload-Offset']}, not {offset}: resume from there"
+        response = error_response(409, "offset_mismatch", message, "Upload-Offset")
+        response.headers.update(headers)
+        return response
+    _stream_limit(uploads.PIECE_LIMIT)
+    limit = min(uploads.PIECE_LIMIT, upload.size - upload.received)
+    if request.content_length is not None and request.content_length > limit:
+        raise Refused(f"the piece of {request.content_length} bytes goes past the declared size "
+                      f"({upload.size - upload.received} bytes remain)", code="too_large", status=413)
+    try:
+        written = uploads.append(upload, _body_blocks(), limit=limit)
+    except uploads.PieceCut as cut:
+        upload.received += cut.written  # what arrived is a correct prefix: keep it for the resume
+        db.session.commit()
+        raise _cut_refusal_kept(upload) from None
+    upload.received += written
+    db.session.commit()
+    return Response(status=204, headers=_offset_headers(upload))
+
+
+def _cut_refusal_kept(upload: Upload) -> Refused:
+    return Refused(f"the connection was cut; {upload.received} bytes are kept: resume from that offset",
+                   code="connection_cut", status=400)
+
+
+@bp.post("/uploads/<upload_id>/complete")
+@document(summary="Submit a fully uploaded envelope; answers with the bid and its signed receipts",
+          response=RESULT_SHAPE, status=201)
+def complete_upload(upload_id: str):
+    user = _bidder()
+    upload = uploads.locked(upload_id)
+    if upload is None:
+        raise Refused("no such upload", code="not_found", status=404)
+    if upload.received != upload.size:
+        raise Refused(f"the upload is incomplete: {upload.received} of {upload.size} bytes arrived; "
+                      "resume it", code="upload_incomplete")
+    try:
+        with refusals_logged(upload.id, cleanup=_drop(upload.id)):
+            now = intake.clock()
+            to = intake.target(upload.tender_id, upload.lot_number, user, now=now)
+            uploads.check_live(upload, now)
+            accepted = intake.receive(uploads.blocks(upload), to)
+            outcome = services.submit(accepted, user)
+            db.session.delete(upload)
+        db.session.commit()
+    except Refused:
+        uploads.discard(upload_id)
+        raise
+    uploads.discard(upload_id)
+    return jsonify(_result(outcome)), 201
+
+
+# -- a bidder's own bids -------------------------------------------------------------------------------
+
+@bp.post("/bids/<int:bid_id>/withdraw")
+@document(summary="Withdraw the organisation's active envelope before the deadline; answers with receipts",
+          response=RESULT_SHAPE)
+def withdraw_bid(bid_id: int):
+    bid = db.session.get(Bid, bid_id)
+    if bid is None:
+        raise Refused("no such bid", code="not_found", status=404)
+    outcome = services.withdraw(bid, _bidder())
+    db.session.commit()
+    return jsonify(_result(outcome))
+
+
+@bp.get("/my/bids")
+@document(summary="Every envelope the bidder's organisation submitted, in every state, newest first",
+          response={"items": [BID_SHAPE]})
+def my_bids():
+    user = _bidder()
+    bids = services.organisation_bids(user.organisation_id)
+    return jsonify({"items": [services.bid_json(bid) for bid in bids]})

@@ -1,0 +1,97 @@
+"""Sealed bids as the platform holds them (an envelope's hash, never its contents), and uploads in flight."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models import Organisation, User, enum_column
+from app.orm import Base, intpk
+from bidding.models import Tender
+
+
+class BidState(enum.StrEnum):
+    """Where a submitted envelope stands."""
+
+    #: The organisation's current envelope for its tender and lot; it will be opened.
+    ACTIVE = "active"
+    #: Replaced by a newer envelope of the same organisation before the deadline; kept as history.
+    SUPERSEDED = "superseded"
+    #: Withdrawn by the organisation before the deadline; kept as history.
+    WITHDRAWN = "withdrawn"
+
+
+class Bid(Base):
+    """One submitted envelope: who sent it, its hashes and commitment, and the receipt it was given."""
+
+    __tablename__ = "bids"
+
+    id: Mapped[intpk]
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tenders.id"), index=True)
+    lot_number: Mapped[int]
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    #: The person who submitted it.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: SHA-256 of every byte of the envelope: its name in the blob store, on the receipt and in the log.
+    envelope_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The hash the bidder signed (header and chunk records, docs/envelope.md).
+    envelope_hash: Mapped[str] = mapped_column(String(64))
+    commitment: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    #: The opening key's kid the header names.
+    opening_kid: Mapped[str] = mapped_column(String(64))
+    #: The bidder's X25519 (recipient) and Ed25519 (signer) key ids at submission.
+    bidder_x25519_kid: Mapped[str] = mapped_column(String(64))
+    bidder_ed25519_kid: Mapped[str] = mapped_column(String(64))
+    state: Mapped[BidState] = mapped_column(enum_column(BidState, name="bid_state"), default=BidState.ACTIVE)
+    submitted_at: Mapped[dt.datetime]
+    #: The active bid this one superseded, if any.
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("bids.id"))
+    #: The signed PDF receipt given at submission.
+    receipt_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    #: Index of the "bid.submitted" log entry.
+    log_index: Mapped[int] = mapped_column(BigInteger)
+    withdrawn_at: Mapped[dt.datetime | None]
+    #: Index of the "bid.withdrawn" log entry.
+    withdrawal_log_index: Mapped[int | None] = mapped_column(BigInteger)
+    withdrawal_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+
+    tender: Mapped[Tender] = relationship()
+    organisation: Mapped[Organisation] = relationship()
+    user: Mapped[User] = relationship()
+    replaces: Mapped[Bid | None] = relationship(remote_side="Bid.id")
+
+    __table_args__ = (
+        CheckConstraint("size > 0", name="size_positive"),
+        CheckConstraint("lot_number > 0", name="lot_positive"),
+        # One active envelope per organisation, tender and lot: a second submission supersedes the first.
+        Index("uq_bids_active_envelope", "tender_id", "lot_number", "organisation_id", unique=True,
+              postgresql_where=text("state = 'active'"), sqlite_where=text("state = 'active'")),
+    )
+
+
+class Upload(Base):
+    """A resumable upload in progress: its bytes wait in a staging file until completed or expired."""
+
+    __tablename__ = "bid_uploads"
+
+    #: Random, unguessable: the upload's name in its URL.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tenders.id", ondelete="CASCADE"))
+    lot_number: Mapped[int] = mapped_column(Integer)
+    #: The envelope's size, declared when the upload began.
+    size: Mapped[int] = mapped_column(BigInteger)
+    #: Bytes received and safely on disk so far: the upload's offset.
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[dt.datetime]
+    #: After this the upload and its staging file are purged (at the latest the tender's deadline).
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+    __table_args__ = (
+        CheckConstraint("size > 0", name="size_positive"),
+        CheckConstraint("received >= 0 AND received <= size", name="received_range"),
+    )
