@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +50,9 @@ class Role:
 class Demo:
     """The whole tender, step by step; each issue adds its steps."""
 
-    def __init__(self, base_url: str, out: Path, logins: dict[str, dict[str, str]]) -> None:
+    def __init__(self, base_url: str, out: Path, logins: dict[str, dict[str, str]], *,
+                 bidding_seconds: int = 45) -> None:
+        self.bidding_seconds = bidding_seconds
         self.base_url = base_url
         self.out = out
         self.logins = logins
@@ -78,7 +83,9 @@ class Demo:
         now = dt.datetime.now(dt.UTC)
         health = office.call("GET", "/healthz")
         self.say("platform", f"healthy, database {health['database']}")
-        deadline = (now + dt.timedelta(days=21)).replace(microsecond=0)
+        # `make run` compresses the legal periods for the demo; the deadline leaves room for the
+        # bidders' sealing and the late bidder to arrive after it.
+        deadline = (now + dt.timedelta(seconds=self.bidding_seconds)).replace(microsecond=0)
         tender = office.call("POST", "/api/tenders", json={
             "title": "闽侯县城区供水管网改造工程（演示）", "region": "350121", "currency": "CNY",
             "description": "更新老旧供水管网约 18 公里，含阀门井与计量设施。",
@@ -92,6 +99,7 @@ class Demo:
                          {"name": "企业信誉与业绩", "category": "commercial", "weight": "20", "max_score": "20"}],
         })
         self.say("office", f"created draft {tender['reference']} ({tender['title']})")
+        self.custodians_make_opening_key(tender["id"], office)
         tender = office.call("POST", f"/api/tenders/{tender['id']}/publish")
         self.say("office", f"published it; bids close {tender['submission_deadline']}")
         self.save("publication-receipt.jws", tender.pop("receipt"))
@@ -116,10 +124,25 @@ class Demo:
             raise DemoError("the notice page does not show the tender")
         self.save("notice.html", page.text)
 
-    def ebid(self, *args: str) -> str:
+    def token(self, username: str) -> str:
+        return self.role(username).http.headers["Authorization"].split(" ", 1)[1]
+
+    def custodians_make_opening_key(self, tender_id: int, office: Role) -> None:
+        """A custodian makes the opening key on their own machine, splits it 3-of-5 and registers the public half."""
+        folder = self.out / "custodians"
+        if folder.exists():
+            shutil.rmtree(folder)
+        self.say("custodian", self.ebid("opening-key", "--tender", str(tender_id), "--threshold", "3", "--shares",
+                                        "5", "--out", str(folder), "--custodian", "招标人", "--custodian", "监督人",
+                                        "--custodian", "公证员", "--custodian", "备用一", "--custodian", "备用二"))
+        self.say("custodian", self.ebid("register-opening-key", "--server", self.base_url, "--token",
+                                        self.token("office"), "--tender", str(tender_id),
+                                        str(folder / "opening-key.json")))
+
+    def ebid(self, *args: str, env: dict[str, str] | None = None) -> str:
         """Run the `ebid` client as an auditor would on their own machine; fail the demo if it fails."""
         result = subprocess.run([sys.executable, "-m", "signing.client", *args], capture_output=True, text=True,
-                                timeout=300, check=False)
+                                timeout=300, check=False, env={**os.environ, **(env or {})})
         last = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
         if result.returncode != 0:
             raise DemoError(f"ebid {args[0]} failed: {last}\n{result.stderr[-1000:]}")
@@ -146,8 +169,100 @@ class Demo:
         self.say("ebid", self.ebid("verify-log", str(out / "audit-log.jsonl"), "--log-key", str(out / "log-key.json"),
                                    "--previous", str(out / "checkpoint.txt")))
 
+    BIDS = {  # bidder -> (price, duration in days, technical response)
+        "bidder1": ("11850000.00", 540, "采用分段围堰、错峰施工，配备 3 支管道抢修队。"),
+        "bidder2": ("12100000.00", 510, "非开挖定向钻穿越主干道，工期最短。"),
+        "bidder3": ("11990000.00", 560, "BIM 建模与智慧水务平台同步交付。"),
+    }
+
+    def _seal_and_submit(self, username: str, price: str, duration: int, response: str, name: str) -> dict:
+        tender = self.facts["tender"]
+        folder = self.out / "bids" / username
+        code = self.logins_org[username]
+        bid = {"v": 1, "tender": tender["id"], "lot": 1, "bidder": code,
+               "price": {"amount": price, "currency": "CNY"}, "duration_days": duration,
+               "criteria": {"施工组织设计": response, "企业信誉与业绩": "近三年完成同类供水管网工程 6 项。"}}
+        (folder / f"{name}.bid.json").write_text(json.dumps(bid, ensure_ascii=False, indent=1))
+        document = folder / f"{name}-technical.txt"
+        document.write_text(f"{response}\n" * 200)
+        envelope = folder / f"{name}.envelope"
+        env = {"EBID_PASSWORD": self.key_passwords[username]}
+        opening = self.out / "custodians" / "opening-key.json"
+        self.ebid("seal", "--key", str(folder / "key.json"), "--tender", str(tender["id"]), "--lot", "1",
+                  "--opening-key", str(opening), "--bid", str(folder / f"{name}.bid.json"), "--document",
+                  str(document), "--out", str(envelope), env=env)
+        last = self.ebid("submit", "--server", self.base_url, "--token", self.token(username), "--tender",
+                         str(tender["id"]), "--lot", "1", str(envelope))
+        return {"envelope": envelope, "last": last}
+
+    def bidders_seal_and_submit(self) -> None:
+        """Three bidders make keys, seal their bids on their own machines and submit; one replaces its bid."""
+        self.key_passwords = {u: f"demo-key-password-{u}" for u in self.BIDS}
+        self.logins_org = {}
+        for username, (price, duration, response) in self.BIDS.items():
+            bidder = self.role(username)
+            me = bidder.call("GET", f"/api/tenders/{self.facts['tender']['id']}/sealing", expect=(200, 409))
+            self.logins_org[username] = me["bidder"]
+            folder = self.out / "bids" / username
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            env = {"EBID_PASSWORD": self.key_passwords[username]}
+            self.ebid("keygen", "--bidder", me["bidder"], "--out", str(folder / "key.json"), env=env)
+            self.ebid("register-keys", "--server", self.base_url, "--token", self.token(username),
+                      str(folder / "key.json"))
+            self.say(username, "made its keys on its own machine and registered the public halves")
+            sent = self._seal_and_submit(username, price, duration, response, "bid")
+            self.say(username, f"sealed and submitted: {sent['last']}")
+        lower = "11790000.00"
+        sent = self._seal_and_submit("bidder2", lower, 500, self.BIDS["bidder2"][2], "replacement")
+        self.say("bidder2", f"replaced its bid before the deadline: {sent['last']}")
+        for username in self.BIDS:
+            mine = self.role(username).call("GET", "/api/my/bids")["items"]
+            states = ", ".join(f"{b['state']}" for b in mine)
+            self.say(username, f"sees only its own bids: {states}")
+        office_view = self.role("office").http.get(f"{self.base_url}/tenders/{self.facts['tender']['id']}", timeout=30)
+        if any(self.logins_org[u] in office_view.text for u in self.BIDS):
+            raise DemoError("the tendering office's page names a bidder before the opening")
+        self.say("office", "sees no bidder names or counts before the opening")
+
+    def late_bid_is_refused(self) -> None:
+        """The deadline passes; a late replacement is refused and the platform closes the tender."""
+        deadline = dt.datetime.fromisoformat(self.facts["tender"]["submission_deadline"])
+        wait = (deadline - dt.datetime.now(dt.UTC)).total_seconds()
+        if wait > 0:
+            self.say("platform", f"waiting {wait:.0f} s for the deadline …")
+            time.sleep(wait + 0.5)
+        try:
+            self._seal_and_submit("bidder3", "11500000.00", 560, self.BIDS["bidder3"][2], "late")
+        except DemoError as exc:
+            self.say("bidder3", f"tried a late replacement and was refused: {str(exc).splitlines()[0][:150]}")
+        else:
+            raise DemoError("a bid after the deadline was accepted")
+        closed = None
+        for _ in range(60):
+            lines = self.role(None).http.get(f"{self.base_url}/api/log/export", timeout=60).text.splitlines()[1:]
+            closed = next((json.loads(line) for line in reversed(lines)
+                           if '"tender.closed"' in line and json.loads(line)["subject"]["tender"] ==
+                           self.facts["tender"]["id"]), None)
+            if closed:
+                break
+            time.sleep(1)
+        if closed is None:
+            raise DemoError("the tender was not closed at its deadline")
+        envelopes = closed["data"]["envelopes"]
+        self.save("close-entry.json", closed)
+        self.say("platform", f"closed at the deadline; the signed close lists {sum(map(len, envelopes.values()))} "
+                             f"envelopes (log entry {closed['index']})")
+
+    def verify_receipts(self) -> None:
+        """Each bidder checks its receipt with ebid against the platform's published keys."""
+        for receipt in sorted((self.out / "bids").glob("*/*.envelope.receipt.jws")):
+            self.say(receipt.parent.name, self.ebid("verify-receipt", str(receipt), "--server", self.base_url))
+
     def run(self) -> None:
-        steps = [self.publish_tender, self.bidder_finds_tender, self.verify_trust]
+        steps = [self.publish_tender, self.bidder_finds_tender, self.verify_trust, self.bidders_seal_and_submit,
+                 self.late_bid_is_refused, self.verify_receipts]
         for step in steps:
             print(f"== {step.__doc__ or step.__name__.replace('_', ' ')}")
             step()
