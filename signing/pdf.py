@@ -32,6 +32,8 @@ from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
+
+from signing.loops import outside_event_loop
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -252,6 +254,7 @@ def _is_certified(writer: IncrementalPdfFileWriter) -> bool:
     return perms is not None and "/DocMDP" in perms
 
 
+@outside_event_loop
 def sign_pdf(
     pdf_bytes: bytes,
     *,
@@ -455,6 +458,7 @@ def _is_certification(sig_object: generic.DictionaryObject) -> bool:
     return any(ref.get_object().get("/TransformMethod") == "/DocMDP" for ref in refs)
 
 
+@outside_event_loop
 def inspect_pdf(pdf_bytes: bytes, trust_roots: Iterable[x509.Certificate]) -> list[SignatureReport]:
     """Validate every signature in a PDF offline against ``trust_roots``, in signing order."""
     roots = [as_asn1_cert(c) for c in trust_roots]

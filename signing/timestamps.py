@@ -21,6 +21,8 @@ from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
 from pyhanko.sign.validation.status import TimestampSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
+from signing.loops import outside_event_loop
+
 # Digest lengths we accept in a message imprint; SHA-1 and MD5 are refused outright.
 DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 
@@ -216,6 +218,7 @@ def timestamper_from_config(settings: Mapping[str, Any], *, local: TimeStamper |
     return local
 
 
+@outside_event_loop
 def verify_timestamp_token(
     token_der: bytes,
     data_digest: bytes,

@@ -89,7 +89,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     log.close()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open it leaves an event loop running in
+# the main thread, and pyHanko (signing) calls asyncio.run(), which refuses to start inside one.
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.fail(f"Debian's Chromium is not at {CHROMIUM}: apt-get install chromium")
