@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from benchmarks.common import Report
 
 #: Modules whose benchmarks the runner loads, in the order they are printed.
-MODULES = ("benchmarks.signing",)
+MODULES = ("benchmarks.signing", "benchmarks.sealing", "benchmarks.intake")
 
 
 @dataclass(frozen=True)
