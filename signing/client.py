@@ -397,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(module)
     parser = argparse.ArgumentParser(
         prog="ebid",
-        description="The e-bidding platform's client, run on your own machine: make keys, seal and submit bids, make a tender's opening key, and verify receipts, signed PDFs and the audit log. "
+        description="The e-bidding platform's client, run on your own machine: make keys, seal and submit "
+                    "bids, make a tender's opening key, and verify receipts, signed PDFs and the audit log. "
                     "Exit status: 0 verified, 1 verification failed, 2 usage, file or network problem.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
