@@ -57,7 +57,6 @@ def create_app(config: str | type | dict[str, Any] | None = None, **overrides: A
     import bidding
     import guarantees
     import signing
-
     from app import scheduler
     from app.storage import blob_store_from_config
 

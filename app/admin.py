@@ -75,7 +75,8 @@ def user_new():
     error = None
     if request.method == "POST" and form.validate_on_submit():
         try:
-            org = db.session.get(Organisation, form.organisation_id.data) if form.organisation_id.data else None
+            chosen = form.organisation_id.data
+            org = db.session.get(Organisation, chosen) if chosen else None
             user = create_user(username=form.username.data, display_name=form.display_name.data,
                                password=form.password.data, role=form.role.data, organisation=org)
         except ValidationError as exc:

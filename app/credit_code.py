@@ -38,7 +38,8 @@ def validate(code: object) -> str:
         raise CreditCodeError(f"a unified social credit code is 18 characters, not {len(text)}")
     bad = sorted({ch for ch in text if ch not in _VALUE})
     if bad:
-        raise CreditCodeError(f"characters not allowed in a credit code: {''.join(bad)} (I, O, Z, S, V are never used)")
+        raise CreditCodeError(
+            f"characters not allowed in a credit code: {''.join(bad)} (I, O, Z, S, V are never used)")
     if text[0] not in AUTHORITIES:
         raise CreditCodeError(f"unknown registration authority code {text[0]!r}")
     if not text[2:8].isdigit():

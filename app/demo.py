@@ -41,7 +41,9 @@ class Role:
         response = self.http.request(method, self.base_url + path, timeout=60, **kw)
         expected = (expect,) if isinstance(expect, int) else expect
         if response.status_code not in expected:
-            raise DemoError(f"{self.username}: {method} {path} gave {response.status_code}: {response.text[:500]}")
+            raise DemoError(
+                f"{self.username}: {method} {path} gave {response.status_code}: {response.text[:500]}"
+            )
         if response.headers.get("Content-Type", "").startswith("application/json"):
             return response.json()
         return response.content
@@ -50,8 +52,9 @@ class Role:
 class Demo:
     """The whole tender, step by step; each issue adds its steps."""
 
-    def __init__(self, base_url: str, out: Path, logins: dict[str, dict[str, str]], *,
-                 bidding_seconds: int = 45) -> None:
+    def __init__(
+        self, base_url: str, out: Path, logins: dict[str, dict[str, str]], *, bidding_seconds: int = 45
+    ) -> None:
         self.bidding_seconds = bidding_seconds
         self.base_url = base_url
         self.out = out
@@ -86,18 +89,30 @@ class Demo:
         # `make run` compresses the legal periods for the demo; the deadline leaves room for the
         # bidders' sealing and the late bidder to arrive after it.
         deadline = (now + dt.timedelta(seconds=self.bidding_seconds)).replace(microsecond=0)
-        tender = office.call("POST", "/api/tenders", json={
-            "title": "闽侯县城区供水管网改造工程（演示）", "region": "350121", "currency": "CNY",
-            "description": "更新老旧供水管网约 18 公里，含阀门井与计量设施。",
-            "estimated_price": "12800000.00", "deposit_amount": "200000.00",
-            "submission_deadline": deadline.isoformat(), "bid_validity_days": 90,
-            "evaluation_method": "comprehensive_scoring",
-            "lots": [{"title": "一标段：主干管", "estimated_price": "8000000.00"},
-                     {"title": "二标段：支管及入户", "estimated_price": "4800000.00"}],
-            "criteria": [{"name": "投标报价", "category": "price", "weight": "40", "max_score": "40"},
-                         {"name": "施工组织设计", "category": "technical", "weight": "40", "max_score": "40"},
-                         {"name": "企业信誉与业绩", "category": "commercial", "weight": "20", "max_score": "20"}],
-        })
+        tender = office.call(
+            "POST",
+            "/api/tenders",
+            json={
+                "title": "闽侯县城区供水管网改造工程（演示）",
+                "region": "350121",
+                "currency": "CNY",
+                "description": "更新老旧供水管网约 18 公里，含阀门井与计量设施。",
+                "estimated_price": "12800000.00",
+                "deposit_amount": "200000.00",
+                "submission_deadline": deadline.isoformat(),
+                "bid_validity_days": 90,
+                "evaluation_method": "comprehensive_scoring",
+                "lots": [
+                    {"title": "一标段：主干管", "estimated_price": "8000000.00"},
+                    {"title": "二标段：支管及入户", "estimated_price": "4800000.00"},
+                ],
+                "criteria": [
+                    {"name": "投标报价", "category": "price", "weight": "40", "max_score": "40"},
+                    {"name": "施工组织设计", "category": "technical", "weight": "40", "max_score": "40"},
+                    {"name": "企业信誉与业绩", "category": "commercial", "weight": "20", "max_score": "20"},
+                ],
+            },
+        )
         self.say("office", f"created draft {tender['reference']} ({tender['title']})")
         self.custodians_make_opening_key(tender["id"], office)
         tender = office.call("POST", f"/api/tenders/{tender['id']}/publish")
@@ -118,7 +133,10 @@ class Demo:
         bidder = self.role("bidder1")
         notice = bidder.call("GET", f"/api/tenders/{tender['id']}")
         lots = ", ".join(lot["title"] for lot in notice["lots"])
-        self.say("bidder1", f"read the notice: deposit {notice['deposit_amount']} {notice['currency']}; lots: {lots}")
+        self.say(
+            "bidder1",
+            f"read the notice: deposit {notice['deposit_amount']} {notice['currency']}; lots: {lots}",
+        )
         page = public.http.get(f"{self.base_url}/tenders/{tender['id']}", timeout=30)
         if page.status_code != 200 or tender["title"] not in page.text:
             raise DemoError("the notice page does not show the tender")
@@ -128,21 +146,58 @@ class Demo:
         return self.role(username).http.headers["Authorization"].split(" ", 1)[1]
 
     def custodians_make_opening_key(self, tender_id: int, office: Role) -> None:
-        """A custodian makes the opening key on their own machine, splits it 3-of-5 and registers the public half."""
+        """A custodian makes the opening key on their machine, splits it 3-of-5, registers the public half."""
         folder = self.out / "custodians"
         if folder.exists():
             shutil.rmtree(folder)
-        self.say("custodian", self.ebid("opening-key", "--tender", str(tender_id), "--threshold", "3", "--shares",
-                                        "5", "--out", str(folder), "--custodian", "招标人", "--custodian", "监督人",
-                                        "--custodian", "公证员", "--custodian", "备用一", "--custodian", "备用二"))
-        self.say("custodian", self.ebid("register-opening-key", "--server", self.base_url, "--token",
-                                        self.token("office"), "--tender", str(tender_id),
-                                        str(folder / "opening-key.json")))
+        self.say(
+            "custodian",
+            self.ebid(
+                "opening-key",
+                "--tender",
+                str(tender_id),
+                "--threshold",
+                "3",
+                "--shares",
+                "5",
+                "--out",
+                str(folder),
+                "--custodian",
+                "招标人",
+                "--custodian",
+                "监督人",
+                "--custodian",
+                "公证员",
+                "--custodian",
+                "备用一",
+                "--custodian",
+                "备用二",
+            ),
+        )
+        self.say(
+            "custodian",
+            self.ebid(
+                "register-opening-key",
+                "--server",
+                self.base_url,
+                "--token",
+                self.token("office"),
+                "--tender",
+                str(tender_id),
+                str(folder / "opening-key.json"),
+            ),
+        )
 
     def ebid(self, *args: str, env: dict[str, str] | None = None) -> str:
         """Run the `ebid` client as an auditor would on their own machine; fail the demo if it fails."""
-        result = subprocess.run([sys.executable, "-m", "signing.client", *args], capture_output=True, text=True,
-                                timeout=300, check=False, env={**os.environ, **(env or {})})
+        result = subprocess.run(  # noqa: S603 - our own client with arguments the demo built
+            [sys.executable, "-m", "signing.client", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env={**os.environ, **(env or {})},
+        )
         last = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
         if result.returncode != 0:
             raise DemoError(f"ebid {args[0]} failed: {last}\n{result.stderr[-1000:]}")
@@ -161,13 +216,32 @@ class Demo:
         export = auditor.http.get(f"{self.base_url}/api/log/export", timeout=120)
         export.raise_for_status()
         self.save("audit-log.jsonl", export.content)
-        self.say("supervisor", f"downloaded the notice, the CA, the keys and the log ({len(export.content.splitlines()) - 1} entries)")
+        entries = len(export.content.splitlines()) - 1
+        self.say("supervisor", f"downloaded the notice, the CA, the keys and the log ({entries} entries)")
         out = self.out
         self.say("ebid", self.ebid("verify-pdf", str(notice_path), "--ca", str(out / "ca.pem")))
-        self.say("ebid", self.ebid("verify-receipt", str(out / "publication-receipt.jws"),
-                                   "--jwks", str(out / "jwks.json"), "--log-key", str(out / "log-key.json")))
-        self.say("ebid", self.ebid("verify-log", str(out / "audit-log.jsonl"), "--log-key", str(out / "log-key.json"),
-                                   "--previous", str(out / "checkpoint.txt")))
+        self.say(
+            "ebid",
+            self.ebid(
+                "verify-receipt",
+                str(out / "publication-receipt.jws"),
+                "--jwks",
+                str(out / "jwks.json"),
+                "--log-key",
+                str(out / "log-key.json"),
+            ),
+        )
+        self.say(
+            "ebid",
+            self.ebid(
+                "verify-log",
+                str(out / "audit-log.jsonl"),
+                "--log-key",
+                str(out / "log-key.json"),
+                "--previous",
+                str(out / "checkpoint.txt"),
+            ),
+        )
 
     BIDS = {  # bidder -> (price, duration in days, technical response)
         "bidder1": ("11850000.00", 540, "采用分段围堰、错峰施工，配备 3 支管道抢修队。"),
@@ -179,20 +253,51 @@ class Demo:
         tender = self.facts["tender"]
         folder = self.out / "bids" / username
         code = self.logins_org[username]
-        bid = {"v": 1, "tender": tender["id"], "lot": 1, "bidder": code,
-               "price": {"amount": price, "currency": "CNY"}, "duration_days": duration,
-               "criteria": {"施工组织设计": response, "企业信誉与业绩": "近三年完成同类供水管网工程 6 项。"}}
+        bid = {
+            "v": 1,
+            "tender": tender["id"],
+            "lot": 1,
+            "bidder": code,
+            "price": {"amount": price, "currency": "CNY"},
+            "duration_days": duration,
+            "criteria": {"施工组织设计": response, "企业信誉与业绩": "近三年完成同类供水管网工程 6 项。"},
+        }
         (folder / f"{name}.bid.json").write_text(json.dumps(bid, ensure_ascii=False, indent=1))
         document = folder / f"{name}-technical.txt"
         document.write_text(f"{response}\n" * 200)
         envelope = folder / f"{name}.envelope"
         env = {"EBID_PASSWORD": self.key_passwords[username]}
         opening = self.out / "custodians" / "opening-key.json"
-        self.ebid("seal", "--key", str(folder / "key.json"), "--tender", str(tender["id"]), "--lot", "1",
-                  "--opening-key", str(opening), "--bid", str(folder / f"{name}.bid.json"), "--document",
-                  str(document), "--out", str(envelope), env=env)
-        last = self.ebid("submit", "--server", self.base_url, "--token", self.token(username), "--tender",
-                         str(tender["id"]), "--lot", "1", str(envelope))
+        self.ebid(
+            "seal",
+            "--key",
+            str(folder / "key.json"),
+            "--tender",
+            str(tender["id"]),
+            "--lot",
+            "1",
+            "--opening-key",
+            str(opening),
+            "--bid",
+            str(folder / f"{name}.bid.json"),
+            "--document",
+            str(document),
+            "--out",
+            str(envelope),
+            env=env,
+        )
+        last = self.ebid(
+            "submit",
+            "--server",
+            self.base_url,
+            "--token",
+            self.token(username),
+            "--tender",
+            str(tender["id"]),
+            "--lot",
+            "1",
+            str(envelope),
+        )
         return {"envelope": envelope, "last": last}
 
     def bidders_seal_and_submit(self) -> None:
@@ -209,8 +314,14 @@ class Demo:
             folder.mkdir(parents=True)
             env = {"EBID_PASSWORD": self.key_passwords[username]}
             self.ebid("keygen", "--bidder", me["bidder"], "--out", str(folder / "key.json"), env=env)
-            self.ebid("register-keys", "--server", self.base_url, "--token", self.token(username),
-                      str(folder / "key.json"))
+            self.ebid(
+                "register-keys",
+                "--server",
+                self.base_url,
+                "--token",
+                self.token(username),
+                str(folder / "key.json"),
+            )
             self.say(username, "made its keys on its own machine and registered the public halves")
             sent = self._seal_and_submit(username, price, duration, response, "bid")
             self.say(username, f"sealed and submitted: {sent['last']}")
@@ -221,7 +332,9 @@ class Demo:
             mine = self.role(username).call("GET", "/api/my/bids")["items"]
             states = ", ".join(f"{b['state']}" for b in mine)
             self.say(username, f"sees only its own bids: {states}")
-        office_view = self.role("office").http.get(f"{self.base_url}/tenders/{self.facts['tender']['id']}", timeout=30)
+        office_view = self.role("office").http.get(
+            f"{self.base_url}/tenders/{self.facts['tender']['id']}", timeout=30
+        )
         if any(self.logins_org[u] in office_view.text for u in self.BIDS):
             raise DemoError("the tendering office's page names a bidder before the opening")
         self.say("office", "sees no bidder names or counts before the opening")
@@ -241,10 +354,18 @@ class Demo:
             raise DemoError("a bid after the deadline was accepted")
         closed = None
         for _ in range(60):
-            lines = self.role(None).http.get(f"{self.base_url}/api/log/export", timeout=60).text.splitlines()[1:]
-            closed = next((json.loads(line) for line in reversed(lines)
-                           if '"tender.closed"' in line and json.loads(line)["subject"]["tender"] ==
-                           self.facts["tender"]["id"]), None)
+            lines = (
+                self.role(None).http.get(f"{self.base_url}/api/log/export", timeout=60).text.splitlines()[1:]
+            )
+            closed = next(
+                (
+                    json.loads(line)
+                    for line in reversed(lines)
+                    if '"tender.closed"' in line
+                    and json.loads(line)["subject"]["tender"] == self.facts["tender"]["id"]
+                ),
+                None,
+            )
             if closed:
                 break
             time.sleep(1)
@@ -252,17 +373,28 @@ class Demo:
             raise DemoError("the tender was not closed at its deadline")
         envelopes = closed["data"]["envelopes"]
         self.save("close-entry.json", closed)
-        self.say("platform", f"closed at the deadline; the signed close lists {sum(map(len, envelopes.values()))} "
-                             f"envelopes (log entry {closed['index']})")
+        self.say(
+            "platform",
+            f"closed at the deadline; the signed close lists {sum(map(len, envelopes.values()))} "
+            f"envelopes (log entry {closed['index']})",
+        )
 
     def verify_receipts(self) -> None:
         """Each bidder checks its receipt with ebid against the platform's published keys."""
         for receipt in sorted((self.out / "bids").glob("*/*.envelope.receipt.jws")):
-            self.say(receipt.parent.name, self.ebid("verify-receipt", str(receipt), "--server", self.base_url))
+            self.say(
+                receipt.parent.name, self.ebid("verify-receipt", str(receipt), "--server", self.base_url)
+            )
 
     def run(self) -> None:
-        steps = [self.publish_tender, self.bidder_finds_tender, self.verify_trust, self.bidders_seal_and_submit,
-                 self.late_bid_is_refused, self.verify_receipts]
+        steps = [
+            self.publish_tender,
+            self.bidder_finds_tender,
+            self.verify_trust,
+            self.bidders_seal_and_submit,
+            self.late_bid_is_refused,
+            self.verify_receipts,
+        ]
         for step in steps:
             print(f"== {step.__doc__ or step.__name__.replace('_', ' ')}")
             step()
@@ -284,7 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         requests.get(f"{args.base_url}/healthz", timeout=5).raise_for_status()
     except requests.RequestException as exc:
-        print(f"The platform is not answering at {args.base_url} ({exc}); run `make run` first.", file=sys.stderr)
+        print(
+            f"The platform is not answering at {args.base_url} ({exc}); run `make run` first.",
+            file=sys.stderr,
+        )
         return 2
     try:
         Demo(args.base_url, out, logins).run()

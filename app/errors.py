@@ -16,8 +16,9 @@ class Refused(Exception):
 
     status = 409
 
-    def __init__(self, message: str, *, code: str = "conflict", field: str | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str = "conflict", field: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -31,7 +32,9 @@ def wants_json() -> bool:
     if request.path.startswith("/api/") or request.path.startswith("/.well-known/"):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    return (
+        best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
@@ -39,8 +42,10 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     if wants_json():
         response = jsonify({"error": {"code": code, "message": message, "field": field}})
     else:
-        response = Response(render_template("errors/error.html", status=status, code=code,
-                                            message=message, field=field), mimetype="text/html")
+        response = Response(
+            render_template("errors/error.html", status=status, code=code, message=message, field=field),
+            mimetype="text/html",
+        )
     response.status_code = status
     return response
 
@@ -58,7 +63,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_failed(exc: CSRFError):
-        return error_response(400, "csrf", _("The form expired or was not sent from this site; reload and try again."))
+        return error_response(
+            400, "csrf", _("The form expired or was not sent from this site; reload and try again.")
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -83,4 +90,6 @@ def init_app(app: Flask) -> None:
         if app.testing:
             raise exc
         app.logger.exception("unhandled error")
-        return error_response(500, "internal_error", _("Something went wrong on our side; nothing was saved."))
+        return error_response(
+            500, "internal_error", _("Something went wrong on our side; nothing was saved.")
+        )

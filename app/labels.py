@@ -16,7 +16,8 @@ from bidding.models import CriterionCategory, EvaluationMethod
 ROLES = {Role.TENDERING_OFFICE: _l("Tendering office"), Role.BIDDER: _l("Bidder"), Role.EXPERT: _l("Expert"),
          Role.ISSUER: _l("Bank or insurer"), Role.SUPERVISOR: _l("Supervisor"),
          Role.ADMINISTRATOR: _l("Administrator")}
-KINDS = {OrganisationKind.TENDERING_OFFICE: _l("Tendering office"), OrganisationKind.BIDDER: _l("Bidder company"),
+KINDS = {OrganisationKind.TENDERING_OFFICE: _l("Tendering office"),
+         OrganisationKind.BIDDER: _l("Bidder company"),
          OrganisationKind.ISSUER: _l("Bank or insurer"), OrganisationKind.SUPERVISOR: _l("Supervisory body"),
          OrganisationKind.OPERATOR: _l("Platform operator")}
 STATES = {TenderState.DRAFT: _l("Draft"), TenderState.PUBLISHED: _l("Open for bids"),

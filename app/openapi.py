@@ -91,7 +91,8 @@ def build_spec(app: Flask) -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": "e-bidding platform API", "version": "0.1.0",
-                 "description": "Money is a decimal string with a currency; times are ISO 8601 with an offset."},
+                 "description": "Money is a decimal string with a currency; "
+                                "times are ISO 8601 with an offset."},
         "paths": paths,
         "components": {
             "schemas": {"Error": ERROR_SCHEMA},

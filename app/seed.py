@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 
 from app import credit_code
 from app.auth.services import create_user
-from app.orm import utcnow
 from app.extensions import db
 from app.models import Organisation, OrganisationKind, Role, User
 from app.organisations import register
+from app.orm import utcnow
 
 #: (name, kind, first 16 characters of the credit code, region). Check digits are computed.
 ORGANISATIONS = [

@@ -27,7 +27,8 @@ _AMOUNT = re.compile(r"^-?\d+(\.\d{1,2})?$")
 def parse_amount(value: Any, field: str) -> Decimal:
     """A non-negative amount with at most two decimals, given as a string (never a float)."""
     if isinstance(value, bool) or isinstance(value, float):
-        raise ValidationError(field, "give money as a string such as \"1200.50\", not a floating-point number")
+        raise ValidationError(field,
+                              "give money as a string such as \"1200.50\", not a floating-point number")
     if isinstance(value, int):
         value = str(value)
     if isinstance(value, Decimal):

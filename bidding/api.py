@@ -20,22 +20,56 @@ bp = Blueprint("bidding_api", __name__, url_prefix="/api/tenders")
 csrf.exempt(bp)  # bearer tokens only: no cookie ever authenticates an API call
 
 TENDER_SHAPE = {
-    "id": "integer", "reference": "string", "title": "string", "description": "string", "region": "string",
-    "state": "string", "currency": "string", "estimated_price": "money", "deposit_amount": "money",
-    "submission_deadline": "datetime", "opening_time": "datetime", "bid_validity_days": "integer",
-    "evaluation_method": "string", "published_at": "datetime", "decryption_window_minutes": "integer",
-    "opening_remedy": "string", "opening_key": {"kid": "string", "threshold": "integer", "count": "integer"},
+    "id": "integer",
+    "reference": "string",
+    "title": "string",
+    "description": "string",
+    "region": "string",
+    "state": "string",
+    "currency": "string",
+    "estimated_price": "money",
+    "deposit_amount": "money",
+    "submission_deadline": "datetime",
+    "opening_time": "datetime",
+    "bid_validity_days": "integer",
+    "evaluation_method": "string",
+    "published_at": "datetime",
+    "decryption_window_minutes": "integer",
+    "opening_remedy": "string",
+    "opening_key": {"kid": "string", "threshold": "integer", "count": "integer"},
     "lots": [{"number": "integer", "title": "string", "estimated_price": "money"}],
-    "criteria": [{"position": "integer", "name": "string", "category": "string", "weight": "string",
-                  "max_score": "string"}],
-    "amendments": [{"number": "integer", "reason": "string", "changes": "object", "deadline_extended": "boolean",
-                    "created_at": "datetime"}],
+    "criteria": [
+        {
+            "position": "integer",
+            "name": "string",
+            "category": "string",
+            "weight": "string",
+            "max_score": "string",
+        }
+    ],
+    "amendments": [
+        {
+            "number": "integer",
+            "reason": "string",
+            "changes": "object",
+            "deadline_extended": "boolean",
+            "created_at": "datetime",
+        }
+    ],
 }
 TENDER_INPUT = {
-    "title": "string", "description": "string", "region": "string", "currency": "string",
-    "estimated_price": "money", "deposit_amount": "money", "submission_deadline": "datetime",
-    "opening_time": "datetime", "bid_validity_days": "integer", "evaluation_method": "string",
-    "decryption_window_minutes": "integer", "opening_remedy": "string",
+    "title": "string",
+    "description": "string",
+    "region": "string",
+    "currency": "string",
+    "estimated_price": "money",
+    "deposit_amount": "money",
+    "submission_deadline": "datetime",
+    "opening_time": "datetime",
+    "bid_validity_days": "integer",
+    "evaluation_method": "string",
+    "decryption_window_minutes": "integer",
+    "opening_remedy": "string",
     "lots": [{"title": "string", "estimated_price": "money"}],
     "criteria": [{"name": "string", "category": "string", "weight": "string", "max_score": "string"}],
 }
@@ -43,37 +77,72 @@ TENDER_INPUT = {
 
 def tender_json(tender: Tender) -> dict[str, Any]:
     """The tender as the API shows it; money as decimal strings, times in UTC ISO 8601."""
+
     def iso(value):
         return value.isoformat() if value else None
 
     return {
-        "id": tender.id, "reference": tender.reference, "title": tender.title, "description": tender.description,
-        "region": tender.region, "state": tender.state.value, "currency": tender.currency,
+        "id": tender.id,
+        "reference": tender.reference,
+        "title": tender.title,
+        "description": tender.description,
+        "region": tender.region,
+        "state": tender.state.value,
+        "currency": tender.currency,
         "estimated_price": format(tender.estimated_amount, ".2f"),
         "deposit_amount": format(tender.deposit_amount, ".2f"),
-        "submission_deadline": iso(tender.submission_deadline), "opening_time": iso(tender.opening_time),
-        "bid_validity_days": tender.bid_validity_days, "evaluation_method": tender.evaluation_method.value,
+        "submission_deadline": iso(tender.submission_deadline),
+        "opening_time": iso(tender.opening_time),
+        "bid_validity_days": tender.bid_validity_days,
+        "evaluation_method": tender.evaluation_method.value,
         "decryption_window_minutes": tender.decryption_window_minutes,
         "opening_remedy": tender.opening_remedy.value,
-        "opening_key": {"kid": tender.opening_key.kid, "threshold": tender.opening_key.threshold,
-                        "count": tender.opening_key.count} if tender.opening_key else None,
-        "published_at": iso(tender.published_at), "cancelled_at": iso(tender.cancelled_at),
+        "opening_key": {
+            "kid": tender.opening_key.kid,
+            "threshold": tender.opening_key.threshold,
+            "count": tender.opening_key.count,
+        }
+        if tender.opening_key
+        else None,
+        "published_at": iso(tender.published_at),
+        "cancelled_at": iso(tender.cancelled_at),
         "cancel_reason": tender.cancel_reason,
-        "tendering_office": {"name": tender.tendering_office.name,
-                             "credit_code": tender.tendering_office.credit_code},
-        "lots": [{"number": lot.number, "title": lot.title, "estimated_price": format(lot.estimated_amount, ".2f")}
-                 for lot in tender.lots],
-        "criteria": [{"position": c.position, "name": c.name, "category": c.category.value,
-                      "weight": format(c.weight, "f"), "max_score": format(c.max_score, "f")}
-                     for c in tender.criteria],
-        "amendments": [{"number": a.number, "reason": a.reason, "changes": a.changes,
-                        "deadline_extended": a.deadline_extended, "created_at": iso(a.created_at)}
-                       for a in tender.amendments],
+        "tendering_office": {
+            "name": tender.tendering_office.name,
+            "credit_code": tender.tendering_office.credit_code,
+        },
+        "lots": [
+            {"number": lot.number, "title": lot.title, "estimated_price": format(lot.estimated_amount, ".2f")}
+            for lot in tender.lots
+        ],
+        "criteria": [
+            {
+                "position": c.position,
+                "name": c.name,
+                "category": c.category.value,
+                "weight": format(c.weight, "f"),
+                "max_score": format(c.max_score, "f"),
+            }
+            for c in tender.criteria
+        ],
+        "amendments": [
+            {
+                "number": a.number,
+                "reason": a.reason,
+                "changes": a.changes,
+                "deadline_extended": a.deadline_extended,
+                "created_at": iso(a.created_at),
+            }
+            for a in tender.amendments
+        ],
         "allowed_actions": [a.value for a in allowed_actions(tender.state)],
-        "links": {"self": url_for("bidding_api.get_tender", tender_id=tender.id),
-                  "page": url_for("bidding.tender_detail", tender_id=tender.id),
-                  "notice_pdf": url_for("signing.document_pdf", document_id=tender.notice_document_id)
-                  if tender.notice_document_id else None},
+        "links": {
+            "self": url_for("bidding_api.get_tender", tender_id=tender.id),
+            "page": url_for("bidding.tender_detail", tender_id=tender.id),
+            "notice_pdf": url_for("signing.document_pdf", document_id=tender.notice_document_id)
+            if tender.notice_document_id
+            else None,
+        },
     }
 
 
@@ -97,10 +166,18 @@ def _own(tender_id: int) -> Tender:
 
 
 @bp.get("")
-@document(summary="Search published tenders", public=True,
-          query={"q": "string", "state": "string", "region": "string", "page": "integer", "per_page": "integer"},
-          response={"items": [TENDER_SHAPE], "page": "integer", "per_page": "integer", "total": "integer",
-                    "pages": "integer"})
+@document(
+    summary="Search published tenders",
+    public=True,
+    query={"q": "string", "state": "string", "region": "string", "page": "integer", "per_page": "integer"},
+    response={
+        "items": [TENDER_SHAPE],
+        "page": "integer",
+        "per_page": "integer",
+        "total": "integer",
+        "pages": "integer",
+    },
+)
 def list_tenders():
     args = request.args
     state = args.get("state") or None
@@ -110,11 +187,21 @@ def list_tenders():
     if region is not None and (not region.isdigit() or len(region) > 6):
         raise ValidationError("region", "a region is up to six digits of an administrative division code")
     page = services.search_public(
-        query=(args.get("q") or "").strip()[:100], state=state, region=region,
+        query=(args.get("q") or "").strip()[:100],
+        state=state,
+        region=region,
         page=parse_int(args.get("page", 1), "page", minimum=1, maximum=100000),
-        per_page=parse_int(args.get("per_page", 20), "per_page", minimum=1, maximum=100))
-    return jsonify({"items": [tender_json(t) for t in page.items], "page": page.page, "per_page": page.per_page,
-                    "total": page.total, "pages": page.pages})
+        per_page=parse_int(args.get("per_page", 20), "per_page", minimum=1, maximum=100),
+    )
+    return jsonify(
+        {
+            "items": [tender_json(t) for t in page.items],
+            "page": page.page,
+            "per_page": page.per_page,
+            "total": page.total,
+            "pages": page.pages,
+        }
+    )
 
 
 @bp.get("/<int:tender_id>")
@@ -143,8 +230,10 @@ def update_tender(tender_id: int):
 
 
 @bp.post("/<int:tender_id>/publish")
-@document(summary="Publish a draft: its notice becomes public; answers with a signed receipt",
-          response={**TENDER_SHAPE, "receipt": "string"})
+@document(
+    summary="Publish a draft: its notice becomes public; answers with a signed receipt",
+    response={**TENDER_SHAPE, "receipt": "string"},
+)
 def publish_tender(tender_id: int):
     tender = services.publish(_own(tender_id), actor=current_actor())
     receipt = audit.receipt(audit.latest_entry("tender.published"), "tender.published", {"tender": tender.id})
@@ -154,8 +243,12 @@ def publish_tender(tender_id: int):
 
 
 @bp.post("/<int:tender_id>/amendments")
-@document(summary="Amend a published tender with a recorded reason",
-          request={"reason": "string", "changes": "object"}, response=TENDER_SHAPE, status=201)
+@document(
+    summary="Amend a published tender with a recorded reason",
+    request={"reason": "string", "changes": "object"},
+    response=TENDER_SHAPE,
+    status=201,
+)
 def amend_tender(tender_id: int):
     tender = _own(tender_id)
     services.amend(tender, current_actor(), _body())
@@ -168,7 +261,8 @@ def amend_tender(tender_id: int):
 @document(summary="Cancel a tender with a reason", request={"reason": "string"}, response=TENDER_SHAPE)
 def cancel_tender(tender_id: int):
     body = _body()
-    tender = services.cancel(_own(tender_id), body.get("reason") if isinstance(body, dict) else None,
-                             actor=current_actor())
+    tender = services.cancel(
+        _own(tender_id), body.get("reason") if isinstance(body, dict) else None, actor=current_actor()
+    )
     db.session.commit()
     return jsonify(tender_json(tender))

@@ -35,10 +35,14 @@ class LotRow(Form):
 
 class CriterionRow(Form):
     name = StringField(_l("Criterion"), validators=[Optional()])
-    category = SelectField(_l("Category"), choices=[
-        SelectChoice(CriterionCategory.PRICE.value, _l("Price")),
-        SelectChoice(CriterionCategory.COMMERCIAL.value, _l("Commercial")),
-        SelectChoice(CriterionCategory.TECHNICAL.value, _l("Technical"))])
+    category = SelectField(
+        _l("Category"),
+        choices=[
+            SelectChoice(CriterionCategory.PRICE.value, _l("Price")),
+            SelectChoice(CriterionCategory.COMMERCIAL.value, _l("Commercial")),
+            SelectChoice(CriterionCategory.TECHNICAL.value, _l("Technical")),
+        ],
+    )
     weight = StringField(_l("Weight (percent)"), validators=[Optional()])
     max_score = StringField(_l("Maximum score"), validators=[Optional()])
 
@@ -47,16 +51,21 @@ class TenderForm(FlaskForm):
     title = StringField(_l("Title"))
     description = TextAreaField(_l("Description"))
     region = StringField(_l("Region code"))
-    currency = SelectField(_l("Currency"), choices=[SelectChoice(c) for c in sorted(CURRENCIES)],
-                           default="CNY")
+    currency = SelectField(
+        _l("Currency"), choices=[SelectChoice(c) for c in sorted(CURRENCIES)], default="CNY"
+    )
     estimated_price = StringField(_l("Estimated price"))
     deposit_amount = StringField(_l("Bid deposit"), default="0")
     submission_deadline = DateTimeLocalField(_l("Submission deadline"), validators=[Optional()])
     opening_time = DateTimeLocalField(_l("Opening time"), validators=[Optional()])
     bid_validity_days = IntegerField(_l("Bid validity (days)"), default=90, validators=[Optional()])
-    evaluation_method = SelectField(_l("Evaluation method"), choices=[
-        SelectChoice(EvaluationMethod.COMPREHENSIVE_SCORING.value, _l("Comprehensive scoring")),
-        SelectChoice(EvaluationMethod.LOWEST_EVALUATED_PRICE.value, _l("Lowest evaluated price"))])
+    evaluation_method = SelectField(
+        _l("Evaluation method"),
+        choices=[
+            SelectChoice(EvaluationMethod.COMPREHENSIVE_SCORING.value, _l("Comprehensive scoring")),
+            SelectChoice(EvaluationMethod.LOWEST_EVALUATED_PRICE.value, _l("Lowest evaluated price")),
+        ],
+    )
     lots = FieldList(FormField(LotRow), min_entries=LOT_ROWS, max_entries=LOT_ROWS)
     criteria = FieldList(FormField(CriterionRow), min_entries=CRITERION_ROWS, max_entries=CRITERION_ROWS)
 
@@ -68,23 +77,41 @@ class TenderForm(FlaskForm):
             return value.replace(tzinfo=tz).isoformat() if value else None
 
         return {
-            "title": self.title.data, "description": self.description.data, "region": self.region.data,
-            "currency": self.currency.data, "estimated_price": self.estimated_price.data,
+            "title": self.title.data,
+            "description": self.description.data,
+            "region": self.region.data,
+            "currency": self.currency.data,
+            "estimated_price": self.estimated_price.data,
             "deposit_amount": self.deposit_amount.data or "0",
             "submission_deadline": when(self.submission_deadline.data),
             "opening_time": when(self.opening_time.data),
-            "bid_validity_days": self.bid_validity_days.data, "evaluation_method": self.evaluation_method.data,
-            "lots": [{"title": row.title.data, "estimated_price": row.estimated_price.data}
-                     for row in self.lots if (row.title.data or row.estimated_price.data)],
-            "criteria": [{"name": row["name"].data, "category": row.category.data, "weight": row.weight.data,
-                          "max_score": row.max_score.data}
-                         for row in self.criteria if (row["name"].data or row.weight.data)],
+            "bid_validity_days": self.bid_validity_days.data,
+            "evaluation_method": self.evaluation_method.data,
+            "lots": [
+                {"title": row.title.data, "estimated_price": row.estimated_price.data}
+                for row in self.lots
+                if (row.title.data or row.estimated_price.data)
+            ],
+            "criteria": [
+                {
+                    "name": row["name"].data,
+                    "category": row.category.data,
+                    "weight": row.weight.data,
+                    "max_score": row.max_score.data,
+                }
+                for row in self.criteria
+                if (row["name"].data or row.weight.data)
+            ],
         }
 
     def fill_from(self, tender: Tender, zone: str) -> None:
         """Pre-fill the form with a draft's values."""
         tz = ZoneInfo(zone)
-        self.title.data, self.description.data, self.region.data = tender.title, tender.description, tender.region
+        self.title.data, self.description.data, self.region.data = (
+            tender.title,
+            tender.description,
+            tender.region,
+        )
         self.currency.data = tender.currency
         self.estimated_price.data = format(tender.estimated_amount, ".2f")
         self.deposit_amount.data = format(tender.deposit_amount, ".2f")

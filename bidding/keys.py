@@ -53,8 +53,10 @@ def _raw_key(value: Any, field: str, kind: type) -> bytes:
 def register_opening_key(tender: Tender, actor: User, data: Any) -> OpeningKey:
     """Record the public half of the tender's opening key and its custodians' share fingerprints."""
     if tender.state != TenderState.DRAFT:
-        raise Refused("the opening key is registered before publication and cannot change after it",
-                      code="opening_key_fixed")
+        raise Refused(
+            "the opening key is registered before publication and cannot change after it",
+            code="opening_key_fixed",
+        )
     if not isinstance(data, dict):
         raise ValidationError(None, "send a JSON object with public_key, kid, threshold, count, fingerprints")
     raw = _raw_key(data.get("public_key"), "public_key", x25519.X25519PublicKey)
@@ -66,21 +68,43 @@ def register_opening_key(tender: Tender, actor: User, data: Any) -> OpeningKey:
     fingerprints = data.get("fingerprints")
     if not isinstance(fingerprints, list) or len(fingerprints) != count:
         raise ValidationError("fingerprints", f"give one fingerprint for each of the {count} shares")
-    if not all(isinstance(f, str) and _HEX64.match(f) for f in fingerprints) or len(set(fingerprints)) != count:
+    if (
+        not all(isinstance(f, str) and _HEX64.match(f) for f in fingerprints)
+        or len(set(fingerprints)) != count
+    ):
         raise ValidationError("fingerprints", "fingerprints are distinct 64-character lower-case hex strings")
     custodians = data.get("custodians") or []
-    if not isinstance(custodians, list) or not all(isinstance(c, str) and 0 < len(c) <= 100 for c in custodians):
+    if not isinstance(custodians, list) or not all(
+        isinstance(c, str) and 0 < len(c) <= 100 for c in custodians
+    ):
         raise ValidationError("custodians", "custodians is a list of names")
     if tender.opening_key is not None:
         db.session.delete(tender.opening_key)
         db.session.flush()
-    key = OpeningKey(tender=tender, public_key=raw, kid=kid, threshold=threshold, count=count,
-                     fingerprints=fingerprints, custodians=custodians, registered_by_id=actor.id)
+    key = OpeningKey(
+        tender=tender,
+        public_key=raw,
+        kid=kid,
+        threshold=threshold,
+        count=count,
+        fingerprints=fingerprints,
+        custodians=custodians,
+        registered_by_id=actor.id,
+    )
     db.session.add(key)
     db.session.flush()
-    audit.record("tender.opening_key_registered", actor=actor, subject={"tender": tender.id},
-                 data={"kid": kid, "threshold": threshold, "count": count, "fingerprints": fingerprints,
-                       "custodians": custodians})
+    audit.record(
+        "tender.opening_key_registered",
+        actor=actor,
+        subject={"tender": tender.id},
+        data={
+            "kid": kid,
+            "threshold": threshold,
+            "count": count,
+            "fingerprints": fingerprints,
+            "custodians": custodians,
+        },
+    )
     return key
 
 
@@ -98,46 +122,79 @@ def register_bidder_keys(actor: User, data: Any) -> BidderKey:
     x_raw = _raw_key(data.get("x25519_public"), "x25519_public", x25519.X25519PublicKey)
     e_raw = _raw_key(data.get("ed25519_public"), "ed25519_public", ed25519.Ed25519PublicKey)
     for raw, field in ((x_raw, "x25519_public"), (e_raw, "ed25519_public")):
-        taken = db.session.scalar(select(BidderKey.id).where(
-            (BidderKey.x25519_kid == kid_of(raw)) | (BidderKey.ed25519_kid == kid_of(raw))))
+        taken = db.session.scalar(
+            select(BidderKey.id).where(
+                (BidderKey.x25519_kid == kid_of(raw)) | (BidderKey.ed25519_kid == kid_of(raw))
+            )
+        )
         if taken is not None:
             raise ValidationError(field, "this key is already registered; make a new key pair")
     now = utcnow()
     previous = active_bidder_key(actor.organisation_id)
     if previous is not None:
         previous.revoked_at = now
-    key = BidderKey(organisation_id=actor.organisation_id, x25519_public=x_raw, x25519_kid=kid_of(x_raw),
-                    ed25519_public=e_raw, ed25519_kid=kid_of(e_raw), registered_by_id=actor.id,
-                    registered_at=now)
+    key = BidderKey(
+        organisation_id=actor.organisation_id,
+        x25519_public=x_raw,
+        x25519_kid=kid_of(x_raw),
+        ed25519_public=e_raw,
+        ed25519_kid=kid_of(e_raw),
+        registered_by_id=actor.id,
+        registered_at=now,
+    )
     db.session.add(key)
     db.session.flush()
-    audit.record("key.registered", actor=actor, subject={"organisation": actor.organisation.credit_code},
-                 data={"x25519_kid": key.x25519_kid, "ed25519_kid": key.ed25519_kid,
-                       "replaces": [previous.x25519_kid, previous.ed25519_kid] if previous else None})
+    audit.record(
+        "key.registered",
+        actor=actor,
+        subject={"organisation": actor.organisation.credit_code},
+        data={
+            "x25519_kid": key.x25519_kid,
+            "ed25519_kid": key.ed25519_kid,
+            "replaces": [previous.x25519_kid, previous.ed25519_kid] if previous else None,
+        },
+    )
     return key
 
 
 def active_bidder_key(organisation_id: int) -> BidderKey | None:
     """The organisation's current key pair."""
-    return db.session.scalar(select(BidderKey).where(BidderKey.organisation_id == organisation_id,
-                                                     BidderKey.revoked_at.is_(None))
-                             .order_by(BidderKey.id.desc()))
+    return db.session.scalar(
+        select(BidderKey)
+        .where(BidderKey.organisation_id == organisation_id, BidderKey.revoked_at.is_(None))
+        .order_by(BidderKey.id.desc())
+    )
 
 
 def bidder_keys(organisation_id: int) -> list[BidderKey]:
     """Every key pair the organisation has registered, newest first."""
-    return list(db.session.scalars(select(BidderKey).where(BidderKey.organisation_id == organisation_id)
-                                   .order_by(BidderKey.id.desc())))
+    return list(
+        db.session.scalars(
+            select(BidderKey)
+            .where(BidderKey.organisation_id == organisation_id)
+            .order_by(BidderKey.id.desc())
+        )
+    )
 
 
 def opening_key_json(key: OpeningKey) -> dict[str, Any]:
-    return {"kid": key.kid, "public_key": base64.b64encode(key.public_key).decode(), "threshold": key.threshold,
-            "count": key.count, "fingerprints": key.fingerprints, "custodians": key.custodians,
-            "registered_at": key.registered_at.isoformat()}
+    return {
+        "kid": key.kid,
+        "public_key": base64.b64encode(key.public_key).decode(),
+        "threshold": key.threshold,
+        "count": key.count,
+        "fingerprints": key.fingerprints,
+        "custodians": key.custodians,
+        "registered_at": key.registered_at.isoformat(),
+    }
 
 
 def bidder_key_json(key: BidderKey) -> dict[str, Any]:
-    return {"x25519_public": base64.b64encode(key.x25519_public).decode(), "x25519_kid": key.x25519_kid,
-            "ed25519_public": base64.b64encode(key.ed25519_public).decode(), "ed25519_kid": key.ed25519_kid,
-            "registered_at": key.registered_at.isoformat(),
-            "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None}
+    return {
+        "x25519_public": base64.b64encode(key.x25519_public).decode(),
+        "x25519_kid": key.x25519_kid,
+        "ed25519_public": base64.b64encode(key.ed25519_public).decode(),
+        "ed25519_kid": key.ed25519_kid,
+        "registered_at": key.registered_at.isoformat(),
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+    }

@@ -15,10 +15,23 @@ from bidding.models import Tender
 bp = Blueprint("keys_api", __name__, url_prefix="/api")
 csrf.exempt(bp)
 
-OPENING_KEY = {"kid": "string", "public_key": "string", "threshold": "integer", "count": "integer",
-               "fingerprints": ["string"], "custodians": ["string"], "registered_at": "datetime"}
-BIDDER_KEY = {"x25519_public": "string", "x25519_kid": "string", "ed25519_public": "string",
-              "ed25519_kid": "string", "registered_at": "datetime", "revoked_at": "datetime"}
+OPENING_KEY = {
+    "kid": "string",
+    "public_key": "string",
+    "threshold": "integer",
+    "count": "integer",
+    "fingerprints": ["string"],
+    "custodians": ["string"],
+    "registered_at": "datetime",
+}
+BIDDER_KEY = {
+    "x25519_public": "string",
+    "x25519_kid": "string",
+    "ed25519_public": "string",
+    "ed25519_kid": "string",
+    "registered_at": "datetime",
+    "revoked_at": "datetime",
+}
 
 
 def _body():
@@ -29,9 +42,19 @@ def _body():
 
 
 @bp.post("/tenders/<int:tender_id>/opening-key")
-@document(summary="Register the tender's opening key (public half, from `ebid opening-key`) before publication",
-          request={"public_key": "string", "kid": "string", "threshold": "integer", "count": "integer",
-                   "fingerprints": ["string"], "custodians": ["string"]}, response=OPENING_KEY, status=201)
+@document(
+    summary="Register the tender's opening key (public half, from `ebid opening-key`) before publication",
+    request={
+        "public_key": "string",
+        "kid": "string",
+        "threshold": "integer",
+        "count": "integer",
+        "fingerprints": ["string"],
+        "custodians": ["string"],
+    },
+    response=OPENING_KEY,
+    status=201,
+)
 def register_opening_key(tender_id: int):
     tender = db.session.get(Tender, tender_id)
     key = keys.register_opening_key(tender, current_actor(), _body())
@@ -49,8 +72,12 @@ def get_opening_key(tender_id: int):
 
 
 @bp.post("/bidder-keys")
-@document(summary="Register the bidder company's public keys (X25519 and Ed25519, base64 raw)",
-          request={"x25519_public": "string", "ed25519_public": "string"}, response=BIDDER_KEY, status=201)
+@document(
+    summary="Register the bidder company's public keys (X25519 and Ed25519, base64 raw)",
+    request={"x25519_public": "string", "ed25519_public": "string"},
+    response=BIDDER_KEY,
+    status=201,
+)
 def register_bidder_keys():
     key = keys.register_bidder_keys(current_actor(), _body())
     db.session.commit()
@@ -60,4 +87,6 @@ def register_bidder_keys():
 @bp.get("/bidder-keys")
 @document(summary="The bidder company's registered keys, newest first", response={"keys": [BIDDER_KEY]})
 def list_bidder_keys():
-    return jsonify({"keys": [keys.bidder_key_json(k) for k in keys.bidder_keys(current_actor().organisation_id)]})
+    return jsonify(
+        {"keys": [keys.bidder_key_json(k) for k in keys.bidder_keys(current_actor().organisation_id)]}
+    )

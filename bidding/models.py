@@ -19,9 +19,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, composite, mapped_column, relationship
 
-from app.orm import Base, amount, created_at, currency, intpk
 from app.models import Organisation, User, enum_column
 from app.money import Money
+from app.orm import Base, amount, created_at, currency, intpk
 from bidding.lifecycle import TenderState
 
 
@@ -146,7 +146,8 @@ class Criterion(Base):
     tender_id: Mapped[int] = mapped_column(ForeignKey("tenders.id", ondelete="CASCADE"))
     position: Mapped[int]
     name: Mapped[str] = mapped_column(String(200))
-    category: Mapped[CriterionCategory] = mapped_column(enum_column(CriterionCategory, name="criterion_category"))
+    category: Mapped[CriterionCategory] = mapped_column(
+        enum_column(CriterionCategory, name="criterion_category"))
     #: Percent of the total; the weights of a tender sum to 100.
     weight: Mapped[Decimal] = mapped_column(Numeric(5, 2))
     max_score: Mapped[Decimal] = mapped_column(Numeric(7, 2))

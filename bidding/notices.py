@@ -14,7 +14,8 @@ from signing.models import SignedDocument
 METHOD_ZH = {EvaluationMethod.LOWEST_EVALUATED_PRICE: "经评审的最低投标价法",
              EvaluationMethod.COMPREHENSIVE_SCORING: "综合评估法"}
 REMEDY_ZH = {
-    OpeningRemedy.CUSTODIAN_SHARES: "由不少于门限数量的开标密钥保管人提交密钥分片，重建开标密钥后开启该投标文件",
+    OpeningRemedy.CUSTODIAN_SHARES: (
+        "由不少于门限数量的开标密钥保管人提交密钥分片，重建开标密钥后开启该投标文件"),
     OpeningRemedy.NONE: "不予补救，视为撤回投标文件",
 }
 CATEGORY_ZH = {"price": "价格", "commercial": "商务", "technical": "技术"}

@@ -68,8 +68,11 @@ def parse_tender(data: Any, *, now: dt.datetime, deposit_cap_percent: Decimal) -
     deposit = Money(parse_amount(data.get("deposit_amount", "0"), "deposit_amount"), estimated.currency)
     cap = (estimated.amount * deposit_cap_percent / 100).quantize(Decimal("0.01"))
     if deposit.amount > cap:
-        raise ValidationError("deposit_amount", f"the deposit may not exceed {deposit_cap_percent}% of the "
-                                                f"estimated price ({cap} {estimated.currency})")
+        raise ValidationError(
+            "deposit_amount",
+            f"the deposit may not exceed {deposit_cap_percent}% of the "
+            f"estimated price ({cap} {estimated.currency})",
+        )
     deadline = parse_datetime(data.get("submission_deadline"), "submission_deadline")
     if deadline <= now:
         raise ValidationError("submission_deadline", "the submission deadline must be in the future")
@@ -81,14 +84,27 @@ def parse_tender(data: Any, *, now: dt.datetime, deposit_cap_percent: Decimal) -
     method = parse_choice(data.get("evaluation_method"), "evaluation_method", EvaluationMethod)
     lots = _parse_lots(data.get("lots") or [], estimated)
     criteria = _parse_criteria(data.get("criteria"))
-    window = parse_int(data.get("decryption_window_minutes", 60), "decryption_window_minutes", minimum=5,
-                       maximum=1440)
-    remedy = parse_choice(data.get("opening_remedy", OpeningRemedy.CUSTODIAN_SHARES.value), "opening_remedy",
-                          OpeningRemedy)
-    return TenderInput(title=title, description=description, region=region, estimated_price=estimated,
-                       deposit=deposit, submission_deadline=deadline, opening_time=opening,
-                       bid_validity_days=validity, evaluation_method=method, lots=lots, criteria=criteria,
-                       decryption_window_minutes=window, opening_remedy=remedy)
+    window = parse_int(
+        data.get("decryption_window_minutes", 60), "decryption_window_minutes", minimum=5, maximum=1440
+    )
+    remedy = parse_choice(
+        data.get("opening_remedy", OpeningRemedy.CUSTODIAN_SHARES.value), "opening_remedy", OpeningRemedy
+    )
+    return TenderInput(
+        title=title,
+        description=description,
+        region=region,
+        estimated_price=estimated,
+        deposit=deposit,
+        submission_deadline=deadline,
+        opening_time=opening,
+        bid_validity_days=validity,
+        evaluation_method=method,
+        lots=lots,
+        criteria=criteria,
+        decryption_window_minutes=window,
+        opening_remedy=remedy,
+    )
 
 
 def _parse_lots(raw: Any, estimated: Money) -> list[LotInput]:
@@ -101,12 +117,15 @@ def _parse_lots(raw: Any, estimated: Money) -> list[LotInput]:
         title = parse_text(item.get("title"), f"lots[{i}].title", max_length=200)
         amount = parse_amount(item.get("estimated_price"), f"lots[{i}].estimated_price")
         if amount <= 0:
-            raise ValidationError(f"lots[{i}].estimated_price", "a lot's estimated price must be more than zero")
+            raise ValidationError(
+                f"lots[{i}].estimated_price", "a lot's estimated price must be more than zero"
+            )
         lots.append(LotInput(title, amount))
     if lots and sum(lot.estimated_amount for lot in lots) != estimated.amount:
         total = sum(lot.estimated_amount for lot in lots)
-        raise ValidationError("lots", f"the lots' estimated prices add up to {total}, not to the tender's "
-                                      f"{estimated.amount}")
+        raise ValidationError(
+            "lots", f"the lots' estimated prices add up to {total}, not to the tender's {estimated.amount}"
+        )
     return lots
 
 
@@ -116,16 +135,24 @@ def _parse_criteria(raw: Any) -> list[CriterionInput]:
     criteria = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
-            raise ValidationError(f"criteria[{i}]", "each criterion is an object with name, category, weight, "
-                                                    "max_score")
-        criteria.append(CriterionInput(
-            name=parse_text(item.get("name"), f"criteria[{i}].name", max_length=200),
-            category=parse_choice(item.get("category"), f"criteria[{i}].category", CriterionCategory),
-            weight=parse_decimal(item.get("weight"), f"criteria[{i}].weight", minimum=Decimal("0.01"),
-                                 maximum=Decimal(100)),
-            max_score=parse_decimal(item.get("max_score"), f"criteria[{i}].max_score", minimum=Decimal("0.01"),
-                                    maximum=Decimal(1000)),
-        ))
+            raise ValidationError(
+                f"criteria[{i}]", "each criterion is an object with name, category, weight, max_score"
+            )
+        criteria.append(
+            CriterionInput(
+                name=parse_text(item.get("name"), f"criteria[{i}].name", max_length=200),
+                category=parse_choice(item.get("category"), f"criteria[{i}].category", CriterionCategory),
+                weight=parse_decimal(
+                    item.get("weight"), f"criteria[{i}].weight", minimum=Decimal("0.01"), maximum=Decimal(100)
+                ),
+                max_score=parse_decimal(
+                    item.get("max_score"),
+                    f"criteria[{i}].max_score",
+                    minimum=Decimal("0.01"),
+                    maximum=Decimal(1000),
+                ),
+            )
+        )
     total = sum(c.weight for c in criteria)
     if total != 100:
         raise ValidationError("criteria", f"criteria weights must sum to 100, not {total}")
@@ -138,7 +165,14 @@ def _parse_criteria(raw: Any) -> list[CriterionInput]:
 
 
 #: Fields an amendment may change, with their parsers.
-AMENDABLE = ("title", "description", "submission_deadline", "opening_time", "bid_validity_days", "deposit_amount")
+AMENDABLE = (
+    "title",
+    "description",
+    "submission_deadline",
+    "opening_time",
+    "bid_validity_days",
+    "deposit_amount",
+)
 
 
 @dataclass(frozen=True)
@@ -157,8 +191,10 @@ def parse_amendment(data: Any) -> AmendmentInput:
         raise ValidationError("changes", "changes is an object of field -> new value")
     unknown = sorted(set(changes) - set(AMENDABLE))
     if unknown:
-        raise ValidationError(f"changes.{unknown[0]}", f"an amendment cannot change {unknown[0]}; it may change: "
-                                                       f"{', '.join(AMENDABLE)}")
+        raise ValidationError(
+            f"changes.{unknown[0]}",
+            f"an amendment cannot change {unknown[0]}; it may change: {', '.join(AMENDABLE)}",
+        )
     parsed: dict[str, Any] = {}
     for name, value in changes.items():
         key = f"changes.{name}"

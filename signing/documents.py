@@ -64,39 +64,98 @@ def platform_name() -> str:
     return current_app.config.get("PLATFORM_NAME", "e-Bidding Platform")
 
 
-def issue(kind: str, *, title: str, paragraphs: Sequence[str], table: list[list[str]] | None = None,
-          lang: str = "zh_CN", subject: dict[str, Any], actor: User | None, public: bool,
-          organisation_id: int | None = None, reserve: Sequence[Reserved] = (),
-          ip: str | None | audit.IpDefault = audit.FROM_REQUEST) -> SignedDocument:
+def issue(
+    kind: str,
+    *,
+    title: str,
+    paragraphs: Sequence[str],
+    table: list[list[str]] | None = None,
+    lang: str = "zh_CN",
+    subject: dict[str, Any],
+    actor: User | None,
+    public: bool,
+    organisation_id: int | None = None,
+    reserve: Sequence[Reserved] = (),
+    ip: str | None | audit.IpDefault = audit.FROM_REQUEST,
+) -> SignedDocument:
     """Render, seal (certifying) and store a document, and log its hash (`ip` as in `audit.record`)."""
     pki = _pki()
     pdf = render_document(title, list(paragraphs), table, lang=lang)
-    signed = sign_pdf(pdf, signer_key=pki.seal.private_key, signer_cert=pki.seal.certificate,
-                      ca_cert=pki.ca.certificate, timestamper=_timestamper(pki), field_name=PLATFORM_FIELD,
-                      signer_label=platform_name(), certify=True, reason=title,
-                      reserve_fields=[r.field for r in reserve])
-    document = SignedDocument(kind=kind, title=title, lang=lang, subject=subject, public=public,
-                              organisation_id=organisation_id,
-                              reserved=[{"field": r.field, "label": r.label, "user_id": r.user_id} for r in reserve])
+    signed = sign_pdf(
+        pdf,
+        signer_key=pki.seal.private_key,
+        signer_cert=pki.seal.certificate,
+        ca_cert=pki.ca.certificate,
+        timestamper=_timestamper(pki),
+        field_name=PLATFORM_FIELD,
+        signer_label=platform_name(),
+        certify=True,
+        reason=title,
+        reserve_fields=[r.field for r in reserve],
+    )
+    document = SignedDocument(
+        kind=kind,
+        title=title,
+        lang=lang,
+        subject=subject,
+        public=public,
+        organisation_id=organisation_id,
+        reserved=[{"field": r.field, "label": r.label, "user_id": r.user_id} for r in reserve],
+    )
     db.session.add(document)
     db.session.flush()
-    _add_version(document, signed, field=PLATFORM_FIELD, label=platform_name(), user=None, actor=actor,
-                 event="document.issued", ip=ip)
+    _add_version(
+        document,
+        signed,
+        field=PLATFORM_FIELD,
+        label=platform_name(),
+        user=None,
+        actor=actor,
+        event="document.issued",
+        ip=ip,
+    )
     return document
 
 
-def _add_version(document: SignedDocument, pdf: bytes, *, field: str, label: str, user: User | None,
-                 actor: User | None, event: str, ip: str | None | audit.IpDefault = audit.FROM_REQUEST
-                 ) -> DocumentVersion:
+def _add_version(
+    document: SignedDocument,
+    pdf: bytes,
+    *,
+    field: str,
+    label: str,
+    user: User | None,
+    actor: User | None,
+    event: str,
+    ip: str | None | audit.IpDefault = audit.FROM_REQUEST,
+) -> DocumentVersion:
     stored = _blobs().put(pdf)
     number = len(document.versions) + 1
-    entry = audit.record(event, actor=actor, subject={"document": document.id, **document.subject},
-                         data={"kind": document.kind, "title": document.title, "version": number,
-                               "field": field, "signer": label, "sha256": stored.sha256, "size": stored.size},
-                         ip=ip)
-    version = DocumentVersion(document=document, number=number, sha256=stored.sha256, size=stored.size,
-                              field_name=field, signer_label=label, signed_by_id=user.id if user else None,
-                              log_index=entry.index, created_at=utcnow())
+    entry = audit.record(
+        event,
+        actor=actor,
+        subject={"document": document.id, **document.subject},
+        data={
+            "kind": document.kind,
+            "title": document.title,
+            "version": number,
+            "field": field,
+            "signer": label,
+            "sha256": stored.sha256,
+            "size": stored.size,
+        },
+        ip=ip,
+    )
+    version = DocumentVersion(
+        document=document,
+        number=number,
+        sha256=stored.sha256,
+        size=stored.size,
+        field_name=field,
+        signer_label=label,
+        signed_by_id=user.id if user else None,
+        log_index=entry.index,
+        created_at=utcnow(),
+    )
     db.session.add(version)
     db.session.flush()
     return version
@@ -118,36 +177,62 @@ def countersign(document: SignedDocument, field: str, *, user: User, password: s
     if any(v.field_name == field for v in document.versions):
         raise Refused("this field is already signed", code="already_signed")
     if not password or not verify_password(user.password_hash, password):
-        raise Refused("password confirmation failed: a signature needs your current password",
-                      code="confirmation_failed", status=403, field="password")
+        raise Refused(
+            "password confirmation failed: a signature needs your current password",
+            code="confirmation_failed",
+            status=403,
+            field="password",
+        )
     pki = _pki()
     key, cert = user_signing_key(user, pki)
     current = _blobs().read(document.current.sha256)
-    signed = sign_pdf(current, signer_key=key, signer_cert=cert, ca_cert=pki.ca.certificate,
-                      timestamper=_timestamper(pki), field_name=field, signer_label=reserved["label"],
-                      certify=False, reason=document.title)
-    return _add_version(document, signed, field=field, label=reserved["label"], user=user, actor=user,
-                        event="document.signed")
+    signed = sign_pdf(
+        current,
+        signer_key=key,
+        signer_cert=cert,
+        ca_cert=pki.ca.certificate,
+        timestamper=_timestamper(pki),
+        field_name=field,
+        signer_label=reserved["label"],
+        certify=False,
+        reason=document.title,
+    )
+    return _add_version(
+        document, signed, field=field, label=reserved["label"], user=user, actor=user, event="document.signed"
+    )
 
 
 def user_signing_key(user: User, pki: Pki):
     """The person's signing key and certificate, issued by the platform CA on first use."""
-    row = db.session.scalar(select(UserSigningKey).where(UserSigningKey.user_id == user.id)
-                            .order_by(UserSigningKey.id.desc()))
+    row = db.session.scalar(
+        select(UserSigningKey).where(UserSigningKey.user_id == user.id).order_by(UserSigningKey.id.desc())
+    )
     store = _store()
     if row is not None and _valid_under(row, pki):
         key = load_private_pem(store.unseal(row.sealed_private, f"user-signing-key|{user.id}"))
         return key, x509.load_pem_x509_certificate(row.certificate_pem.encode())
     organisation = user.organisation.name if user.organisation else None
-    key, cert = pki.authority.issue(user.display_name, organisation=organisation, kind="document_signer",
-                                    now=utcnow())
-    db.session.add(UserSigningKey(
-        user_id=user.id, certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-        sealed_private=store.seal(private_bytes_pem(key), f"user-signing-key|{user.id}"), created_at=utcnow()))
+    key, cert = pki.authority.issue(
+        user.display_name, organisation=organisation, kind="document_signer", now=utcnow()
+    )
+    db.session.add(
+        UserSigningKey(
+            user_id=user.id,
+            certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+            sealed_private=store.seal(private_bytes_pem(key), f"user-signing-key|{user.id}"),
+            created_at=utcnow(),
+        )
+    )
     db.session.flush()
-    audit.record("key.certified", actor=user, subject={"user": user.id},
-                 data={"certificate_sha256": hashlib.sha256(cert.public_bytes(
-                     serialization.Encoding.DER)).hexdigest(), "subject": cert.subject.rfc4514_string()})
+    audit.record(
+        "key.certified",
+        actor=user,
+        subject={"user": user.id},
+        data={
+            "certificate_sha256": hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest(),
+            "subject": cert.subject.rfc4514_string(),
+        },
+    )
     return key, cert
 
 

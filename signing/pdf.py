@@ -32,8 +32,6 @@ from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
-
-from signing.loops import outside_event_loop
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -43,6 +41,7 @@ from reportlab.pdfbase._cidfontdata import CIDFontInfo
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import CondPageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from signing.loops import outside_event_loop
 from signing.timestamps import as_asn1_cert
 
 # Adobe's standard Simplified Chinese font: viewers supply it, so nothing is embedded and no font file

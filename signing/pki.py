@@ -64,8 +64,10 @@ def ensure_pki(store: KeyStore, *, name: str, now: dt.datetime | None = None) ->
         ca = store.store(KeyPurpose.CA, authority.private_key, certificate=authority.certificate, now=now)
         made.append(ca)
     authority = CertificateAuthority(certificate=ca.certificate, private_key=ca.private_key)
-    for purpose, kind, label in ((KeyPurpose.TSA, "timestamping", "Time-Stamping Unit"),
-                                 (KeyPurpose.DOCUMENT, "document_signer", "Document Seal")):
+    for purpose, kind, label in (
+        (KeyPurpose.TSA, "timestamping", "Time-Stamping Unit"),
+        (KeyPurpose.DOCUMENT, "document_signer", "Document Seal"),
+    ):
         current = _active_or_none(store, purpose)
         if current is None or not issued_by(current.certificate, ca.certificate):
             key, cert = authority.issue(f"{name} {label}", organisation=name, kind=kind, now=now)
@@ -84,8 +86,13 @@ def rotate_ca(store: KeyStore, *, name: str, now: dt.datetime | None = None) -> 
 def load_pki(store: KeyStore) -> Pki:
     """The active PKI, or KeyStoreError telling the operator to run `flask keys ensure`."""
     try:
-        return Pki(ca=store.active(KeyPurpose.CA), tsa=store.active(KeyPurpose.TSA),
-                   seal=store.active(KeyPurpose.DOCUMENT),
-                   trust_roots=[k.certificate for k in store.verification_keys(KeyPurpose.CA) if k.certificate])
+        return Pki(
+            ca=store.active(KeyPurpose.CA),
+            tsa=store.active(KeyPurpose.TSA),
+            seal=store.active(KeyPurpose.DOCUMENT),
+            trust_roots=[k.certificate for k in store.verification_keys(KeyPurpose.CA) if k.certificate],
+        )
     except KeyStoreError as exc:
-        raise KeyStoreError(f"{exc}; run `flask keys ensure` to make the platform's CA, TSA and seal") from exc
+        raise KeyStoreError(
+            f"{exc}; run `flask keys ensure` to make the platform's CA, TSA and seal"
+        ) from exc

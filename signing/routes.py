@@ -1,4 +1,4 @@
-"""Pages and endpoints for trust: the CA certificate, the time-stamping unit, signed documents, verification."""
+"""Trust: the CA certificate, the time-stamping unit, signed documents, verification."""
 
 from __future__ import annotations
 
@@ -28,8 +28,11 @@ def ca_certificate():
     """Every CA certificate the platform still trusts, newest last (a stable URL for validators)."""
     pki = load_pki(current_app.extensions["ebid.keys"])
     pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in pki.trust_roots)
-    return Response(pem, mimetype="application/x-pem-file",
-                    headers={"Content-Disposition": "inline; filename=ebid-ca.pem"})
+    return Response(
+        pem,
+        mimetype="application/x-pem-file",
+        headers={"Content-Disposition": "inline; filename=ebid-ca.pem"},
+    )
 
 
 @bp.post("/tsa")
@@ -70,8 +73,9 @@ def document_page(document_id: int):
     document = _document(document_id)
     actor = current_actor()
     mine = [r for r in documents.pending_fields(document) if actor is not None and r["user_id"] == actor.id]
-    return render_template("signing/document.html", document=document, mine=mine,
-                           pending=documents.pending_fields(document))
+    return render_template(
+        "signing/document.html", document=document, mine=mine, pending=documents.pending_fields(document)
+    )
 
 
 @bp.get("/documents/<int:document_id>/pdf")
@@ -80,7 +84,9 @@ def document_pdf(document_id: int):
     version = document.current
     pdf = documents.read_version(version)
     name = f"{document.kind}-{document.id}-v{version.number}.pdf"
-    return Response(pdf, mimetype="application/pdf", headers={"Content-Disposition": f"attachment; filename={name}"})
+    return Response(
+        pdf, mimetype="application/pdf", headers={"Content-Disposition": f"attachment; filename={name}"}
+    )
 
 
 @bp.post("/documents/<int:document_id>/sign")
@@ -88,7 +94,9 @@ def document_sign(document_id: int):
     document = _document(document_id)
     field = request.form.get("field", "")
     try:
-        documents.countersign(document, field, user=current_actor(), password=request.form.get("password", ""))
+        documents.countersign(
+            document, field, user=current_actor(), password=request.form.get("password", "")
+        )
     except Refused as exc:
         db.session.rollback()
         flash(_("Not signed: %(why)s", why=exc.message), "error")
@@ -123,7 +131,7 @@ def _receipt_findings(token: str) -> dict[str, Any]:
 
 @bp.route("/verify", methods=["GET", "POST"])
 def verify():
-    """Anyone uploads a PDF or pastes a receipt and learns who signed it, when, and whether it is in the log."""
+    """Anyone uploads a PDF or pastes a receipt: who signed it, when, and whether it is in the log."""
     pdf_result = receipt_result = None
     if request.method == "POST":
         upload = request.files.get("pdf")

@@ -1,4 +1,4 @@
-"""Test fixtures: one application per session, the schema made by migrations, a rolled-back transaction per test.
+"""Test fixtures: one application per session, schema by migrations, a rolled-back transaction per test.
 
 `TEST_DATABASE_URL` picks PostgreSQL; the default is a SQLite file in a temporary folder.
 """
@@ -34,10 +34,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Flask]:
     instance = tmp_path_factory.mktemp("instance")
-    application = create_app(TestConfig, INSTANCE_PATH=str(instance), SQLALCHEMY_DATABASE_URI=database_url,
-                             KEY_DIR=instance / "keys", BLOB_DIR=instance / "blobs",
-                             KEY_ENCRYPTION_KEY=base64.b64encode(os.urandom(32)).decode(),
-                             WTF_CSRF_ENABLED=False)
+    application = create_app(
+        TestConfig,
+        INSTANCE_PATH=str(instance),
+        SQLALCHEMY_DATABASE_URI=database_url,
+        KEY_DIR=instance / "keys",
+        BLOB_DIR=instance / "blobs",
+        KEY_ENCRYPTION_KEY=base64.b64encode(os.urandom(32)).decode(),
+        WTF_CSRF_ENABLED=False,
+    )
     with application.app_context():
         reset_schema()
         from flask_migrate import upgrade
@@ -85,8 +90,9 @@ def session(app: Flask) -> Iterator:
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()
-        scoped = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint",
-                                          "class_": _ConnectionSession})
+        scoped = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint", "class_": _ConnectionSession}
+        )
         original = db.session
         db.session = scoped
         try:

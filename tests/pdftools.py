@@ -23,12 +23,29 @@ def tool(name: str) -> str:
 def nss_database(ca_pems: Iterable[bytes], directory: Path) -> str:
     """An NSS database that trusts only these CA certificates (pdfsig reads trust from NSS)."""
     certutil = tool("certutil")
-    subprocess.run([certutil, "-N", "-d", f"sql:{directory}", "--empty-password"], check=True, capture_output=True)
+    subprocess.run(
+        [certutil, "-N", "-d", f"sql:{directory}", "--empty-password"], check=True, capture_output=True
+    )
     for i, pem in enumerate(ca_pems):
         path = directory / f"ca{i}.pem"
         path.write_bytes(pem)
-        subprocess.run([certutil, "-A", "-d", f"sql:{directory}", "-n", f"ebid-ca-{i}", "-t", "CT,C,C", "-a",
-                        "-i", str(path)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                certutil,
+                "-A",
+                "-d",
+                f"sql:{directory}",
+                "-n",
+                f"ebid-ca-{i}",
+                "-t",
+                "CT,C,C",
+                "-a",
+                "-i",
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
+        )
     return f"sql:{directory}"
 
 
@@ -36,8 +53,9 @@ def pdfsig(pdf: bytes, nss: str, tmp_path: Path) -> list[str]:
     """pdfsig's report split per signature (pdfsig lists them newest first)."""
     path = tmp_path / "signed.pdf"
     path.write_bytes(pdf)
-    result = subprocess.run([tool("pdfsig"), "-nssdir", nss, str(path)], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [tool("pdfsig"), "-nssdir", nss, str(path)], capture_output=True, text=True, check=False
+    )
     blocks = result.stdout.split("Signature #")[1:]
     assert blocks, f"pdfsig found no signatures: {result.stdout}{result.stderr}"
     return blocks

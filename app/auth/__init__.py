@@ -41,7 +41,7 @@ def init_app(app: Flask) -> None:
             return
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            g.token_error = "Authorization header must be 'Bearer <token>'"
+            g.token_error = "Authorization header must be 'Bearer <token>'"  # noqa: S105 - a message
             return
         try:
             g.api_user = user_for_token(token.strip())

@@ -28,7 +28,8 @@ def login():
         except LoginRefused as exc:
             db.session.commit()  # the failure count must survive the refusal
             if exc.locked_until:
-                form.username.errors.append(_("This account is locked after repeated failed sign-ins until %(t)s.",
+                form.username.errors.append(_(
+                    "This account is locked after repeated failed sign-ins until %(t)s.",
                                               t=format_datetime(exc.locked_until)))
             else:
                 form.username.errors.append(_("Wrong username or password."))

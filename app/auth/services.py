@@ -9,9 +9,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.auth.passwords import hash_password, needs_rehash, verify_password
-from app.orm import utcnow
 from app.extensions import db
 from app.models import ROLE_ORGANISATION_KINDS, Organisation, Role, User
+from app.orm import utcnow
 from app.validation import ValidationError, parse_choice, parse_text
 
 
@@ -53,25 +53,42 @@ def authenticate(username: str, password: str, *, now: dt.datetime | None = None
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 
 
-def create_user(*, username: str, display_name: str, password: str, role: str | Role,
-                organisation: Organisation | None, locale: str | None = None) -> User:
+def create_user(
+    *,
+    username: str,
+    display_name: str,
+    password: str,
+    role: str | Role,
+    organisation: Organisation | None,
+    locale: str | None = None,
+) -> User:
     """A new user whose role fits its organisation's kind."""
     name = parse_text(username, "username", max_length=64).lower()
     if not _USERNAME.match(name):
-        raise ValidationError("username", "3 to 64 characters: lower-case letters, digits, dot, dash, underscore")
+        raise ValidationError(
+            "username", "3 to 64 characters: lower-case letters, digits, dot, dash, underscore"
+        )
     role = parse_choice(role, "role", Role)
     if db.session.scalar(select(User.id).where(User.username == name)) is not None:
         raise ValidationError("username", f"username {name!r} is taken")
     if role != Role.EXPERT and organisation is None:
         raise ValidationError("organisation", f"a {role.value} user acts for an organisation")
     if organisation is not None and organisation.kind not in ROLE_ORGANISATION_KINDS[role]:
-        raise ValidationError("role", f"a {organisation.kind.value} organisation cannot have {role.value} users")
+        raise ValidationError(
+            "role", f"a {organisation.kind.value} organisation cannot have {role.value} users"
+        )
     try:
         hashed = hash_password(password or "")
     except ValueError as exc:
         raise ValidationError("password", str(exc)) from exc
-    user = User(username=name, display_name=parse_text(display_name, "display_name", max_length=100),
-                password_hash=hashed, role=role, organisation=organisation, locale=locale)
+    user = User(
+        username=name,
+        display_name=parse_text(display_name, "display_name", max_length=100),
+        password_hash=hashed,
+        role=role,
+        organisation=organisation,
+        locale=locale,
+    )
     db.session.add(user)
     db.session.flush()
     return user

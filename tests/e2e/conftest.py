@@ -1,4 +1,4 @@
-"""A real server in its own process, and Debian's Chromium driven by Playwright (never a downloaded browser)."""
+"""A real server in its own process, and Debian's Chromium driven by Playwright (never a downloaded one)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,15 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @dataclass
@@ -59,13 +66,21 @@ def _e2e_database(tmp: Path) -> str:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("e2e")
     port = _free_port()
-    env = {**os.environ, "EBID_CONFIG": "development", "EBID_INSTANCE": str(tmp / "instance"),
-           "DATABASE_URL": _e2e_database(tmp), "PORT": str(port), "FLASK_APP": "wsgi"}
+    env = {
+        **os.environ,
+        "EBID_CONFIG": "development",
+        "EBID_INSTANCE": str(tmp / "instance"),
+        "DATABASE_URL": _e2e_database(tmp),
+        "PORT": str(port),
+        "FLASK_APP": "wsgi",
+    }
     flask = [sys.executable, "-m", "flask"]
     for command in (["db", "upgrade"], ["keys", "ensure"], ["demo", "seed"]):
         subprocess.run(flask + command, cwd=ROOT, env=env, check=True, capture_output=True)
     log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    server = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

@@ -24,12 +24,23 @@ def _custodian_registers_opening_key(live_server, tender_id: int) -> None:
     from bidding.keyfile import make_opening_key
 
     public, kid, shares = make_opening_key(tender_id, threshold=2, count=3)
-    token = requests.post(f"{live_server.url}/api/auth/token", timeout=30, json={
-        "username": "office", "password": live_server.password("office")}).json()["access_token"]
-    response = requests.post(f"{live_server.url}/api/tenders/{tender_id}/opening-key", timeout=30,
-                             headers={"Authorization": f"Bearer {token}"},
-                             json={"public_key": base64.b64encode(public).decode(), "kid": kid, "threshold": 2,
-                                   "count": 3, "fingerprints": [s.fingerprint for s in shares]})
+    token = requests.post(
+        f"{live_server.url}/api/auth/token",
+        timeout=30,
+        json={"username": "office", "password": live_server.password("office")},
+    ).json()["access_token"]
+    response = requests.post(
+        f"{live_server.url}/api/tenders/{tender_id}/opening-key",
+        timeout=30,
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "public_key": base64.b64encode(public).decode(),
+            "kid": kid,
+            "threshold": 2,
+            "count": 3,
+            "fingerprints": [s.fingerprint for s in shares],
+        },
+    )
     assert response.status_code == 201, response.text
 
 

@@ -66,10 +66,14 @@ def _notice(client, published) -> bytes:
 def test_publication_logs_the_event_and_its_sealed_notice(client, published) -> None:
     notice = _notice(client, published)
     document_id = int(published["links"]["notice_pdf"].split("/")[2])
-    bodies = [json.loads(line) for line in client.get("/api/log/export").get_data(as_text=True).splitlines()[1:]]
+    bodies = [
+        json.loads(line) for line in client.get("/api/log/export").get_data(as_text=True).splitlines()[1:]
+    ]
     issued, publication = bodies[-2], bodies[-1]
-    assert (issued["event"], issued["subject"]) == ("document.issued", {"document": document_id,
-                                                                         "tender": published["id"]})
+    assert (issued["event"], issued["subject"]) == (
+        "document.issued",
+        {"document": document_id, "tender": published["id"]},
+    )
     assert issued["data"]["sha256"] == hashlib.sha256(notice).hexdigest()
     assert (publication["event"], publication["subject"]) == ("tender.published", {"tender": published["id"]})
     assert publication["data"]["notice_sha256"] == hashlib.sha256(notice).hexdigest()
@@ -113,18 +117,35 @@ def test_pyjwt_verifies_the_receipt_with_the_published_jwks(client, published) -
     assert claims["kind"] == "tender.published"
     assert claims["subject"] == {"tender": published["id"]}
     with pytest.raises(pyjwt.InvalidSignatureError):
-        pyjwt.decode(token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB"), key,
-                     algorithms=["ES256"], options={"verify_aud": False})
+        pyjwt.decode(
+            token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB"),
+            key,
+            algorithms=["ES256"],
+            options={"verify_aud": False},
+        )
 
 
 def test_ebid_verifies_the_receipt_pdf_and_log(client, published, files, capsys) -> None:
     (files / "receipt.jws").write_text(published["receipt"])
     (files / "notice.pdf").write_bytes(_notice(client, published))
     (files / "export.jsonl").write_text(client.get("/api/log/export").get_data(as_text=True))
-    assert ebid.main(["verify-receipt", str(files / "receipt.jws"), "--jwks", str(files / "jwks.json"),
-                      "--log-key", str(files / "log-key.json")]) == 0
+    assert (
+        ebid.main(
+            [
+                "verify-receipt",
+                str(files / "receipt.jws"),
+                "--jwks",
+                str(files / "jwks.json"),
+                "--log-key",
+                str(files / "log-key.json"),
+            ]
+        )
+        == 0
+    )
     assert ebid.main(["verify-pdf", str(files / "notice.pdf"), "--ca", str(files / "ca.pem")]) == 0
-    assert ebid.main(["verify-log", str(files / "export.jsonl"), "--log-key", str(files / "log-key.json")]) == 0
+    assert (
+        ebid.main(["verify-log", str(files / "export.jsonl"), "--log-key", str(files / "log-key.json")]) == 0
+    )
     assert capsys.readouterr().out.count("OK:") == 3
 
 
@@ -146,7 +167,9 @@ def test_ebid_detects_one_changed_entry_in_an_export(client, published, files, c
 
     lines[-1] = canonical_json(entry).decode()
     (files / "export.jsonl").write_text("\n".join(lines) + "\n")
-    assert ebid.main(["verify-log", str(files / "export.jsonl"), "--log-key", str(files / "log-key.json")]) == 1
+    assert (
+        ebid.main(["verify-log", str(files / "export.jsonl"), "--log-key", str(files / "log-key.json")]) == 1
+    )
     out = capsys.readouterr().out
     assert "FAILED" in out
 
@@ -158,19 +181,36 @@ def test_ebid_detects_a_log_row_changed_in_the_database(client, published, files
             session.execute(text("ALTER TABLE log_entries DISABLE TRIGGER USER"))
         else:
             session.execute(text("DROP TRIGGER IF EXISTS log_entries_no_update"))
-            names = session.execute(text(
-                "SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='log_entries'")).scalars().all()
+            names = (
+                session.execute(
+                    text("SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='log_entries'")
+                )
+                .scalars()
+                .all()
+            )
             for name in names:
                 session.execute(text(f'DROP TRIGGER "{name}"'))
-        last = session.execute(text('SELECT "index", body FROM log_entries ORDER BY "index" DESC LIMIT 1')).one()
+        last = session.execute(
+            text('SELECT "index", body FROM log_entries ORDER BY "index" DESC LIMIT 1')
+        ).one()
         forged = last.body.replace(str(published["id"]), str(published["id"] + 1000), 1)
         assert forged != last.body
-        session.execute(text('UPDATE log_entries SET body = :b WHERE "index" = :i'), {"b": forged, "i": last.index})
+        session.execute(
+            text('UPDATE log_entries SET body = :b WHERE "index" = :i'), {"b": forged, "i": last.index}
+        )
         # The export now carries the forged row; the signed checkpoint from before does not match it.
         export = "\n".join(client.get("/api/log/export").get_data(as_text=True).splitlines()) + "\n"
         (files / "export.jsonl").write_text(export)
-        code = ebid.main(["verify-log", str(files / "export.jsonl"), "--log-key", str(files / "log-key.json"),
-                          "--previous", str(files / "before.txt")])
+        code = ebid.main(
+            [
+                "verify-log",
+                str(files / "export.jsonl"),
+                "--log-key",
+                str(files / "log-key.json"),
+                "--previous",
+                str(files / "before.txt"),
+            ]
+        )
         session.rollback()
     assert code == 1
     assert "FAILED" in capsys.readouterr().out
@@ -189,28 +229,42 @@ def test_the_platforms_tsa_answers_rfc3161(client, ca_bundle) -> None:
 
 
 def test_a_person_countersigns_only_their_own_field_after_confirming_the_password(
-        client, new_client, session, login, ca_bundle, tmp_path) -> None:
+    client, new_client, session, login, ca_bundle, tmp_path
+) -> None:
     from signing import documents
 
     supervisor = factories.user(Role.SUPERVISOR)
     other = factories.user(Role.SUPERVISOR)
-    doc = documents.issue("test_record", title="开标记录（测试）", paragraphs=["测试"], subject={"test": 1},
-                          actor=None, public=False,
-                          reserve=[documents.Reserved("supervisor", "郑监督", supervisor.id)])
+    doc = documents.issue(
+        "test_record",
+        title="开标记录（测试）",
+        paragraphs=["测试"],
+        subject={"test": 1},
+        actor=None,
+        public=False,
+        reserve=[documents.Reserved("supervisor", "郑监督", supervisor.id)],
+    )
     session.commit()
     login(client, other)
-    refused = client.post(f"/documents/{doc.id}/sign", data={"field": "supervisor",
-                                                              "password": factories.PASSWORD})
+    refused = client.post(
+        f"/documents/{doc.id}/sign", data={"field": "supervisor", "password": factories.PASSWORD}
+    )
     assert refused.status_code == 302
     assert len(db.session.get(type(doc), doc.id).versions) == 1
 
     mine = new_client()
     login(mine, supervisor)
-    wrong = mine.post(f"/documents/{doc.id}/sign", data={"field": "supervisor", "password": "not my password"},
-                      follow_redirects=True)
+    wrong = mine.post(
+        f"/documents/{doc.id}/sign",
+        data={"field": "supervisor", "password": "not my password"},
+        follow_redirects=True,
+    )
     assert "password confirmation failed" in wrong.get_data(as_text=True)
-    right = mine.post(f"/documents/{doc.id}/sign", data={"field": "supervisor", "password": factories.PASSWORD},
-                      follow_redirects=True)
+    right = mine.post(
+        f"/documents/{doc.id}/sign",
+        data={"field": "supervisor", "password": factories.PASSWORD},
+        follow_redirects=True,
+    )
     assert right.status_code == 200
     pdf = mine.get(f"/documents/{doc.id}/pdf").data
     nss_dir = tmp_path / "nss"
@@ -218,24 +272,32 @@ def test_a_person_countersigns_only_their_own_field_after_confirming_the_passwor
     blocks = pdfsig(pdf, nss_database(split_pem_bundle(ca_bundle), nss_dir), tmp_path)
     assert len(blocks) == 2
     assert all("Signature is Valid." in b and "Certificate is Trusted." in b for b in blocks)
-    assert mine.post(f"/documents/{doc.id}/sign", data={"field": "supervisor", "password": factories.PASSWORD},
-                     follow_redirects=True).get_data(as_text=True).count("already signed") == 1
+    assert (
+        mine.post(
+            f"/documents/{doc.id}/sign",
+            data={"field": "supervisor", "password": factories.PASSWORD},
+            follow_redirects=True,
+        )
+        .get_data(as_text=True)
+        .count("already signed")
+        == 1
+    )
 
 
 def test_the_verification_page_names_signer_and_log_entry(client, published) -> None:
     notice = _notice(client, published)
-    page = client.post("/verify", data={"pdf": (io.BytesIO(notice), "notice.pdf")},
-                       content_type="multipart/form-data").get_data(as_text=True)
+    page = client.post(
+        "/verify", data={"pdf": (io.BytesIO(notice), "notice.pdf")}, content_type="multipart/form-data"
+    ).get_data(as_text=True)
     assert 'id="in-log"' in page
     assert "e-Bidding Platform Document Seal" in page
     tampered = notice + b"\n% appended\n"
-    page = client.post("/verify", data={"pdf": (io.BytesIO(tampered), "notice.pdf")},
-                       content_type="multipart/form-data").get_data(as_text=True)
+    page = client.post(
+        "/verify", data={"pdf": (io.BytesIO(tampered), "notice.pdf")}, content_type="multipart/form-data"
+    ).get_data(as_text=True)
     assert 'id="not-in-log"' in page
     good = client.post("/verify", data={"receipt": published["receipt"]}).get_data(as_text=True)
     assert "receipt-result" in good and "flash success" in good
     forged = published["receipt"][:-8] + ("A" * 8 if not published["receipt"].endswith("A" * 8) else "B" * 8)
     bad = client.post("/verify", data={"receipt": forged}).get_data(as_text=True)
     assert "flash error" in bad.split('id="receipt-result"')[1]
-
-
