@@ -38,6 +38,11 @@ class Config:
     TIMESTAMP_URL = os.environ.get("TIMESTAMP_URL") or None
     #: Where blobs live ("module:Class" with a from_config); the default is files under BLOB_DIR.
     BLOB_STORE = os.environ.get("BLOB_STORE", "app.storage:LocalBlobStore")
+    #: Where deposit statuses at the opening come from ("module:Class"); guarantees/ will plug in here.
+    DEPOSIT_STATUS_PROVIDER = os.environ.get("DEPOSIT_STATUS_PROVIDER",
+                                             "bidding.opening.deposits:NoDepositTracking")
+    #: Decrypt envelopes in the calling thread instead of the process pool (tests, the demo).
+    OPENING_SYNC_DECRYPTION = False
 
     # Requests: the size limit covers forms and JSON; envelope uploads stream with their own limit.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 2 * 1024 * 1024))
@@ -93,6 +98,7 @@ class TestConfig(Config):
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     WTF_CSRF_ENABLED = True
     LOGIN_LOCKOUT = dt.timedelta(minutes=15)
+    OPENING_SYNC_DECRYPTION = True
 
 
 class ProductionConfig(Config):

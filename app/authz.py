@@ -114,6 +114,18 @@ POLICIES: dict[str, Rule] = {
     "submissions_api.complete_upload": roles(Role.BIDDER, owner=owns_upload),
     "submissions_api.withdraw_bid": roles(Role.BIDDER, owner=owns_bid),
     "submissions_api.my_bids": roles(Role.BIDDER),
+    # the opening ceremony: the owning office hosts; bidders, the office and supervisors check in; anyone
+    # watches the public state. A key for someone else's bid and a share from a stranger are refused (and
+    # logged) by the service itself, with a clear message, not here.
+    "opening_api.start": roles(OFFICE, owner=owns_tender),
+    "opening_api.check_in": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "opening_api.state": PUBLIC,
+    "opening_api.hand_over_key": roles(Role.BIDDER),
+    "opening_api.share": roles(OFFICE, Role.SUPERVISOR),
+    "opening_api.objection": roles(Role.BIDDER),
+    "opening_api.answer": roles(OFFICE, owner=owns_tender),
+    "opening_api.conclude": roles(OFFICE, owner=owns_tender),
+    "opening_api.retender": roles(OFFICE, owner=owns_tender),
     # administration of organisations and users
     "admin.organisations": roles(ADMIN),
     "admin.organisation_new": roles(ADMIN),

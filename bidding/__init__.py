@@ -23,3 +23,7 @@ def init_app(app: Flask) -> None:
     from bidding import submissions
 
     submissions.init_app(app)
+
+    from bidding import opening
+
+    opening.init_app(app)

@@ -1,0 +1,187 @@
+"""The opening's JSON API (bearer tokens). Thin: find the tender, call a service under
+`refusals_logged`, commit, then start what the change asked for (decryptions) and answer the snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from app.auth.identity import current_actor
+from app.errors import Refused
+from app.extensions import csrf, db
+from app.openapi import document
+from bidding.models import Tender
+from bidding.opening import services
+
+bp = Blueprint("opening_api", __name__, url_prefix="/api/tenders")
+csrf.exempt(bp)  # bearer tokens only
+
+BID_SHAPE = {
+    "bid": "integer",
+    "lot": "integer",
+    "envelope_sha256": "string",
+    "state": "string",
+    "outcome": "string",
+    "key_source": "string",
+    "bidder": "string",
+    "credit_code": "string",
+    "deposit": {"state": "string", "detail": "string"},
+    "price": {"amount": "money", "currency": "string"},
+    "duration_days": "integer",
+    "terms": "object",
+    "opened_at": "datetime",
+}
+SNAPSHOT = {
+    "tender": "integer",
+    "reference": "string",
+    "title": "string",
+    "tender_state": "string",
+    "opening_time": "datetime",
+    "server_time": "datetime",
+    "remedy": "string",
+    "opening": {
+        "state": "string",
+        "host": "string",
+        "started_at": "datetime",
+        "window_ends_at": "datetime",
+        "concluded_at": "datetime",
+        "record_document": "integer",
+    },
+    "check_ins": [{"user": "string", "organisation": "string", "role": "string", "at": "datetime"}],
+    "bids": [BID_SHAPE],
+    "objections": [
+        {
+            "id": "integer",
+            "text": "string",
+            "raised_by": "string",
+            "raised_at": "datetime",
+            "answer": "string",
+            "answered_at": "datetime",
+        }
+    ],
+}
+
+
+def _tender(tender_id: int) -> Tender:
+    tender = db.session.get(Tender, tender_id)
+    if tender is None or not tender.is_public:
+        raise Refused("no such tender", code="not_found", status=404)
+    return tender
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
+
+
+def _change(tender_id: int, action: str, call: Callable[[Tender], services.Outcome]) -> services.Outcome:
+    tender = _tender(tender_id)
+    with services.refusals_logged(tender.id, current_actor(), action):
+        outcome = call(tender)
+    db.session.commit()
+    services.after_commit(outcome)
+    return outcome
+
+
+def _snapshot(tender_id: int, status: int = 200):
+    return jsonify(services.snapshot(_tender(tender_id))), status
+
+
+@bp.post("/<int:tender_id>/opening/start")
+@document(
+    summary="Start the opening at its time (the host); each envelope is checked against its receipt",
+    response=SNAPSHOT,
+)
+def start(tender_id: int):
+    _change(tender_id, "start", lambda t: services.start_opening(t, current_actor()))
+    current_app.extensions["ebid.scheduler"].wake(services.JOB)  # plan the window's end now, not in 30 s
+    return _snapshot(tender_id)
+
+
+@bp.post("/<int:tender_id>/opening/check-in")
+@document(
+    summary="Check in to the opening (a bidder with a bid, the office, a supervisor)", response=SNAPSHOT
+)
+def check_in(tender_id: int):
+    _change(tender_id, "check_in", lambda t: services.check_in(t, current_actor()))
+    return _snapshot(tender_id)
+
+
+@bp.get("/<int:tender_id>/opening")
+@document(summary="The opening's current state, the same for everyone", public=True, response=SNAPSHOT)
+def state(tender_id: int):
+    return _snapshot(tender_id)
+
+
+@bp.post("/<int:tender_id>/opening/bids/<int:bid_id>/key")
+@document(
+    summary="Hand over the data key of one's own bid (base64); it is decrypted off the request path",
+    request={"data_key": "string"},
+    response=SNAPSHOT,
+    status=202,
+)
+def hand_over_key(tender_id: int, bid_id: int):
+    data_key = _body().get("data_key")
+    _change(tender_id, "key", lambda t: services.hand_over_key(t, bid_id, current_actor(), data_key))
+    return _snapshot(tender_id, 202)
+
+
+@bp.post("/<int:tender_id>/opening/shares")
+@document(
+    summary="Enter a custodian's share (words or share file) after the window; k rebuild the opening key",
+    request={"share": "string"},
+    response=SNAPSHOT,
+)
+def share(tender_id: int):
+    value = _body().get("share")
+    _change(tender_id, "share", lambda t: services.submit_share(t, current_actor(), value))
+    return _snapshot(tender_id)
+
+
+@bp.post("/<int:tender_id>/opening/objections")
+@document(
+    summary="Raise an objection during the opening (a bidder)",
+    request={"text": "string"},
+    response=SNAPSHOT,
+    status=201,
+)
+def objection(tender_id: int):
+    text = _body().get("text")
+    _change(tender_id, "objection", lambda t: services.raise_objection(t, current_actor(), text))
+    return _snapshot(tender_id, 201)
+
+
+@bp.post("/<int:tender_id>/opening/objections/<int:objection_id>/answer")
+@document(summary="Answer an objection (the host)", request={"answer": "string"}, response=SNAPSHOT)
+def answer(tender_id: int, objection_id: int):
+    text = _body().get("answer")
+    _change(tender_id, "answer", lambda t: services.answer_objection(t, objection_id, current_actor(), text))
+    return _snapshot(tender_id)
+
+
+@bp.post("/<int:tender_id>/opening/conclude")
+@document(
+    summary="Conclude the opening (the host): the tender goes to evaluation or fails; the record is issued",
+    response=SNAPSHOT,
+)
+def conclude(tender_id: int):
+    _change(tender_id, "conclude", lambda t: services.conclude(t, current_actor()))
+    return _snapshot(tender_id)
+
+
+@bp.post("/<int:tender_id>/retender")
+@document(
+    summary="Re-tender a failed tender as a new draft copy (its office)",
+    response={"tender": "integer", "reference": "string", "copy_of": "integer"},
+    status=201,
+)
+def retender(tender_id: int):
+    tender = db.session.get(Tender, tender_id)  # the office's own (authz checked), even a draft
+    if tender is None:
+        raise Refused("no such tender", code="not_found", status=404)
+    with services.refusals_logged(tender.id, current_actor(), "retender"):
+        copy = services.retender(tender, current_actor())
+    db.session.commit()
+    return jsonify({"tender": copy.id, "reference": copy.reference, "copy_of": tender.id}), 201

@@ -1,0 +1,124 @@
+"""The opening record: a PDF of what happened at the opening, sealed by the platform, signed by the host
+and countersigned by the tender's supervisor (PAdES), its hash in the audit log.
+
+The supervisor who signs is the first supervisor who checked in; if none checked in, the record
+reserves no supervisor field (and says so), and only the host signs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Role, User
+from bidding.opening.models import BidOpeningState, CheckIn, KeySource, Objection, Opening
+from signing import documents
+from signing.models import SignedDocument
+
+KIND = "opening_record"
+HOST_FIELD = "host"
+SUPERVISOR_FIELD = "supervisor"
+
+STATE_LABELS = {
+    BidOpeningState.WAITING_KEY: "等待密钥",
+    BidOpeningState.DECRYPTING: "解密中",
+    BidOpeningState.OPENED: "解密成功",
+    BidOpeningState.PLATFORM_FAULT: "平台责任（视为撤回，予以补偿）",
+    BidOpeningState.REVOKED: "未在解密时限内解密（视为撤销）",
+    BidOpeningState.FAILED: "解密失败",
+}
+SOURCE_LABELS = {KeySource.BIDDER: "投标人", KeySource.CUSTODIANS: "密钥托管人"}
+DEPOSIT_LABELS = {"not_tracked": "未跟踪"}
+
+
+def _time(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+def supervisor_of(opening: Opening) -> User | None:
+    """The first supervisor who checked in to the opening, if any."""
+    row = db.session.scalar(
+        select(CheckIn)
+        .where(CheckIn.tender_id == opening.tender_id, CheckIn.role == Role.SUPERVISOR.value)
+        .order_by(CheckIn.at, CheckIn.id)
+        .limit(1)
+    )
+    return row.user if row else None
+
+
+def issue_record(opening: Opening) -> SignedDocument:
+    """Render and seal the record, reserving the host's and (if one attended) the supervisor's fields."""
+    from bidding.opening import services
+
+    tender = opening.tender
+    supervisor = supervisor_of(opening)
+    provider = services.deposit_provider()
+    check_ins = list(
+        db.session.scalars(
+            select(CheckIn).where(CheckIn.tender_id == tender.id).order_by(CheckIn.at, CheckIn.id)
+        )
+    )
+    objections = list(
+        db.session.scalars(select(Objection).where(Objection.tender_id == tender.id).order_by(Objection.id))
+    )
+    result = "开标完成，进入评标" if opening.state.value == "concluded" else "有效投标不足三家，招标失败"
+    paragraphs = [
+        f"项目编号：{tender.reference}　项目名称：{tender.title}",
+        f"开标时间：{_time(tender.opening_time)}；开标开始：{_time(opening.started_at)}；"
+        f"解密截止：{_time(opening.window_ends_at)}；开标结束：{_time(opening.concluded_at)}",
+        f"主持人：{opening.host.display_name}（{tender.tendering_office.name}）",
+        f"监督人：{supervisor.display_name}"
+        if supervisor
+        else "监督人：无监督人签到，本记录不设监督人签章栏",
+        "签到："
+        + (
+            "；".join(
+                f"{c.user.display_name}（{c.organisation.name if c.organisation else c.role}，{_time(c.at)}）"
+                for c in check_ins
+            )
+            or "无"
+        ),
+        f"开标结果：{result}",
+    ]
+    for o in objections:
+        paragraphs.append(
+            f"异议（{o.raised_by.organisation.name if o.raised_by.organisation else ''}，"
+            f"{_time(o.raised_at)}）：{o.text}"
+        )
+        paragraphs.append(f"答复（{_time(o.answered_at)}）：{o.answer}" if o.answer else "答复：未答复")
+    if not objections:
+        paragraphs.append("异议：无")
+    table = [["标段", "投标人", "报价", "工期（天）", "解密结果", "密钥来源", "保证金"]]
+    for row in services.bid_openings(tender):
+        bid = row.bid
+        deposit = provider.status(tender_id=tender.id, organisation_id=bid.organisation_id)
+        price = f"{row.price_amount} {row.price_currency}" if row.state == BidOpeningState.OPENED else "—"
+        table.append(
+            [
+                str(bid.lot_number),
+                bid.organisation.name,
+                price,
+                str(row.duration_days) if row.duration_days else "—",
+                STATE_LABELS[row.state],
+                SOURCE_LABELS[row.key_source] if row.key_source else "—",
+                DEPOSIT_LABELS.get(deposit.state, deposit.state),
+            ]
+        )
+    reserve = [documents.Reserved(HOST_FIELD, f"主持人 {opening.host.display_name}", opening.host_id)]
+    if supervisor is not None:
+        reserve.append(
+            documents.Reserved(SUPERVISOR_FIELD, f"监督人 {supervisor.display_name}", supervisor.id)
+        )
+    return documents.issue(
+        KIND,
+        title=f"开标记录 {tender.reference}",
+        paragraphs=paragraphs,
+        table=table,
+        subject={"tender": tender.id},
+        actor=opening.host,
+        public=True,
+        organisation_id=tender.tendering_office_id,
+        reserve=reserve,
+    )
