@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -198,6 +199,7 @@ class Demo:
             check=False,
             env={**os.environ, **(env or {})},
         )
+        self.last_stdout = result.stdout
         last = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
         if result.returncode != 0:
             raise DemoError(f"ebid {args[0]} failed: {last}\n{result.stderr[-1000:]}")
@@ -298,6 +300,7 @@ class Demo:
             "1",
             str(envelope),
         )
+        self.facts.setdefault("envelopes", {})[username] = envelope
         return {"envelope": envelope, "last": last}
 
     def bidders_seal_and_submit(self) -> None:
@@ -386,6 +389,79 @@ class Demo:
                 receipt.parent.name, self.ebid("verify-receipt", str(receipt), "--server", self.base_url)
             )
 
+    def _web_session(self, username: str) -> requests.Session:
+        """Sign in through the login page, as a person at a browser does (needed to sign documents)."""
+        web = requests.Session()
+        page = web.get(f"{self.base_url}/login", timeout=30).text
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
+            r'name="csrf_token" value="([^"]+)"', page)
+        response = web.post(f"{self.base_url}/login", timeout=30, allow_redirects=False, data={
+            "csrf_token": token.group(1) if token else "", "username": username,
+            "password": self.logins[username]["password"]})
+        if response.status_code != 302:
+            raise DemoError(f"{username} could not sign in on the web")
+        return web
+
+    def _sign_record(self, username: str, document_id: int, field: str) -> None:
+        web = self._web_session(username)
+        page = web.get(f"{self.base_url}/documents/{document_id}", timeout=30).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        if token is None or f'value="{field}"' not in page:
+            raise DemoError(f"{username} has no signature field {field!r} on the record")
+        response = web.post(f"{self.base_url}/documents/{document_id}/sign", timeout=120, data={
+            "csrf_token": token.group(1), "field": field, "password": self.logins[username]["password"]})
+        if response.status_code not in (200, 302):
+            raise DemoError(f"{username} could not sign the record: {response.status_code}")
+
+    def opening(self) -> None:
+        """The opening, attended remotely: check-ins, data keys handed over, prices read, record signed."""
+        tender_id = self.facts["tender"]["id"]
+        base = f"/api/tenders/{tender_id}/opening"
+        office, supervisor = self.role("office"), self.role("supervisor")
+        office.call("POST", f"{base}/start")
+        self.say("office", "opened the ceremony at the opening time")
+        supervisor.call("POST", f"{base}/check-in")
+        self.say("supervisor", "checked in to watch")
+        for username in self.BIDS:
+            bidder = self.role(username)
+            bidder.call("POST", f"{base}/check-in")
+            folder = self.out / "bids" / username
+            envelope = self.facts["envelopes"][username]
+            self.ebid("open-key", "--key", str(folder / "key.json"), "--envelope", str(envelope),
+                      env={"EBID_PASSWORD": self.key_passwords[username]})
+            data_key = next(line.split(": ", 1)[1] for line in self.last_stdout.splitlines()
+                            if line.startswith("Data key: "))
+            active = next(b for b in bidder.call("GET", "/api/my/bids")["items"] if b["state"] == "active")
+            bidder.call("POST", f"{base}/bids/{active['id']}/key", json={"data_key": data_key},
+                        expect=(200, 202))
+            self.say(username, "checked in, unwrapped its data key on its own machine and handed it over")
+        state = None
+        for _ in range(120):
+            state = office.call("GET", base)
+            if all(b["state"] not in ("waiting_key", "decrypting") for b in state["bids"]):
+                break
+            time.sleep(1)
+        for bid in state["bids"]:
+            price = bid.get("price") or {}
+            self.say("platform", f"announced: {bid.get('bidder') or bid['bid']} — {bid['state']} "
+                                 f"{price.get('amount', '')} {price.get('currency', '')}".rstrip())
+        objection = self.role("bidder3").call("POST", f"{base}/objections",
+                                              json={"text": "请确认二标段报价是否含税。"})
+        objection_id = (objection.get("objections") or [{}])[-1].get("id")
+        office.call("POST", f"{base}/objections/{objection_id}/answer",
+                    json={"answer": "各投标人报价均为含税价，以投标文件为准。"})
+        self.say("bidder3", "raised an objection in the room; the host answered; both are in the record")
+        concluded = office.call("POST", f"{base}/conclude")
+        record_id = concluded["opening"]["record_document"]
+        self.say("office", f"concluded the opening: tender now {concluded['tender_state']}")
+        self._sign_record("office", record_id, "host")
+        self._sign_record("supervisor", record_id, "supervisor")
+        self.say("office", "signed the opening record as host; the supervisor countersigned")
+        record = self._web_session("supervisor").get(f"{self.base_url}/documents/{record_id}/pdf", timeout=60)
+        path = self.save("opening-record.pdf", record.content)
+        self.save("opening-state.json", concluded)
+        self.say("ebid", self.ebid("verify-pdf", str(path), "--ca", str(self.out / "ca.pem")))
+
     def run(self) -> None:
         steps = [
             self.publish_tender,
@@ -394,6 +470,7 @@ class Demo:
             self.bidders_seal_and_submit,
             self.late_bid_is_refused,
             self.verify_receipts,
+            self.opening,
         ]
         for step in steps:
             print(f"== {step.__doc__ or step.__name__.replace('_', ' ')}")

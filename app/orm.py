@@ -70,10 +70,15 @@ class Base(DeclarativeBase):
 
 
 def configure_sqlite(engine: Engine) -> None:
-    """Make SQLite behave: foreign keys enforced, and real transactions with savepoints.
+    """Make SQLite behave: foreign keys enforced, real transactions with savepoints, no lock upgrades.
 
     pysqlite opens transactions lazily and not before DDL or SAVEPOINT, which breaks nested
-    transactions; SQLAlchemy's documented remedy is to turn that off and emit BEGIN ourselves.
+    transactions; SQLAlchemy's documented remedy is to turn that off and emit BEGIN ourselves. We
+    emit BEGIN IMMEDIATE: a deferred transaction that has read and then wants to write can fail at
+    once with "database is locked" when another writer is active (SQLite does not wait on a lock
+    upgrade that could deadlock), which several threads (requests, the scheduler, decryption
+    results) made happen. Taking the write lock up front makes them queue (busy_timeout) instead.
+    SQLite is the embedded default; PostgreSQL takes row locks where they are needed.
     """
     if engine.dialect.name != "sqlite":
         return
@@ -83,9 +88,9 @@ def configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
