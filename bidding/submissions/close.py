@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from app.extensions import db, socketio
 from bidding.lifecycle import TenderAction, TenderState, next_state
 from bidding.models import Tender
+from bidding.submissions.intake import lock_tender
 from bidding.submissions.services import active_envelopes
 from signing import audit
 
@@ -43,8 +44,8 @@ def close_due(now: dt.datetime) -> dt.datetime | None:
     due = select(Tender.id).where(Tender.state == TenderState.PUBLISHED, Tender.submission_deadline <= now) \
         .order_by(Tender.submission_deadline, Tender.id)
     for tender_id in list(db.session.scalars(due)):
-        tender = db.session.scalar(select(Tender).where(Tender.id == tender_id).with_for_update()
-                                   .execution_options(populate_existing=True))
+        db.session.commit()  # end the read (nothing to write), so the lock starts its transaction (SQLite)
+        tender = lock_tender(tender_id)
         if tender is None or tender.state != TenderState.PUBLISHED or tender.submission_deadline > now:
             db.session.rollback()  # closed, cancelled or extended by someone else meanwhile
             continue

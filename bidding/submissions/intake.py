@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.errors import Refused
 from app.extensions import db
@@ -130,7 +130,16 @@ def target(tender_id: int, lot_number: int, user: User, *, now: dt.datetime | No
 
 
 def lock_tender(tender_id: int) -> Tender:
-    """The tender, its row locked until commit (PostgreSQL; SQLite serialises writers) and freshly read."""
+    """The tender, its row locked until commit, and freshly read; call it first in its transaction.
+
+    PostgreSQL locks the row. SQLite has no row locks, and a transaction that has already read cannot
+    wait for the write lock: SQLite answers "database is locked" at once rather than risk a deadlock.
+    So on SQLite a no-op write comes first, which waits (busy_timeout) for the database's write lock
+    and holds it to commit, serialising this transaction with every other writer.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(update(Tender).where(Tender.id == tender_id).values(id=Tender.id),
+                           execution_options={"synchronize_session": False})
     return db.session.execute(select(Tender).where(Tender.id == tender_id).with_for_update()
                               .execution_options(populate_existing=True)).scalar_one()
 

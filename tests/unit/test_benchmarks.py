@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +29,11 @@ MEASUREMENTS = (
     "verify_inclusion time, n=10,000",
     "verify_consistency time, n=10,000",
 )
+#: Issue 4's server-side measurements at --quick sizes (the deadline rush only under EBID_BENCH_TESTS).
+INTAKE_MEASUREMENTS = ("intake of a 32 MiB envelope (vs sha256sum)",)
+#: Memory growth beside the envelope's size: a ratio that may well print as 0.00×.
+INTAKE_GROWTH = "server RSS growth during a 32 MiB intake"
+RUSH_MEASUREMENTS = ("rush submission latency, p50", "rush submission latency, p99", "server CPU per request")
 RATIO = re.compile(r"\s(\d[\d,]*(?:\.\d+)?)×(\s|$)")
 
 
@@ -34,17 +42,40 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=180, check=False)
 
 
-def test_the_signing_benchmarks_run_quickly_and_print_a_ratio_for_every_measurement():
-    result = _run("signing", "--quick")
+def _assert_a_ratio_for_each(result: subprocess.CompletedProcess[str], measurements: tuple[str, ...],
+                             *, may_be_zero: tuple[str, ...] = ()) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     lines = result.stdout.splitlines()
-    for measurement in MEASUREMENTS:
+    for measurement in measurements + may_be_zero:
         rows = [line for line in lines if re.match(re.escape(measurement) + r"\s{2,}\S", line)]
         assert len(rows) == 1, f"{measurement!r} printed {len(rows)} rows:\n{result.stdout}"
         ratio = RATIO.search(rows[0])
         assert ratio is not None, f"no ratio in {rows[0]!r}"
-        assert float(ratio.group(1).replace(",", "")) > 0, rows[0]
+        assert float(ratio.group(1).replace(",", "")) > 0 or measurement in may_be_zero, rows[0]
+
+
+def test_the_signing_benchmarks_run_quickly_and_print_a_ratio_for_every_measurement():
+    _assert_a_ratio_for_each(_run("signing", "--quick"), MEASUREMENTS)
+
+
+def test_the_envelope_intake_runs_against_a_real_server_and_prints_its_ratios():
+    result = _run("intake.envelope", "--quick")
+    _assert_a_ratio_for_each(result, INTAKE_MEASUREMENTS, may_be_zero=(INTAKE_GROWTH,))
+
+
+def test_the_intake_benchmarks_are_registered():
+    result = _run("--list")
+    assert result.returncode == 0, result.stderr
+    names = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
+    assert {"intake.envelope", "intake.rush"} <= names, result.stdout
+
+
+@pytest.mark.bench
+@pytest.mark.skipif(not os.environ.get("EBID_BENCH_TESTS"),
+                    reason="about 45 s (two 10 s windows against a real server): set EBID_BENCH_TESTS=1")
+def test_the_deadline_rush_runs_quickly_and_prints_its_ratios():
+    _assert_a_ratio_for_each(_run("intake.rush", "--quick"), RUSH_MEASUREMENTS)
 
 
 def test_an_unknown_benchmark_is_refused_with_the_known_names():
