@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from signing.canonical import canonical_json
+from signing.canonical import canonical_json, reject_duplicate_keys
 
 MAGIC = b"EBIDENV1"
 END = b"EBIDEND1"
@@ -131,13 +131,7 @@ def _check_hex(value: Any, what: str) -> str:
     return value
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise EnvelopeError(f"the key {key!r} appears twice")
-        result[key] = value
-    return result
+_no_duplicates = reject_duplicate_keys(lambda key: EnvelopeError(f"the key {key!r} appears twice"))
 
 
 def _bad_constant(name: str) -> Any:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+E = TypeVar("E", bound=enum.Enum)
+E2 = TypeVar("E2", bound=enum.Enum)
 
 
 class TenderState(enum.StrEnum):
@@ -79,12 +84,21 @@ class IllegalTransition(Exception):
         self.action = action
 
 
+def transition(table: Mapping[tuple[E, E2], E], state: E, action: E2,
+               illegal: Callable[[E, E2], Exception]) -> E:
+    """The state `table` gives for (state, action), or the exception `illegal(state, action)`.
+
+    Every lifecycle in the domain is a table like TRANSITIONS; this is the one place that reads them.
+    """
+    try:
+        return table[(state, action)]
+    except KeyError:
+        raise illegal(state, action) from None
+
+
 def next_state(state: TenderState, action: TenderAction) -> TenderState:
     """The state after `action`, or `IllegalTransition`."""
-    try:
-        return TRANSITIONS[(state, action)]
-    except KeyError:
-        raise IllegalTransition(state, action) from None
+    return transition(TRANSITIONS, state, action, IllegalTransition)
 
 
 def allowed_actions(state: TenderState) -> list[TenderAction]:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from signing.canonical import canonical_json
+from signing.canonical import canonical_json, reject_duplicate_keys
 
 BID_JSON = "bid.json"
 DOCUMENTS = "documents/"
@@ -335,13 +335,7 @@ class _Exact:
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise BidError(f"bid.json has the key {key!r} twice")
-        result[key] = value
-    return result
+_no_duplicates = reject_duplicate_keys(lambda key: BidError(f"bid.json has the key {key!r} twice"))
 
 
 def _open(package: IO[bytes]) -> tarfile.TarFile:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import rfc8785
 
@@ -48,3 +50,23 @@ def _check(value: object, path: str, seen: set[int]) -> None:
         for i, item in enumerate(value):
             _check(item, f"{path}[{i}]", seen)
     seen.discard(id(value))
+
+
+PairsHook = Callable[[list[tuple[str, Any]]], dict[str, Any]]
+
+
+def reject_duplicate_keys(error: Callable[[str], Exception]) -> PairsHook:
+    """A `json.loads` object_pairs_hook refusing a key given twice (RFC 8259 leaves the meaning open).
+
+    `error(key)` makes the exception to raise, so each format names its own document.
+    """
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise error(key)
+            result[key] = value
+        return result
+
+    return hook

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models import Organisation, User, enum_column
 from app.orm import Base, intpk
+from bidding.lifecycle import transition
 from bidding.models import Tender
 from bidding.submissions.models import Bid
 
@@ -126,18 +127,12 @@ class IllegalOpeningTransition(Exception):
 
 def next_opening_state(state: OpeningState, action: OpeningAction) -> OpeningState:
     """The opening's state after `action`, or `IllegalOpeningTransition`."""
-    try:
-        return OPENING_TRANSITIONS[(state, action)]
-    except KeyError:
-        raise IllegalOpeningTransition(state, action) from None
+    return transition(OPENING_TRANSITIONS, state, action, IllegalOpeningTransition)
 
 
 def next_bid_state(state: BidOpeningState, action: BidOpeningAction) -> BidOpeningState:
     """A bid's state after `action`, or `IllegalOpeningTransition`."""
-    try:
-        return BID_TRANSITIONS[(state, action)]
-    except KeyError:
-        raise IllegalOpeningTransition(state, action) from None
+    return transition(BID_TRANSITIONS, state, action, IllegalOpeningTransition)
 
 
 class Opening(Base):
