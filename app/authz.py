@@ -149,6 +149,13 @@ POLICIES: dict[str, Rule] = {
     "signing.document_page": PUBLIC,
     "signing.document_pdf": PUBLIC,
     "signing.document_sign": SIGNED_IN,
+    # -- opening pages (issue 5)
+    # -- expert pool, draw and panels (issue 6)
+    # -- evaluation rooms, scores and report (issue 6)
+    # -- publicity, objections and award (issue 6)
+    # -- deposits, waivers and guarantees (issue 7)
+    # -- issuer adapters, callbacks and verification (issue 7)
+    # -- cash-release figures and dashboard (issue 7)
 }
 
 
