@@ -4,7 +4,7 @@ Revision ID: c573b7ace878
 Revises: 57f3d24d755d
 Create Date: 2026-11-22 17:30:00
 
-Slot for issue 6: scores, evaluation report, publicity, objections, award. Empty until its models land.
+Slot for issue 6: evaluation rules, publicity, objections, award. Empty until its models land.
 """
 from alembic import op
 import sqlalchemy as sa

@@ -1,7 +1,7 @@
 """deposits and guarantees
 
 Revision ID: db061e835eca
-Revises: c573b7ace878
+Revises: a6e0c0de5c07
 Create Date: 2026-11-22 17:30:00
 
 Slot for issue 7: deposit rules, waivers, cash deposits, guarantees. Empty until its models land.
@@ -14,7 +14,7 @@ import app.orm
 
 # revision identifiers, used by Alembic.
 revision = 'db061e835eca'
-down_revision = 'c573b7ace878'
+down_revision = 'a6e0c0de5c07'
 branch_labels = None
 depends_on = None
 
