@@ -35,6 +35,8 @@ DEMO_RULES ?= MIN_BIDDING_PERIOD=30 MIN_AMENDMENT_NOTICE=15
 # Front-end modules come from the npm registry at build time (package-lock.json pins them), never a CDN.
 # @hpke/core's ES modules import "@hpke/common" by bare name, which a browser cannot resolve without an
 # import map (an inline script, which our CSP refuses): rewrite it to a relative path.
+# socket.io-client's ESM bundle is self-contained (the opening room page, static/js/opening.js).
+# Chart.js's UMD bundle draws the cash-release dashboard's charts (static/js/cash_release.js).
 assets: static/vendor/.installed
 
 static/vendor/.installed: package.json package-lock.json
@@ -43,6 +45,11 @@ static/vendor/.installed: package.json package-lock.json
 	cp -R node_modules/@hpke/core/esm static/vendor/hpke/core
 	cp -R node_modules/@hpke/common/esm static/vendor/hpke/common
 	cp node_modules/@hpke/core/LICENSE static/vendor/hpke/LICENSE
+	mkdir -p static/vendor/socket.io
+	cp node_modules/socket.io-client/dist/socket.io.esm.min.js node_modules/socket.io-client/dist/socket.io.esm.min.js.map \
+	  node_modules/socket.io-client/LICENSE static/vendor/socket.io/
+	mkdir -p static/vendor/chartjs
+	cp node_modules/chart.js/dist/chart.umd.js node_modules/chart.js/LICENSE.md static/vendor/chartjs/
 	find static/vendor -name '*.d.ts' -delete
 	cd static/vendor/hpke/core && for f in $$(find . -name '*.js'); do \
 	  up=$$(dirname $$f | sed -e 's#^\.##' -e 's#/[^/]*#../#g'); \

@@ -65,6 +65,39 @@ def owns_tender(user: User, args: dict) -> bool:
     return tender is not None and tender.tendering_office_id == user.organisation_id
 
 
+def _guarantee(args: dict):
+    from guarantees.models import Guarantee
+
+    return db.session.get(Guarantee, args.get("guarantee_id"))
+
+
+def applicant_of_guarantee(user: User, args: dict) -> bool:
+    """The guarantee in the URL was applied for by the user's organisation (the bidder)."""
+    guarantee = _guarantee(args)
+    return guarantee is not None and user.organisation_id is not None \
+        and guarantee.organisation_id == user.organisation_id
+
+
+def beneficiary_of_guarantee(user: User, args: dict) -> bool:
+    """The guarantee in the URL is in favour of the user's organisation (the tenderee)."""
+    guarantee = _guarantee(args)
+    return guarantee is not None and guarantee.requirement.tenderee_id == user.organisation_id
+
+
+def party_to_guarantee(user: User, args: dict) -> bool:
+    """Its applicant, its beneficiary (the view hides it until the opening), or a supervisor."""
+    if user.role == Role.SUPERVISOR:
+        return _guarantee(args) is not None
+    if user.role == Role.BIDDER:
+        return applicant_of_guarantee(user, args)
+    return beneficiary_of_guarantee(user, args)
+
+
+def office_or_supervisor_of_tender(user: User, args: dict) -> bool:
+    """A supervisor, or the tender's own office."""
+    return user.role == Role.SUPERVISOR or owns_tender(user, args)
+
+
 OFFICE = Role.TENDERING_OFFICE
 ADMIN = Role.ADMINISTRATOR
 
@@ -113,6 +146,10 @@ POLICIES: dict[str, Rule] = {
     "submissions_api.upload_piece": roles(Role.BIDDER, owner=owns_upload),
     "submissions_api.complete_upload": roles(Role.BIDDER, owner=owns_upload),
     "submissions_api.withdraw_bid": roles(Role.BIDDER, owner=owns_bid),
+    "submissions_api.receipt_pdf": roles(Role.BIDDER, owner=owns_bid),
+    "submissions_api.withdrawal_pdf": roles(Role.BIDDER, owner=owns_bid),
+    "submissions_pages.receipt_pdf": roles(Role.BIDDER, owner=owns_bid),
+    "submissions_pages.withdrawal_pdf": roles(Role.BIDDER, owner=owns_bid),
     "submissions_api.my_bids": roles(Role.BIDDER),
     # the opening ceremony: the owning office hosts; bidders, the office and supervisors check in; anyone
     # watches the public state. A key for someone else's bid and a share from a stranger are refused (and
@@ -150,12 +187,125 @@ POLICIES: dict[str, Rule] = {
     "signing.document_pdf": PUBLIC,
     "signing.document_sign": SIGNED_IN,
     # -- opening pages (issue 5)
+    # The room's page: anyone watches (the same public state for all); what a visitor may do there is
+    # decided per action by the "/opening" namespace with the opening_api rules above.
+    "opening_pages.room": PUBLIC,
     # -- expert pool, draw and panels (issue 6)
+    # The administrator keeps the pool (supervisors read it); the owning office draws its tender's panels;
+    # draw records and pseudonymous panels are public (names only after the result, or to supervisors);
+    # a drawn expert answers only their own seat and the office replaces only its own panel's members:
+    # both checked by the service itself, which logs the refusal.
+    "experts_api.specialty_list": PUBLIC,
+    "experts_api.list_experts": roles(ADMIN, Role.SUPERVISOR),
+    "experts_api.add_expert": roles(ADMIN),
+    "experts_api.get_expert": roles(ADMIN, Role.SUPERVISOR),
+    "experts_api.update_expert": roles(ADMIN),
+    "experts_api.import_experts": roles(ADMIN),
+    "experts_api.draw_panel": roles(OFFICE, owner=owns_tender),
+    "experts_api.list_panels": PUBLIC,
+    "experts_api.draw_record": PUBLIC,
+    "experts_api.my_invitations": roles(Role.EXPERT),
+    "experts_api.accept": roles(Role.EXPERT),
+    "experts_api.decline": roles(Role.EXPERT),
+    "experts_api.replace": roles(OFFICE),
+    "experts.pool": roles(ADMIN, Role.SUPERVISOR),
+    "experts.expert_new": roles(ADMIN),
+    "experts.expert_edit": roles(ADMIN),
+    "experts.pool_import": roles(ADMIN),
+    "experts.invitations": roles(Role.EXPERT),
+    "experts.answer": roles(Role.EXPERT),
+    "experts.tender_panels": roles(OFFICE, owner=owns_tender),
+    "experts.member_replace": roles(OFFICE),
     # -- evaluation rooms, scores and report (issue 6)
+    # Roles only here: whether the user sits on the panel (accepted seat), is the tender's office or a
+    # supervisor is the service's check, so a stranger gets a clear message and the refusal is logged.
+    # Members score, sign and ask; the office watches read-only and may ask bidders on the panel's
+    # behalf; supervisors watch read-only. Socket events ("/evaluation") use these same rules.
+    "evaluation_api.state": roles(Role.EXPERT, OFFICE, Role.SUPERVISOR),
+    "evaluation_api.sheet": roles(Role.EXPERT),
+    "evaluation_api.save_sheet": roles(Role.EXPERT),
+    "evaluation_api.submit_sheet": roles(Role.EXPERT),
+    "evaluation_api.justify": roles(Role.EXPERT),
+    "evaluation_api.revise": roles(Role.EXPERT),
+    "evaluation_api.sign_report": roles(Role.EXPERT),
+    "evaluation_api.ask": roles(Role.EXPERT, OFFICE),
+    "evaluation_api.my_clarifications": roles(Role.BIDDER),
+    "evaluation_api.answer": roles(Role.BIDDER),
+    "evaluation.rooms": roles(Role.EXPERT, OFFICE, Role.SUPERVISOR),
+    "evaluation.room": roles(Role.EXPERT, OFFICE, Role.SUPERVISOR),
+    "evaluation.clarifications": roles(Role.BIDDER),
+    "evaluation.answer_clarification": roles(Role.BIDDER),
     # -- publicity, objections and award (issue 6)
+    # Anyone reads a published tender's evaluation rules, candidates and award (objections and notices
+    # only their own, or everything for the office and supervisors: filtered by the view); the owning
+    # office sets a draft's rules, publicises, answers and awards. Whether a bidder's bid was opened in
+    # the tender (and so may object) is the service's check, which logs the refusal.
+    "evaluation_rules_api.get_rules": PUBLIC,
+    "evaluation_rules_api.put_rules": roles(OFFICE, owner=owns_tender),
+    "award_api.state": PUBLIC,
+    "award_api.publicise": roles(OFFICE, owner=owns_tender),
+    "award_api.raise_objection": roles(Role.BIDDER),
+    "award_api.answer_objection": roles(OFFICE, owner=owns_tender),
+    "award_api.award": roles(OFFICE, owner=owns_tender),
+    "award_pages.award_page": PUBLIC,
+    "award_pages.publicise": roles(OFFICE, owner=owns_tender),
+    "award_pages.raise_objection": roles(Role.BIDDER),
+    "award_pages.answer_objection": roles(OFFICE, owner=owns_tender),
+    "award_pages.issue_award": roles(OFFICE, owner=owns_tender),
     # -- deposits, waivers and guarantees (issue 7)
+    # Deposit requirements and the rules are public facts; a bidder sees and arranges only its own
+    # deposit (waiver, cash account, guarantees); the tenderee sets its requirement and, from the
+    # opening time only (checked by the view: hidden before it), sees coverage, letters and claims;
+    # supervisors read after the fact; administrators import rules, the credit registry and statements.
+    "deposits_api.list_issuers": PUBLIC,
+    "deposits_api.list_rules": PUBLIC,
+    "deposits_api.get_requirement": PUBLIC,
+    "deposits_api.set_requirement": roles(OFFICE, owner=owns_tender),
+    "deposits_api.tender_coverage": roles(OFFICE, Role.SUPERVISOR, owner=office_or_supervisor_of_tender),
+    "deposits_api.claim_guarantee": roles(OFFICE, owner=beneficiary_of_guarantee),
+    "deposits_api.claim_cash": roles(OFFICE, owner=owns_tender),
+    "deposits_api.record_winner": roles(OFFICE, owner=owns_tender),
+    "deposits_api.record_outcome": roles(OFFICE, owner=owns_tender),
+    "deposits_api.my_deposit": roles(Role.BIDDER),
+    "deposits_api.request_waiver": roles(Role.BIDDER),
+    "deposits_api.open_cash_account": roles(Role.BIDDER),
+    "deposits_api.confirm_cash": roles(Role.BIDDER),
+    "deposits_api.apply_for_guarantee": roles(Role.BIDDER),
+    "deposits_api.get_guarantee": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR, owner=party_to_guarantee),
+    "deposits_api.guarantee_letter": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR, owner=party_to_guarantee),
+    "deposits_api.amend_guarantee": roles(Role.BIDDER, owner=applicant_of_guarantee),
+    "deposits_api.import_deposit_rules": roles(ADMIN),
+    "deposits_api.import_waiver_rules": roles(ADMIN),
+    "deposits_api.import_credit_registry": roles(ADMIN),
+    "deposits_api.import_statement": roles(ADMIN),
+    "deposits_api.get_import": roles(ADMIN, Role.SUPERVISOR),
+    "deposits.index": roles(Role.BIDDER, OFFICE, ADMIN),
+    "deposits.bidder_tender": roles(Role.BIDDER),
+    "deposits.bidder_waiver": roles(Role.BIDDER),
+    "deposits.bidder_cash": roles(Role.BIDDER),
+    "deposits.bidder_cash_confirm": roles(Role.BIDDER),
+    "deposits.bidder_apply": roles(Role.BIDDER),
+    "deposits.letter": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR, owner=party_to_guarantee),
+    "deposits.office_tender": roles(OFFICE, owner=owns_tender),
+    "deposits.office_claim": roles(OFFICE, owner=beneficiary_of_guarantee),
+    "deposits.office_outcome": roles(OFFICE, owner=owns_tender),
+    "deposits.admin": roles(ADMIN),
+    "deposits.admin_import": roles(ADMIN),
     # -- issuer adapters, callbacks and verification (issue 7)
-    # -- cash-release figures and dashboard (issue 7)
+    # Anyone holding a guarantee's number and its PDF may ask whether it is genuine (the issuer answers).
+    "guarantee_verification.verify_page": PUBLIC,
+    "guarantee_verification_api.verify_api": PUBLIC,
+    # An issuer's callback carries no session or token: it is authenticated by its own JWS (ES256, the
+    # issuer's key pinned in configuration, iat window, replay store), checked inside the view by the
+    # issuer's adapter, which refuses (and logs) a bad, late, replayed or unknown one. Hence PUBLIC here.
+    "issuer_callbacks.receive": PUBLIC,
+    # -- cash-release figures and dashboard (issue 7): supervisors and administrators see every office;
+    # a tendering office sees its own figures (the view narrows the query to the caller's office)
+    "cash_release.dashboard": roles(Role.SUPERVISOR, ADMIN, OFFICE),
+    "cash_release.figures_json": roles(Role.SUPERVISOR, ADMIN, OFFICE),
+    "cash_release.export_csv": roles(Role.SUPERVISOR, ADMIN, OFFICE),
+    "cash_release.export_xlsx": roles(Role.SUPERVISOR, ADMIN, OFFICE),
+    "cash_release.monthly_report": roles(Role.SUPERVISOR, ADMIN, OFFICE),
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -14,6 +14,8 @@ def select_locale() -> str:
     chooses English (see docs/decisions.md).
     """
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # a job, a socket push built after a commit, a CLI command
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     chosen = request.args.get("lang") or session.get("lang")
     if chosen in languages:
         return chosen

@@ -142,8 +142,17 @@ def tender_json(tender: Tender) -> dict[str, Any]:
             "notice_pdf": url_for("signing.document_pdf", document_id=tender.notice_document_id)
             if tender.notice_document_id
             else None,
+            "failure_notice_pdf": _failure_notice_pdf(tender),
         },
     }
+
+
+def _failure_notice_pdf(tender: Tender) -> str | None:
+    """The signed failure notice, once the tender's opening has failed (bidding/opening/services.py)."""
+    from bidding.opening.services import failure_notice_id
+
+    document_id = failure_notice_id(tender) if tender.state == TenderState.FAILED else None
+    return url_for("signing.document_pdf", document_id=document_id) if document_id else None
 
 
 def _reschedule_close() -> None:

@@ -11,13 +11,14 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask) -> None:
     from app.extensions import socketio
-    from bidding.opening import decryption, models, publisher, services  # noqa: F401  (models registers the tables)
+    from bidding.opening import decryption, models, pages, publisher, services  # noqa: F401  (models registers the tables)
     from bidding.opening.api import bp
     from bidding.opening.deposits import provider_from_config
     from bidding.opening.events import NAMESPACE, OpeningNamespace
 
     provider_from_config(app.config)  # refuse to start on a wrong DEPOSIT_STATUS_PROVIDER
     app.register_blueprint(bp)
+    app.register_blueprint(pages.bp)  # the room's page in the browser
     publisher.init_app(app)  # pushes decryption outcomes and the JSON API's changes to the rooms
     socketio.on_namespace(OpeningNamespace(NAMESPACE))
     app.extensions["ebid.scheduler"].register(services.JOB, services.opening_due)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -13,10 +14,25 @@ from app.errors import Refused
 from app.extensions import csrf, db
 from app.openapi import document
 from bidding.models import Tender
-from bidding.opening import services
+from bidding.opening import publisher, services
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("opening_api", __name__, url_prefix="/api/tenders")
 csrf.exempt(bp)  # bearer tokens only
+
+
+@bp.record_once
+def _check_settings(state) -> None:
+    """Refuse to start on a bad `OPENING_REMEDY_MINUTES`."""
+    services.check_remedy_setting(state.app.config)
+
+
+@bp.app_context_processor
+def _opening_links() -> dict[str, Any]:
+    """For the tender's page: the id of its signed failure notice, if its opening failed."""
+    return {"opening_failure_notice_id": services.failure_notice_id}
+
 
 BID_SHAPE = {
     "bid": "integer",
@@ -46,8 +62,11 @@ SNAPSHOT = {
         "host": "string",
         "started_at": "datetime",
         "window_ends_at": "datetime",
+        "remedy_ends_at": "datetime",
         "concluded_at": "datetime",
         "record_document": "integer",
+        "failure_notice_document": "integer",
+        "retendered_as": {"tender": "integer", "reference": "string", "state": "string"},
     },
     "check_ins": [{"user": "string", "organisation": "string", "role": "string", "at": "datetime"}],
     "bids": [BID_SHAPE],
@@ -184,4 +203,8 @@ def retender(tender_id: int):
     with services.refusals_logged(tender.id, current_actor(), "retender"):
         copy = services.retender(tender, current_actor())
     db.session.commit()
+    try:  # the room's state now links the copy
+        publisher.publish_state(tender)
+    except Exception:  # committed: a failed push must not turn it into an error
+        log.exception("publishing the opening state of tender %s failed", tender.id)
     return jsonify({"tender": copy.id, "reference": copy.reference, "copy_of": tender.id}), 201

@@ -36,8 +36,11 @@ class OpeningState(enum.StrEnum):
 
     #: Started at the opening time: participants check in and bidders hand over their data keys.
     DECRYPTING = "decrypting"
-    #: The decryption window has ended: custodians may rebuild the opening key for bids still waiting.
+    #: The decryption window has ended: custodians may rebuild the opening key for bids still waiting,
+    #: until the remedy's deadline.
     REMEDY = "remedy"
+    #: No more keys or shares are taken (the window, and any remedy, have ended): the host concludes.
+    AWAITING_CONCLUSION = "awaiting_conclusion"
     #: Concluded with enough valid bids: the tender goes on to evaluation.
     CONCLUDED = "concluded"
     #: Concluded with fewer than three valid bids: the tender has failed.
@@ -48,6 +51,7 @@ class OpeningAction(enum.StrEnum):
     """What can happen to an opening."""
 
     END_WINDOW = "end_window"
+    END_REMEDY = "end_remedy"
     CONCLUDE = "conclude"
     FAIL = "fail"
 
@@ -95,8 +99,11 @@ OPENING_TRANSITIONS: dict[tuple[OpeningState, OpeningAction], OpeningState] = {
     (O.DECRYPTING, OA.END_WINDOW): O.REMEDY,
     (O.DECRYPTING, OA.CONCLUDE): O.CONCLUDED,
     (O.DECRYPTING, OA.FAIL): O.FAILED,
+    (O.REMEDY, OA.END_REMEDY): O.AWAITING_CONCLUSION,
     (O.REMEDY, OA.CONCLUDE): O.CONCLUDED,
     (O.REMEDY, OA.FAIL): O.FAILED,
+    (O.AWAITING_CONCLUSION, OA.CONCLUDE): O.CONCLUDED,
+    (O.AWAITING_CONCLUSION, OA.FAIL): O.FAILED,
 }
 
 #: Each bid's legal transitions. A bid whose stored envelope differs from its receipt starts in
@@ -145,17 +152,25 @@ class Opening(Base):
     #: The tendering office's user who started (hosts) it.
     host_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     started_at: Mapped[dt.datetime]
-    #: The end of the decryption window (opening time + the tender's window).
+    #: The end of the decryption window (the start + the tender's window).
     window_ends_at: Mapped[dt.datetime] = mapped_column(index=True)
+    #: The end of the custodians' remedy (custodian-shares tenders only): planned at the start, set
+    #: when the window actually ends; bids still waiting then are deemed revoked.
+    remedy_ends_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     state: Mapped[OpeningState] = mapped_column(
         enum_column(OpeningState, name="opening_state"), default=OpeningState.DECRYPTING, index=True
     )
     concluded_at: Mapped[dt.datetime | None]
     #: The signed opening record (PDF), issued at the conclusion.
     record_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    #: The signed failure notice (PDF), issued when the opening concludes with too few valid bids.
+    failure_notice_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    #: The draft copy a failed tender was re-tendered as (once only).
+    retendered_as_id: Mapped[int | None] = mapped_column(ForeignKey("tenders.id"), unique=True)
 
-    tender: Mapped[Tender] = relationship()
+    tender: Mapped[Tender] = relationship(foreign_keys=[tender_id])
     host: Mapped[User] = relationship()
+    retendered_as: Mapped[Tender | None] = relationship(foreign_keys=[retendered_as_id])
 
 
 class CheckIn(Base):

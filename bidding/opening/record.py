@@ -67,7 +67,9 @@ def issue_record(opening: Opening) -> SignedDocument:
     paragraphs = [
         f"项目编号：{tender.reference}　项目名称：{tender.title}",
         f"开标时间：{_time(tender.opening_time)}；开标开始：{_time(opening.started_at)}；"
-        f"解密截止：{_time(opening.window_ends_at)}；开标结束：{_time(opening.concluded_at)}",
+        f"解密截止：{_time(opening.window_ends_at)}；"
+        + (f"补救截止：{_time(opening.remedy_ends_at)}；" if opening.remedy_ends_at else "")
+        + f"开标结束：{_time(opening.concluded_at)}",
         f"主持人：{opening.host.display_name}（{tender.tendering_office.name}）",
         f"监督人：{supervisor.display_name}"
         if supervisor

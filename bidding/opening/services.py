@@ -5,7 +5,10 @@ publish `outcome.events` and `snapshot(tender)`.
 Choices: the decryption window runs from the moment the host starts the opening (at or after
 the opening time), so a late start never shortens it; a concluded opening with at least three
 opened bids moves the tender to EVALUATING (the lifecycle's EVALUATE), so OPENING means "the
-ceremony is under way" and nothing else; with fewer the tender FAILS and may be re-tendered.
+ceremony is under way" and nothing else; with fewer the tender FAILS, a signed failure notice says
+so, and the office may re-tender it (once) as a draft copy. The custodians' remedy runs
+`remedy_period` from the moment the window actually ended, so a late window's end never shortens
+it either; at its end the bids still waiting are deemed revoked and the host may conclude.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import binascii
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,12 +58,16 @@ from bidding.opening.models import (
 )
 from bidding.submissions.models import Bid, BidState
 from signing import audit
-from signing.models import LogCheckpoint, LogEntry
+from signing.models import LogCheckpoint, LogEntry, SignedDocument
+
+log = logging.getLogger(__name__)
 
 #: Fewer opened bids than this and the tender fails.
 MIN_VALID_BIDS = 3
 MAX_OBJECTION = 2000
 _READ = 1 << 20
+#: The bounds of `OPENING_REMEDY_MINUTES` (the same as a tender's decryption window).
+REMEDY_MINUTES = (5, 1440)
 
 
 @dataclass
@@ -160,6 +168,31 @@ def blobs():
     return current_app.extensions["ebid.blobs"]
 
 
+def check_remedy_setting(config: Any) -> None:
+    """Refuse to start on an `OPENING_REMEDY_MINUTES` that is not a whole number of minutes in bounds."""
+    raw = config.get("OPENING_REMEDY_MINUTES")
+    if raw in (None, ""):
+        return
+    low, high = REMEDY_MINUTES
+    try:
+        minutes = int(raw)
+    except (TypeError, ValueError):
+        minutes = None
+    if minutes is None or str(raw).strip() != str(minutes) or not low <= minutes <= high:
+        from app import ConfigurationError
+
+        raise ConfigurationError(
+            f"OPENING_REMEDY_MINUTES must be a whole number of minutes from {low} to {high}, not {raw!r}"
+        )
+
+
+def remedy_period(tender: Tender) -> dt.timedelta:
+    """How long custodians have after the window: `OPENING_REMEDY_MINUTES`, else the tender's own window."""
+    raw = current_app.config.get("OPENING_REMEDY_MINUTES")
+    minutes = int(raw) if raw not in (None, "") else tender.decryption_window_minutes
+    return dt.timedelta(minutes=minutes)
+
+
 def stored_sha256(sha256: str) -> str | None:
     """SHA-256 of the stored blob, streamed in constant memory; None if it is missing."""
     digest = hashlib.sha256()
@@ -213,11 +246,16 @@ def start_opening(tender: Tender, host: User, now: dt.datetime | None = None) ->
         )
     listed = {sha for hashes in json.loads(closed.body)["data"]["envelopes"].values() for sha in hashes}
     tender.state = next_state(tender.state, TenderAction.OPEN)
+    window_ends_at = now + dt.timedelta(minutes=tender.decryption_window_minutes)
     opening = Opening(
         tender_id=tender.id,
         host_id=host.id,
         started_at=now,
-        window_ends_at=now + dt.timedelta(minutes=tender.decryption_window_minutes),
+        window_ends_at=window_ends_at,
+        # planned; set again when the window actually ends, so a late end never shortens it
+        remedy_ends_at=window_ends_at + remedy_period(tender)
+        if tender.opening_remedy == OpeningRemedy.CUSTODIAN_SHARES
+        else None,
         state=OpeningState.DECRYPTING,
     )
     db.session.add(opening)
@@ -252,6 +290,7 @@ def start_opening(tender: Tender, host: User, now: dt.datetime | None = None) ->
             "started_at": now.isoformat(),
             "window_ends_at": opening.window_ends_at.isoformat(),
             "remedy": tender.opening_remedy.value,
+            "remedy_ends_at": _iso(opening.remedy_ends_at),
             "bids": len(bids),
             "close_log_index": closed.index,
         },
@@ -512,38 +551,30 @@ def record_outcome(bid_opening_id: int, result: dict[str, Any]) -> list[dict[str
 # -- the window's end and the custodians ------------------------------------------------------------------
 
 
-def close_window(tender: Tender, now: dt.datetime | None = None) -> Outcome:
-    """At the window's end, bids still waiting are revoked (no remedy) or wait for the custodians."""
-    now = now or utcnow()
-    opening = _require_opening(tender)
-    if opening.state != OpeningState.DECRYPTING or now < opening.window_ends_at:
-        return Outcome(result=opening)
-    opening.state = next_opening_state(opening.state, OpeningAction.END_WINDOW)
-    outcome = Outcome(result=opening)
-    waiting = list(
+REVOKED_IN_WINDOW = (
+    "its bidder did not hand over its data key within the decryption window and no remedy applies: "
+    "deemed revoked"
+)
+REVOKED_AFTER_REMEDY = (
+    "its bidder did not hand over its data key within the decryption window and the custodians did "
+    "not open it by the remedy's deadline: deemed revoked"
+)
+
+
+def _waiting(tender: Tender) -> list[BidOpening]:
+    return list(
         db.session.scalars(
             select(BidOpening)
             .where(BidOpening.tender_id == tender.id, BidOpening.state == BidOpeningState.WAITING_KEY)
             .order_by(BidOpening.id)
         )
     )
-    revoke = tender.opening_remedy == OpeningRemedy.NONE
-    _log(
-        "opening.window_closed",
-        None,
-        tender,
-        {"at": now.isoformat(), "waiting": len(waiting), "remedy": tender.opening_remedy.value},
-        outcome,
-        ip=None,
-    )
-    for row in waiting:
-        if not revoke:
-            continue
+
+
+def _revoke(tender: Tender, rows: list[BidOpening], reason: str, outcome: Outcome) -> None:
+    for row in rows:
         row.state = next_bid_state(row.state, BidOpeningAction.REVOKE)
-        row.outcome = (
-            "its bidder did not hand over its data key within the decryption window and no remedy "
-            "applies: deemed revoked"
-        )
+        row.outcome = reason
         _log(
             "opening.bid_failed",
             None,
@@ -552,11 +583,90 @@ def close_window(tender: Tender, now: dt.datetime | None = None) -> Outcome:
                 "bid": row.bid_id,
                 "bidder": row.bid.organisation.name,
                 "state": row.state.value,
-                "reason": row.outcome,
+                "reason": reason,
             },
             outcome,
             ip=None,
         )
+
+
+def _end_remedy(
+    tender: Tender,
+    opening: Opening,
+    now: dt.datetime,
+    reason: str,
+    outcome: Outcome,
+    *,
+    revoked: int = 0,
+    actor: User | None = None,
+) -> None:
+    """No more shares: the stored ones (fewer than k) are deleted, and the host may conclude."""
+    discarded = 0
+    for share in db.session.scalars(select(OpeningShare).where(OpeningShare.tender_id == tender.id)):
+        db.session.delete(share)
+        discarded += 1
+    opening.state = next_opening_state(opening.state, OpeningAction.END_REMEDY)
+    _log(
+        "opening.remedy_closed",
+        actor,
+        tender,
+        {"at": now.isoformat(), "reason": reason, "revoked": revoked, "shares_discarded": discarded},
+        outcome,
+        **({} if actor else {"ip": None}),  # the clock's job has no request
+    )
+
+
+def close_window(tender: Tender, now: dt.datetime | None = None) -> Outcome:
+    """At the window's end, bids still waiting are revoked (no remedy) or wait for the custodians.
+
+    With nothing left for the custodians (no remedy, or no bid waiting) the remedy ends at once.
+    """
+    now = now or utcnow()
+    opening = _require_opening(tender)
+    if opening.state != OpeningState.DECRYPTING or now < opening.window_ends_at:
+        return Outcome(result=opening)
+    opening.state = next_opening_state(opening.state, OpeningAction.END_WINDOW)
+    outcome = Outcome(result=opening)
+    waiting = _waiting(tender)
+    custodians = tender.opening_remedy == OpeningRemedy.CUSTODIAN_SHARES and bool(waiting)
+    opening.remedy_ends_at = now + remedy_period(tender) if custodians else None
+    _log(
+        "opening.window_closed",
+        None,
+        tender,
+        {
+            "at": now.isoformat(),
+            "waiting": len(waiting),
+            "remedy": tender.opening_remedy.value,
+            "remedy_ends_at": _iso(opening.remedy_ends_at),
+        },
+        outcome,
+        ip=None,
+    )
+    if not custodians:
+        _revoke(tender, waiting, REVOKED_IN_WINDOW, outcome)
+        _end_remedy(
+            tender,
+            opening,
+            now,
+            "no bid waits for the custodians" if waiting == [] else "the tender's remedy is none",
+            outcome,
+            revoked=len(waiting),
+        )
+    db.session.flush()
+    return outcome
+
+
+def close_remedy(tender: Tender, now: dt.datetime | None = None) -> Outcome:
+    """At the remedy's deadline the custodians' time is up: bids still waiting are deemed revoked."""
+    now = now or utcnow()
+    opening = _require_opening(tender)
+    outcome = Outcome(result=opening)
+    if opening.state != OpeningState.REMEDY or opening.remedy_ends_at is None or now < opening.remedy_ends_at:
+        return outcome
+    waiting = _waiting(tender)
+    _revoke(tender, waiting, REVOKED_AFTER_REMEDY, outcome)
+    _end_remedy(tender, opening, now, "the remedy's deadline passed", outcome, revoked=len(waiting))
     db.session.flush()
     return outcome
 
@@ -631,18 +741,21 @@ def submit_share(tender: Tender, user: User, share: Any, now: dt.datetime | None
         raise refuse("no_remedy", "this tender's remedy is none: custodians' shares are not used")
     if user.role == Role.TENDERING_OFFICE and not _is_host_office(user, tender):
         raise refuse("not_custodian", "only this tender's office or a supervisor enters shares", status=403)
-    if opening.state != OpeningState.REMEDY:
+    if opening.state == OpeningState.DECRYPTING:
         raise refuse(
             "window_open",
             f"shares are taken after the decryption window ends ({opening.window_ends_at.isoformat()})",
         )
-    waiting = list(
-        db.session.scalars(
-            select(BidOpening)
-            .where(BidOpening.tender_id == tender.id, BidOpening.state == BidOpeningState.WAITING_KEY)
-            .order_by(BidOpening.id)
+    if opening.state != OpeningState.REMEDY or (
+        opening.remedy_ends_at is not None and now >= opening.remedy_ends_at
+    ):
+        ended = f" at {opening.remedy_ends_at.isoformat()}" if opening.remedy_ends_at else ""
+        raise refuse(
+            "remedy_closed",
+            f"the custodians' remedy ended{ended}: no more shares are taken, and bids still waiting "
+            "are deemed revoked",
         )
-    )
+    waiting = _waiting(tender)
     if not waiting:
         raise refuse("nothing_to_open", "no bid waits for the custodians")
     key = keys.opening_key_for(tender)
@@ -721,6 +834,7 @@ def submit_share(tender: Tender, user: User, share: Any, now: dt.datetime | None
             {"bid": row.bid_id, "source": KeySource.CUSTODIANS.value},
             outcome,
         )
+    _end_remedy(tender, opening, now, "the custodians rebuilt the opening key", outcome, actor=user)
     db.session.flush()
     return outcome
 
@@ -782,7 +896,12 @@ def answer_objection(
 
 
 def conclude(tender: Tender, host: User, now: dt.datetime | None = None) -> Outcome:
-    """Every bid final: the tender goes on to evaluation with three or more opened bids, else it fails."""
+    """Every bid final: the tender goes on to evaluation with three or more opened bids, else it fails.
+
+    The record is issued either way; a failure also issues the signed failure notice, whose hash
+    (and the record's) the "tender.failed" log entry carries.
+    """
+    from bidding import notices
     from bidding.opening import record
 
     now = now or utcnow()
@@ -800,16 +919,10 @@ def conclude(tender: Tender, host: User, now: dt.datetime | None = None) -> Outc
     counts = {s.value: sum(r.state == s for r in rows) for s in BidOpeningState if s in FINAL_BID_STATES}
     outcome = Outcome(result=opening)
     opening.concluded_at = now
-    if valid < MIN_VALID_BIDS:
+    failed = valid < MIN_VALID_BIDS
+    if failed:
         opening.state = next_opening_state(opening.state, OpeningAction.FAIL)
         tender.state = next_state(tender.state, TenderAction.FAIL)
-        _log(
-            "tender.failed",
-            host,
-            tender,
-            {"reason": f"fewer than {MIN_VALID_BIDS} valid bids", "valid": valid},
-            outcome,
-        )
     else:
         opening.state = next_opening_state(opening.state, OpeningAction.CONCLUDE)
         tender.state = next_state(tender.state, TenderAction.EVALUATE)
@@ -825,16 +938,41 @@ def conclude(tender: Tender, host: User, now: dt.datetime | None = None) -> Outc
     opening.record_document_id = document.id
     db.session.flush()
     outcome.add("opening.record", {"document": document.id})
+    if failed:
+        notice = notices.issue_failure_notice(opening, document, host, valid=valid, minimum=MIN_VALID_BIDS)
+        opening.failure_notice_document_id = notice.id
+        db.session.flush()
+        _log(
+            "tender.failed",
+            host,
+            tender,
+            {
+                "reason": f"fewer than {MIN_VALID_BIDS} valid bids",
+                "valid": valid,
+                "notice_document": notice.id,
+                "notice_sha256": notice.current.sha256,
+                "record_sha256": document.current.sha256,
+            },
+            outcome,
+            checkpoint="tender.failed",
+        )
     return outcome
 
 
 def retender(tender: Tender, office: User, now: dt.datetime | None = None) -> Tender:
-    """A failed tender copied into a new draft, with the same bidding period from now."""
+    """A failed tender copied into a new draft, with the same bidding period from now (once)."""
     now = now or utcnow()
     if tender.state != TenderState.FAILED:
         raise refuse("not_failed", f"the tender is {tender.state.value}: only a failed tender is re-tendered")
     if not _is_host_office(office, tender):
         raise refuse("not_host", "only the tender's own office re-tenders it", status=403)
+    opening = opening_for(tender, lock=True)
+    if opening is not None and opening.retendered_as_id is not None:
+        copy = opening.retendered_as
+        raise refuse(
+            "already_retendered",
+            f"this tender has already been re-tendered as {copy.reference} (tender {copy.id})",
+        )
     period = tender.submission_deadline - (tender.published_at or tender.created_at)
     deadline = now + max(period, dt.timedelta(days=20))
     data = {
@@ -864,8 +1002,32 @@ def retender(tender: Tender, office: User, now: dt.datetime | None = None) -> Te
         ],
     }
     copy = tender_services.create_tender(office, data, now=now)
-    audit.record("tender.retendered", actor=office, subject={"tender": copy.id}, data={"copy_of": tender.id})
+    data = {"copy_of": tender.id, "reference": copy.reference}
+    if opening is not None:
+        opening.retendered_as_id = copy.id
+        notice = failure_notice(opening)
+        if notice is not None:
+            data["failure_notice_sha256"] = notice.current.sha256
+    db.session.flush()
+    audit.record("tender.retendered", actor=office, subject={"tender": copy.id}, data=data)
     return copy
+
+
+def failure_notice(opening: Opening) -> SignedDocument | None:
+    """The failure notice of a failed opening, if one was issued."""
+    if opening.failure_notice_document_id is None:
+        return None
+    return db.session.get(SignedDocument, opening.failure_notice_document_id)
+
+
+def failure_notice_id(tender: Tender) -> int | None:
+    """The id of the tender's signed failure notice, if its opening failed (for links from the tender)."""
+    return db.session.scalar(select(Opening.failure_notice_document_id).where(Opening.tender_id == tender.id))
+
+
+def retendered_from(tender: Tender) -> Opening | None:
+    """The failed opening whose tender this one re-tenders, if it is such a copy."""
+    return db.session.scalar(select(Opening).where(Opening.retendered_as_id == tender.id))
 
 
 # -- the job and the state everyone sees ------------------------------------------------------------------
@@ -885,23 +1047,55 @@ def resumable() -> list[int]:
 
 
 def opening_due(now: dt.datetime) -> dt.datetime | None:
-    """The clock job: resume interrupted decryptions, end the windows due; returns the next window's end."""
+    """The clock job: resume interrupted decryptions, end the windows and remedies due, and push each
+    change to its room after its commit; returns when the next window or remedy ends."""
     from bidding.opening import decryption
 
     decryption.dispatch(resumable())
-    due = select(Opening.tender_id).where(
+    for opening in db.session.scalars(
+        select(Opening).where(Opening.state == OpeningState.REMEDY, Opening.remedy_ends_at.is_(None))
+    ):  # a remedy begun before it had a deadline gets one, counted from the window's end
+        opening.remedy_ends_at = opening.window_ends_at + remedy_period(opening.tender)
+    db.session.commit()
+    windows = select(Opening.tender_id).where(
         Opening.state == OpeningState.DECRYPTING, Opening.window_ends_at <= now
     )
-    for tender_id in list(db.session.scalars(due)):
-        tender = db.session.get(Tender, tender_id)
-        assert tender is not None
-        close_window(tender, now)
-        db.session.commit()
-    return db.session.scalar(
-        select(func.min(Opening.window_ends_at)).where(
-            Opening.state == OpeningState.DECRYPTING, Opening.window_ends_at > now
-        )
+    for tender_id in list(db.session.scalars(windows)):
+        _run_and_publish(tender_id, close_window, now)
+    remedies = select(Opening.tender_id).where(
+        Opening.state == OpeningState.REMEDY, Opening.remedy_ends_at <= now
     )
+    for tender_id in list(db.session.scalars(remedies)):
+        _run_and_publish(tender_id, close_remedy, now)
+    ends = [
+        db.session.scalar(
+            select(func.min(Opening.window_ends_at)).where(
+                Opening.state == OpeningState.DECRYPTING, Opening.window_ends_at > now
+            )
+        ),
+        db.session.scalar(
+            select(func.min(Opening.remedy_ends_at)).where(
+                Opening.state == OpeningState.REMEDY, Opening.remedy_ends_at > now
+            )
+        ),
+    ]
+    return min((e for e in ends if e is not None), default=None)
+
+
+def _run_and_publish(tender_id: int, change, now: dt.datetime) -> None:
+    """One tender's timed change in its own transaction, then its events and state to the room."""
+    from bidding.opening import publisher
+
+    tender = db.session.get(Tender, tender_id)
+    assert tender is not None
+    outcome = change(tender, now)
+    db.session.commit()
+    after_commit(outcome)
+    if outcome.events:
+        try:
+            publisher.publish_outcome(tender, outcome)
+        except Exception:  # committed: a failed push must not undo or repeat the change
+            log.exception("publishing the opening state of tender %s failed", tender_id)
 
 
 def bid_openings(tender: Tender) -> list[BidOpening]:
@@ -973,8 +1167,17 @@ def snapshot(tender: Tender, now: dt.datetime | None = None) -> dict[str, Any]:
             "host": opening.host.display_name,
             "started_at": _iso(opening.started_at),
             "window_ends_at": _iso(opening.window_ends_at),
+            "remedy_ends_at": _iso(opening.remedy_ends_at),
             "concluded_at": _iso(opening.concluded_at),
             "record_document": opening.record_document_id,
+            "failure_notice_document": opening.failure_notice_document_id,
+            "retendered_as": None
+            if opening.retendered_as is None
+            else {
+                "tender": opening.retendered_as.id,
+                "reference": opening.retendered_as.reference,
+                "state": opening.retendered_as.state.value,
+            },
         },
         "check_ins": [
             {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import io
 import json
 import os
@@ -203,11 +204,7 @@ def test_three_bidders_open_and_the_record_is_signed_by_host_and_supervisor(
     assert sorted(b["price"]["amount"] for b in snap["bids"]) == sorted(PRICES)
     assert {b["bidder"] for b in snap["bids"]} == {k.user.organisation.name for k in c.kits}
     assert all(b["duration_days"] == 540 and b["terms"] and b["key_source"] == "bidder" for b in snap["bids"])
-    assert all(
-        b["deposit"]
-        == {"state": "not_tracked", "detail": "deposit tracking arrives with guarantees/ (issue 7)"}
-        for b in snap["bids"]
-    )
+    assert all(b["deposit"]["state"] == "not_tracked" for b in snap["bids"])  # no deposit requirement set
     assert len(snap["check_ins"]) == 5
     assert snap["objections"][0]["answer"] == "已核对，工期为540天"
 
@@ -236,10 +233,18 @@ def test_three_bidders_open_and_the_record_is_signed_by_host_and_supervisor(
     session.commit()
     pdf = documents.read_version(document.current)
     (tmp_path / "record.pdf").write_bytes(pdf)
-    text = subprocess.run([tool("pdftotext"), str(tmp_path / "record.pdf"), "-"], capture_output=True,
-                          text=True, check=True).stdout
-    for expected in (*PRICES, *(k.user.organisation.name for k in c.kits), "请核对第二家的工期", "已核对",
-                     "解密成功", "未跟踪", tender.reference):
+    text = subprocess.run(
+        [tool("pdftotext"), str(tmp_path / "record.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    for expected in (
+        *PRICES,
+        *(k.user.organisation.name for k in c.kits),
+        "请核对第二家的工期",
+        "已核对",
+        "解密成功",
+        "未跟踪",
+        tender.reference,
+    ):
         assert expected in text, expected
     nss_dir = tmp_path / "nss"
     nss_dir.mkdir()
@@ -446,6 +451,10 @@ def test_custodians_open_the_bid_of_a_bidder_who_failed(client, session, bearer,
     assert (
         bid["state"] == "opened" and bid["key_source"] == "custodians" and bid["price"]["amount"] == PRICES[2]
     )
+    assert second.get_json()["opening"]["state"] == "awaiting_conclusion"  # nothing waits any more
+    closed = entries(session, "opening.remedy_closed")[-1]
+    assert closed["data"]["reason"] == "the custodians rebuilt the opening key"
+    assert closed["actor"]["user"] == office.id
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(OpeningShare)) == 0  # deleted once combined
     received = entries(session, "opening.share_received")
@@ -459,8 +468,100 @@ def test_custodians_open_the_bid_of_a_bidder_who_failed(client, session, bearer,
     )
 
 
+def test_when_the_custodians_never_come_the_remedy_ends_and_the_silent_bid_is_revoked(
+    app, client, session, bearer, office, supervisor, clock, monkeypatch, tmp_path
+):
+    monkeypatch.setitem(app.config, "OPENING_REMEDY_MINUTES", "7")
+    c = ceremony(session, client, bearer, office)
+    clock(c.tender.opening_time)
+    assert start(client, bearer, office, c.tender).status_code == 200
+    notice = documents.read_version(session.get(SignedDocument, c.tender.notice_document_id).current)
+    assert "补救时限：解密时限结束后7分钟内，逾期仍未开启的投标文件视为撤销" in pdf_text(notice, tmp_path)
+    for kit, made, bid_id in list(zip(c.kits, c.sealed, c.bids, strict=True))[:2]:
+        assert hand_over(client, bearer, kit, c.tender, bid_id, data_key(made, kit)).status_code == 202
+    opening = session.scalar(select(Opening).where(Opening.tender_id == c.tender.id))
+    planned = opening.remedy_ends_at
+    assert planned == opening.window_ends_at + dt.timedelta(minutes=7)
+    assert entries(session, "opening.started")[-1]["data"]["remedy_ends_at"] == planned.isoformat()
+
+    # the clock job ends the window a little late: the remedy still gets its full time, and the job
+    # asks to run again at the remedy's end
+    late = opening.window_ends_at + dt.timedelta(seconds=30)
+    deadline = late + dt.timedelta(minutes=7)
+    assert services.opening_due(late) == deadline
+    session.commit()
+    snap = client.get(f"/api/tenders/{c.tender.id}/opening").get_json()
+    assert snap["opening"]["state"] == "remedy" and snap["opening"]["remedy_ends_at"] == deadline.isoformat()
+    assert entries(session, "opening.window_closed")[-1]["data"]["remedy_ends_at"] == deadline.isoformat()
+
+    # one custodian comes; the second never does
+    url = f"/api/tenders/{c.tender.id}/opening/shares"
+    assert (
+        client.post(url, json={"share": c.shares[0].mnemonic}, headers=bearer(supervisor)).status_code == 200
+    )
+    assert services.opening_due(deadline - dt.timedelta(seconds=1)) == deadline  # not yet: nothing changes
+    session.commit()
+    assert states(session, c.tender)[c.bids[2]] == BidOpeningState.WAITING_KEY
+    # at the deadline a share is refused even before the job has run
+    clock(deadline)
+    error = assert_refused(
+        client.post(url, json={"share": c.shares[1].mnemonic}, headers=bearer(office)),
+        session,
+        409,
+        "remedy_closed",
+        c.tender.id,
+    )
+    assert "deemed revoked" in error["message"] and deadline.isoformat() in error["message"]
+    assert session.scalar(select(func.count()).select_from(OpeningShare)) == 1
+
+    assert services.opening_due(deadline) is None  # nothing left to time
+    session.commit()
+    session.expire_all()
+    row = session.scalar(select(BidOpening).where(BidOpening.bid_id == c.bids[2]))
+    assert row.state == BidOpeningState.REVOKED and "remedy's deadline" in row.outcome
+    assert session.scalar(select(func.count()).select_from(OpeningShare)) == 0  # the lone share is gone
+    [closed] = entries(session, "opening.remedy_closed")
+    assert closed["data"] == {
+        "at": deadline.isoformat(),
+        "reason": "the remedy's deadline passed",
+        "revoked": 1,
+        "shares_discarded": 1,
+    }
+    assert closed["actor"] is None and closed["ip"] is None
+    revoked = entries(session, "opening.bid_failed")[-1]["data"]
+    assert revoked["bid"] == c.bids[2] and revoked["state"] == "revoked"
+    snap = client.get(f"/api/tenders/{c.tender.id}/opening").get_json()
+    assert snap["opening"]["state"] == "awaiting_conclusion"
+    # the job again, later: nothing is done twice
+    services.opening_due(deadline + dt.timedelta(minutes=5))
+    session.commit()
+    assert (
+        len(entries(session, "opening.remedy_closed")) == 1
+        and len(entries(session, "opening.bid_failed")) == 1
+    )
+    assert_refused(
+        client.post(url, json={"share": c.shares[1].mnemonic}, headers=bearer(office)),
+        session,
+        409,
+        "remedy_closed",
+        c.tender.id,
+    )
+    # the ceremony concludes: two valid bids, so the tender fails
+    snap = client.post(f"/api/tenders/{c.tender.id}/opening/conclude", headers=bearer(office)).get_json()
+    assert snap["opening"]["state"] == "failed" and snap["opening"]["failure_notice_document"]
+
+
+def pdf_text(pdf: bytes, tmp_path) -> str:
+    path = tmp_path / "text.pdf"
+    path.write_bytes(pdf)
+    text = subprocess.run(
+        [tool("pdftotext"), str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return "".join(text.split())  # without the line breaks the layout puts into long hashes
+
+
 def test_without_a_remedy_a_silent_bidder_is_revoked_and_too_few_bids_fail_the_tender(
-    client, session, bearer, office, clock
+    client, session, bearer, office, clock, tmp_path
 ):
     c = ceremony(session, client, bearer, office, opening_remedy="none")
     clock(c.tender.opening_time)
@@ -473,6 +574,10 @@ def test_without_a_remedy_a_silent_bidder_is_revoked_and_too_few_bids_fail_the_t
     assert states(session, c.tender)[c.bids[2]] == BidOpeningState.REVOKED
     revoked = entries(session, "opening.bid_failed")[-1]["data"]
     assert revoked["state"] == "revoked" and "deemed revoked" in revoked["reason"]
+    snap = client.get(f"/api/tenders/{c.tender.id}/opening").get_json()
+    # no remedy: nothing is left to wait for, so the host may conclude at once
+    assert snap["opening"]["state"] == "awaiting_conclusion" and snap["opening"]["remedy_ends_at"] is None
+    assert entries(session, "opening.remedy_closed")[-1]["data"]["revoked"] == 1
     shares = client.post(
         f"/api/tenders/{c.tender.id}/opening/shares",
         json={"share": c.shares[0].mnemonic},
@@ -482,9 +587,48 @@ def test_without_a_remedy_a_silent_bidder_is_revoked_and_too_few_bids_fail_the_t
 
     snap = client.post(f"/api/tenders/{c.tender.id}/opening/conclude", headers=bearer(office)).get_json()
     assert snap["opening"]["state"] == "failed" and snap["tender_state"] == "failed"
+    assert snap["opening"]["retendered_as"] is None
+
+    # the signed failure notice: public, reachable from the opening's state and from the tender
+    notice_id = snap["opening"]["failure_notice_document"]
+    notice = session.get(SignedDocument, notice_id)
+    assert notice.kind == "tender_failure_notice" and notice.public
+    assert notice.subject == {"tender": c.tender.id}
+    record = session.get(SignedDocument, snap["opening"]["record_document"])
     failed = entries(session, "tender.failed")[-1]
     assert failed["subject"] == {"tender": c.tender.id} and failed["data"]["valid"] == 2
+    assert failed["data"]["notice_document"] == notice_id
+    assert failed["data"]["notice_sha256"] == notice.current.sha256
+    assert failed["data"]["record_sha256"] == record.current.sha256
+    issued = [e for e in entries(session, "document.issued") if e["subject"].get("document") == notice_id]
+    assert [e["data"]["sha256"] for e in issued] == [notice.current.sha256]
+    tender_json = client.get(f"/api/tenders/{c.tender.id}").get_json()
+    assert tender_json["links"]["failure_notice_pdf"] == f"/documents/{notice_id}/pdf"
+    page = client.get(f"/tenders/{c.tender.id}").get_data(as_text=True)
+    assert f'id="failure-notice-pdf" href="/documents/{notice_id}/pdf"' in page
+    pdf = client.get(f"/documents/{notice_id}/pdf")  # anyone, signed in or not
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert hashlib.sha256(pdf.data).hexdigest() == notice.current.sha256
+    text = pdf_text(pdf.data, tmp_path)
+    for expected in (
+        "招标失败公告",
+        c.tender.reference,
+        "有效投标2份",
+        "少于3家",
+        record.current.sha256,
+        *(k.user.organisation.name for k in c.kits),
+        "解密成功",
+        "视为撤销",
+    ):
+        assert expected in text, expected
+    nss_dir = tmp_path / "nss"
+    nss_dir.mkdir()
+    blocks = pdfsig(
+        pdf.data, nss_database(split_pem_bundle(client.get("/pki/ca.pem").data), nss_dir), tmp_path
+    )
+    assert len(blocks) == 1 and "Signature is Valid." in blocks[0] and "Certificate is Trusted." in blocks[0]
 
+    # re-tendered as a copy, once; the failure notice's state links the copy
     copy = client.post(f"/api/tenders/{c.tender.id}/retender", headers=bearer(office))
     assert copy.status_code == 201, copy.get_data(as_text=True)
     session.expire_all()
@@ -497,9 +641,41 @@ def test_without_a_remedy_a_silent_bidder_is_revoked_and_too_few_bids_fail_the_t
         old.opening_remedy,
     )
     assert [(x.name, x.weight) for x in new.criteria] == [(x.name, x.weight) for x in old.criteria]
-    assert entries(session, "tender.retendered")[-1]["data"] == {"copy_of": old.id}
+    assert entries(session, "tender.retendered")[-1]["data"] == {
+        "copy_of": old.id,
+        "reference": new.reference,
+        "failure_notice_sha256": notice.current.sha256,
+    }
+    linked = client.get(f"/api/tenders/{old.id}/opening").get_json()["opening"]
+    assert linked["retendered_as"] == {"tender": new.id, "reference": new.reference, "state": "draft"}
+    assert linked["failure_notice_document"] == notice_id
+    twice = client.post(f"/api/tenders/{old.id}/retender", headers=bearer(office))
+    assert new.reference in assert_refused(twice, session, 409, "already_retendered", old.id)["message"]
     again = client.post(f"/api/tenders/{new.id}/retender", headers=bearer(office))
     assert_refused(again, session, 409, "not_failed", new.id)
+
+    # the copy's own notice, once published, names the failed tender and its failure notice's hash
+    public, kid, shares = make_opening_key(new.id, 2, 3)
+    keys.register_opening_key(
+        new,
+        office,
+        {
+            "public_key": base64.b64encode(public).decode(),
+            "kid": kid,
+            "threshold": 2,
+            "count": 3,
+            "fingerprints": [s.fingerprint for s in shares],
+        },
+    )
+    tender_services.publish(new, actor=office)
+    session.commit()
+    text = pdf_text(
+        documents.read_version(session.get(SignedDocument, new.notice_document_id).current), tmp_path
+    )
+    assert "招标失败后的重新招标" in text and old.reference in text and notice.current.sha256 in text
+    assert client.get(f"/api/tenders/{old.id}/opening").get_json()["opening"]["retendered_as"]["state"] == (
+        "published"
+    )
 
 
 def test_an_envelope_altered_in_the_store_is_the_platforms_fault(app, client, session, bearer, office, clock):

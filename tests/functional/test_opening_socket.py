@@ -1,6 +1,7 @@
 """The opening room over Socket.IO ("/opening", rooms `tender:<id>`): connecting, joining, the actions,
-the announcements to everyone in the room, late joiners, and the bad inputs of issue 5; and one real
-python-socketio client against a server in its own process."""
+the announcements to everyone in the room (the clock job's too), late joiners, and the bad inputs of
+issue 5; and real python-socketio clients (websocket, and one long-polling) against a server in its
+own process."""
 
 # ruff: noqa: F811  (the fixtures imported from test_opening are redefined as arguments)
 
@@ -8,14 +9,8 @@ from __future__ import annotations
 
 import contextvars
 import json
-import os
-import socket
-import subprocess
 import sys
 import threading
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 import socketio as socketio_client
@@ -25,8 +20,10 @@ from sqlalchemy import select
 from app.auth.tokens import issue_token
 from app.extensions import socketio
 from app.models import Role
-from bidding.opening.models import CheckIn
+from bidding.opening import services
+from bidding.opening.models import CheckIn, Opening
 from tests import factories
+from tests.functional.live_platform import LivePlatform
 from tests.functional.test_opening import (  # noqa: F401  (fixtures)
     PRICES,
     ceremony,
@@ -41,7 +38,6 @@ from tests.functional.test_opening import (  # noqa: F401  (fixtures)
 )
 
 NS = "/opening"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class ScopedSocketClient(SocketIOTestClient):
@@ -278,13 +274,37 @@ def test_the_signed_in_session_cookie_authenticates(
     assert refused["code"] == "forbidden"
 
 
-# -- a real client against a real server ------------------------------------------------------------------
+def test_the_clock_job_pushes_the_windows_and_the_remedys_end_to_the_room(
+    sock, session, client, bearer, office, clock
+):
+    c = opened(session, client, bearer, office, clock)
+    start(client, bearer, office, c.tender)
+    watcher = sock()
+    join(watcher, c.tender.id)
+    opening = session.scalar(select(Opening).where(Opening.tender_id == c.tender.id))
+    remedy_ends_at = services.opening_due(opening.window_ends_at)  # the scheduler's thread, no request
+    session.commit()
+    (closed,) = received(watcher, "opening.window_closed")
+    assert closed["waiting"] == 3 and closed["remedy_ends_at"] == remedy_ends_at.isoformat()
+    state = received(watcher, "state")[-1]
+    assert state["opening"]["state"] == "remedy"
+    assert state["opening"]["remedy_ends_at"] == remedy_ends_at.isoformat()
+    drain(watcher)
+
+    services.opening_due(remedy_ends_at)
+    session.commit()
+    assert received(watcher, "opening.remedy_closed")[0]["revoked"] == 3
+    assert [e["state"] for e in received(watcher, "opening.bid_failed")] == ["revoked"] * 3
+    state = received(watcher, "state")[-1]
+    assert state["opening"]["state"] == "awaiting_conclusion"
+    assert {b["state"] for b in state["bids"]} == {"revoked"}
+    drain(watcher)
+    services.opening_due(remedy_ends_at)  # nothing due: nothing pushed
+    session.commit()
+    assert watcher.get_received(NS) == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# -- real clients against a real server ------------------------------------------------------------------
 
 
 CLOSE_ONE = """
@@ -302,75 +322,59 @@ with app.app_context():
 """
 
 
-def test_a_python_socketio_client_joins_a_room_on_a_live_server(tmp_path):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "EBID_CONFIG": "development",
-        "EBID_INSTANCE": str(tmp_path / "instance"),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'live.sqlite3'}",
-        "PORT": str(port),
-        "FLASK_APP": "wsgi",
-        "EBID_SCHEDULER": "off",
-    }
-    for command in (["db", "upgrade"], ["keys", "ensure"], ["demo", "seed"]):
-        subprocess.run(
-            [sys.executable, "-m", "flask", *command], cwd=ROOT, env=env, check=True, capture_output=True
-        )
-    tender_id = int(
-        subprocess.run(
-            [sys.executable, "-c", CLOSE_ONE], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-        ).stdout.split()[-1]
-    )
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
+def watch(url: str, transport: str) -> tuple[socketio_client.Client, dict[str, list], threading.Event]:
+    """A python-socketio client connected to the room namespace over one transport only."""
+    got: dict[str, list] = {"state": [], "error": []}
+    arrived = threading.Event()
+    client = socketio_client.Client(reconnection=False)
+
+    @client.on("state", namespace=NS)
+    def on_state(data):
+        got["state"].append(data)
+        arrived.set()
+
+    @client.on("error", namespace=NS)
+    def on_error(data):
+        got["error"].append(data)
+        arrived.set()
+
+    client.connect(url, namespaces=[NS], transports=[transport], wait_timeout=20)
+    return client, got, arrived
+
+
+def test_python_socketio_clients_join_a_room_on_a_live_server_over_websocket_and_polling(tmp_path):
+    live = LivePlatform(tmp_path)
+    live.prepare()
+    live.run([sys.executable, "-m", "flask", "demo", "seed"])
+    tender_id = int(live.run([sys.executable, "-c", CLOSE_ONE]).split()[-1])
+    live.start(EBID_SCHEDULER="off")
+    clients = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            alive = server.poll() is None and time.monotonic() < deadline
-            assert alive, (tmp_path / "server.log").read_text()[-2000:]
-            time.sleep(0.2)
+        # websocket-client is a dependency: a real websocket, as the browser uses
+        ws, got, arrived = watch(live.url, "websocket")
+        clients.append(ws)
+        assert ws.transport() == "websocket"
+        assert ws.call("join", {"tender": tender_id}, namespace=NS, timeout=20) == {"ok": True}
+        assert arrived.wait(20)
+        assert got["error"] == []
+        (snap,) = got["state"]
+        assert snap["tender"] == tender_id and snap["tender_state"] == "closed"
+        assert snap["opening"] is None and json.dumps(snap)
+        refused = ws.call("start", {"tender": tender_id}, namespace=NS, timeout=20)
+        assert refused["code"] == "unauthorized"
+        assert ws.call("join", {"tender": 999999}, namespace=NS, timeout=20)["code"] == "not_found"
 
-        got: dict[str, list] = {"state": [], "error": []}
-        arrived = threading.Event()
-        client = socketio_client.Client(reconnection=False)
-
-        @client.on("state", namespace=NS)
-        def on_state(data):
-            got["state"].append(data)
-            arrived.set()
-
-        @client.on("error", namespace=NS)
-        def on_error(data):
-            got["error"].append(data)
-            arrived.set()
-
-        # websocket-client is not installed: the long-polling transport, which needs only requests
-        client.connect(url, namespaces=[NS], transports=["polling"], wait_timeout=10)
-        try:
-            assert client.call("join", {"tender": tender_id}, namespace=NS, timeout=10) == {"ok": True}
-            assert arrived.wait(10)
-            assert got["error"] == []
-            (snap,) = got["state"]
-            assert snap["tender"] == tender_id and snap["tender_state"] == "closed"
-            assert snap["opening"] is None and json.dumps(snap)
-            refused = client.call("start", {"tender": tender_id}, namespace=NS, timeout=10)
-            assert refused["code"] == "unauthorized"
-        finally:
-            client.disconnect()
+        # long-polling still works (behind proxies that refuse the upgrade), with the same state
+        polling, got_polling, arrived_polling = watch(live.url, "polling")
+        clients.append(polling)
+        assert polling.transport() == "polling"
+        assert polling.call("join", {"tender": tender_id}, namespace=NS, timeout=20) == {"ok": True}
+        assert arrived_polling.wait(20)
+        (polled,) = got_polling["state"]
+        assert {k: v for k, v in polled.items() if k != "server_time"} == {
+            k: v for k, v in snap.items() if k != "server_time"
+        }
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        for each in clients:
+            each.disconnect()
+        live.stop()

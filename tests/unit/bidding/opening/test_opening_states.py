@@ -26,8 +26,11 @@ O, B = OpeningState, BidOpeningState  # noqa: E741
         (O.DECRYPTING, OpeningAction.END_WINDOW, O.REMEDY),
         (O.DECRYPTING, OpeningAction.CONCLUDE, O.CONCLUDED),
         (O.DECRYPTING, OpeningAction.FAIL, O.FAILED),
+        (O.REMEDY, OpeningAction.END_REMEDY, O.AWAITING_CONCLUSION),
         (O.REMEDY, OpeningAction.CONCLUDE, O.CONCLUDED),
         (O.REMEDY, OpeningAction.FAIL, O.FAILED),
+        (O.AWAITING_CONCLUSION, OpeningAction.CONCLUDE, O.CONCLUDED),
+        (O.AWAITING_CONCLUSION, OpeningAction.FAIL, O.FAILED),
     ],
 )
 def test_legal_opening_moves(state, action, expected):
@@ -45,6 +48,14 @@ def test_every_other_opening_move_is_refused(state, action):
 
 def test_a_concluded_or_failed_opening_is_final():
     assert not [k for k in OPENING_TRANSITIONS if k[0] in (O.CONCLUDED, O.FAILED)]
+
+
+def test_once_the_windows_end_there_is_no_way_back_to_taking_keys_or_shares():
+    assert not [k for k, v in OPENING_TRANSITIONS.items() if v == O.DECRYPTING]
+    into_remedy = [k for k, v in OPENING_TRANSITIONS.items() if v == O.REMEDY]
+    assert into_remedy == [(O.DECRYPTING, OpeningAction.END_WINDOW)]
+    after = {action for state, action in OPENING_TRANSITIONS if state == O.AWAITING_CONCLUSION}
+    assert after == {OpeningAction.CONCLUDE, OpeningAction.FAIL}
 
 
 @pytest.mark.parametrize(
