@@ -27,3 +27,7 @@ def init_app(app: Flask) -> None:
     from bidding import opening
 
     opening.init_app(app)
+
+    from bidding import experts
+
+    experts.init_app(app)
