@@ -38,11 +38,36 @@ class Config:
     TIMESTAMP_URL = os.environ.get("TIMESTAMP_URL") or None
     #: Where blobs live ("module:Class" with a from_config); the default is files under BLOB_DIR.
     BLOB_STORE = os.environ.get("BLOB_STORE", "app.storage:LocalBlobStore")
-    #: Where deposit statuses at the opening come from ("module:Class"); guarantees/ will plug in here.
+    #: Where deposit statuses at the opening come from ("module:Class"): guarantees/ coverage.
     DEPOSIT_STATUS_PROVIDER = os.environ.get("DEPOSIT_STATUS_PROVIDER",
-                                             "bidding.opening.deposits:NoDepositTracking")
+                                             "guarantees.opening:DepositCoverageStatus")
+    #: The issuers (banks, insurers) and their adapters (guarantees/issuers.py); a JSON file path from
+    #: the environment replaces the embedded default, the two in-process sandbox issuers.
+    GUARANTEE_ISSUERS = os.environ.get("GUARANTEE_ISSUERS_FILE") or [
+        {"code": "sandbox-bank", "name": "沙箱银行 Sandbox Bank", "kind": "bank_guarantee",
+         "adapter": "guarantees.adapters.sandbox:SandboxIssuer", "deposit_accounts": True,
+         "settings": {"identification": "SBXBCNBJXXX", "number_prefix": "SBXBG",
+                      "max_undertaking_amount": "10000000.00", "decline_grades": ["D"],
+                      "premium_rates": {"A": "0.10", "B": "0.15", "C": "0.30"}, "minimum_premium": "100.00"}},
+        {"code": "sandbox-insurer", "name": "沙箱保险 Sandbox Insurance", "kind": "guarantee_insurance",
+         "adapter": "guarantees.adapters.sandbox:SandboxIssuer",
+         "settings": {"identification": "SBXICNSHXXX", "number_prefix": "SBXGI",
+                      "max_undertaking_amount": "5000000.00", "decline_grades": ["C", "D"],
+                      "premium_rates": {"A": "0.20", "B": "0.30"}, "minimum_premium": "200.00"}},
+    ]
+    #: The issuer code of the bank keeping cash deposits' virtual sub-accounts (unset: the first that can).
+    CASH_DEPOSIT_BANK = os.environ.get("CASH_DEPOSIT_BANK") or None
+    #: Interest paid on refunded cash deposits, percent a year, ACT/360 (PBoC demand-deposit benchmark).
+    CASH_DEPOSIT_INTEREST_RATE = os.environ.get("CASH_DEPOSIT_INTEREST_RATE", "0.35")
+    #: A replay store for issuer callbacks ("module:Class" with from_config), handed to the adapters.
+    GUARANTEE_REPLAY_STORE = os.environ.get("GUARANTEE_REPLAY_STORE") or None
+    #: Origins, besides the platform's own, whose pages may open Socket.IO connections (a proxy's
+    #: public name, space-separated). Empty: same origin only.
+    SOCKETIO_ALLOWED_ORIGINS = os.environ.get("SOCKETIO_ALLOWED_ORIGINS", "").split() or None
     #: Decrypt envelopes in the calling thread instead of the process pool (tests, the demo).
     OPENING_SYNC_DECRYPTION = False
+    #: Minutes the custodians' remedy lasts after the decryption window; unset: the tender's own window.
+    OPENING_REMEDY_MINUTES = os.environ.get("OPENING_REMEDY_MINUTES") or None
 
     # Requests: the size limit covers forms and JSON; envelope uploads stream with their own limit.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 2 * 1024 * 1024))
@@ -69,6 +94,9 @@ class Config:
     # clarification or amendment at least 15 days before it, else the deadline moves.
     MIN_BIDDING_PERIOD = _duration("MIN_BIDDING_PERIOD", dt.timedelta(days=20))
     MIN_AMENDMENT_NOTICE = _duration("MIN_AMENDMENT_NOTICE", dt.timedelta(days=15))
+    #: How long one day of a tender's publicity period lasts (`publicity_days` × this): a day, but the
+    #: demo compresses it like the periods above (Implementing Regulations art. 54: at least 3 days).
+    PUBLICITY_DAY = _duration("PUBLICITY_DAY", dt.timedelta(days=1))
     #: Cap on a bid deposit as a percentage of the estimated price (Implementing Regulations art. 26).
     DEPOSIT_CAP_PERCENT = os.environ.get("DEPOSIT_CAP_PERCENT", "2")
 

@@ -8,9 +8,12 @@ from flask import current_app
 
 # Every model module, so autogenerate and `flask db check` see the whole schema.
 import app.models  # noqa: F401
+import bidding.experts.models  # noqa: F401
 import bidding.models  # noqa: F401
 import bidding.opening.models  # noqa: F401
 import bidding.submissions.models  # noqa: F401
+import guarantees.adapters.models  # noqa: F401
+import guarantees.models  # noqa: F401
 import signing.models  # noqa: F401
 
 config = context.config

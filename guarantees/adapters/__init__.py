@@ -1,0 +1,1 @@
+"""Issuer adapters: one interface (`interface.py`), one implementation per kind of exchange."""

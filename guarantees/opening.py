@@ -1,0 +1,38 @@
+"""The opening's deposit status, from here.
+
+Configured as `DEPOSIT_STATUS_PROVIDER = "guarantees.opening:DepositCoverageStatus"`.
+
+It implements the interface the opening publishes (`bidding.opening.deposits.DepositStatusProvider`);
+that interface's small `DepositStatus` value is the one thing guarantees/ takes from bidding.
+The opening asks only for bids it has announced, i.e. after the opening time, so nothing is shown early.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.extensions import db
+from app.models import Organisation
+from guarantees.coverage import coverage
+from guarantees.i18n import gettext as _
+from guarantees.tenders import requirement_for
+
+
+class DepositCoverageStatus:
+    """Each bidder's deposit status at the opening: covered, partly covered, not covered, not required."""
+
+    @classmethod
+    def from_config(cls, config: Any) -> DepositCoverageStatus:
+        return cls()
+
+    def status(self, *, tender_id: int, organisation_id: int):
+        from bidding.opening.deposits import DepositStatus
+
+        requirement = requirement_for(tender_id)
+        if requirement is None:
+            return DepositStatus("not_tracked", _("no deposit requirement was registered for this tender"))
+        organisation = db.session.get(Organisation, organisation_id)
+        if organisation is None:
+            return DepositStatus("not_covered", _("unknown bidder"))
+        found = coverage(requirement, organisation)
+        return DepositStatus(found.state, found.detail())

@@ -1,0 +1,151 @@
+"""Public verification: anyone with a guarantee's number and its PDF asks whether it is genuine.
+
+The platform finds which issuer the number belongs to and asks that issuer, through its adapter,
+whether it issued a letter with this hash under this number; it answers with the issuer's word and
+whether the letter is the one the platform holds. When the answer is "no", it says the same thing
+whether the number is unknown or the letter differs, so the page cannot be used to learn which
+guarantees exist before an opening.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template, request
+from flask_babel import gettext as _
+
+from app.errors import Refused
+from app.extensions import csrf
+from app.openapi import document
+from app.validation import ValidationError, parse_text
+from guarantees import issuers, services
+from guarantees.adapters.interface import IssuerError, check_sha256
+
+bp = Blueprint("guarantee_verification", __name__)
+api = Blueprint("guarantee_verification_api", __name__, url_prefix="/api/guarantees")
+csrf.exempt(api)
+
+MAX_PDF = 20 * 1024 * 1024
+_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/._-]{2,63}$")
+
+NOT_GENUINE = "the issuer does not confirm a letter with this number and content"
+
+
+def verify(number: str, sha256: str) -> dict[str, Any]:
+    """The answer to "is this the genuine letter of guarantee `number`?"; asks the issuer."""
+    if not _NUMBER.match(number):
+        raise ValidationError("undertaking_identification", "not a guarantee number")
+    guarantee = services.find_by_number(number)
+    if guarantee is None:
+        return {
+            "undertaking_identification": number,
+            "letter_sha256": sha256,
+            "genuine": False,
+            "detail": NOT_GENUINE,
+            "issuer": None,
+        }
+    entry = issuers.registry().get(guarantee.issuer_code)
+    if entry is None:
+        raise Refused(
+            f"the issuer {guarantee.issuer_code} is no longer connected",
+            code="issuer_unavailable",
+            status=503,
+        )
+    try:
+        answer = entry.adapter.verify(undertaking_identification=number, letter_sha256=sha256)
+    except IssuerError as exc:
+        raise Refused(
+            f"{entry.name} could not be asked just now ({exc}); try again later",
+            code="issuer_unavailable",
+            status=503,
+        ) from None
+    if not answer.genuine:
+        return {
+            "undertaking_identification": number,
+            "letter_sha256": sha256,
+            "genuine": False,
+            "detail": NOT_GENUINE,
+            "issuer": entry.name,
+        }
+    held = {letter.sha256 for letter in guarantee.letters}
+    return {
+        "undertaking_identification": number,
+        "letter_sha256": sha256,
+        "genuine": True,
+        "detail": answer.detail,
+        "issuer": entry.name,
+        "issuer_status": answer.issuer_status,
+        "undertaking_amount": answer.undertaking_amount.to_json() if answer.undertaking_amount else None,
+        "expiry_date": answer.expiry_date.isoformat() if answer.expiry_date else None,
+        "beneficiary": answer.beneficiary.name if answer.beneficiary else None,
+        "latest_letter": answer.letter_sha256 == sha256 if answer.letter_sha256 else None,
+        "held_by_platform": sha256 in held,
+    }
+
+
+def _pdf_hash() -> str:
+    upload = request.files.get("pdf") or request.files.get("file")
+    if upload is not None:
+        data = upload.read(MAX_PDF + 1)
+        if len(data) > MAX_PDF:
+            raise ValidationError("pdf", f"at most {MAX_PDF} bytes")
+        if not data.startswith(b"%PDF-"):
+            raise ValidationError("pdf", "not a PDF")
+        return hashlib.sha256(data).hexdigest()
+    body = request.get_json(silent=True) or {}
+    value = body.get("letter_sha256") if isinstance(body, dict) else None
+    if not value:
+        raise ValidationError("pdf", "send the letter as `pdf` (multipart) or its SHA-256 as `letter_sha256`")
+    try:
+        return check_sha256(str(value).lower())
+    except ValueError as exc:
+        raise ValidationError("letter_sha256", str(exc)) from None
+
+
+def _number() -> str:
+    body = request.get_json(silent=True) if request.is_json else None
+    source = body if isinstance(body, dict) else request.form
+    return parse_text(
+        source.get("undertaking_identification") or source.get("number"),
+        "undertaking_identification",
+        max_length=64,
+    )
+
+
+@api.post("/verify")
+@document(
+    summary="Is this the genuine letter of guarantee? (anyone: the number and the PDF, or its SHA-256)",
+    public=True,
+    request={"undertaking_identification": "string", "letter_sha256": "string"},
+    response={
+        "undertaking_identification": "string",
+        "genuine": "boolean",
+        "detail": "string",
+        "issuer": "string",
+        "issuer_status": "string",
+        "undertaking_amount": "object",
+        "expiry_date": "string",
+        "beneficiary": "string",
+        "held_by_platform": "boolean",
+    },
+)
+def verify_api():
+    number = _number()
+    return jsonify(verify(number, _pdf_hash()))
+
+
+@bp.route("/guarantees/verify", methods=["GET", "POST"])
+def verify_page():
+    result, error = None, None
+    if request.method == "POST":
+        try:
+            result = verify(_number(), _pdf_hash())
+        except ValidationError as exc:
+            error = exc
+        except Refused as exc:
+            error = ValidationError(exc.field, exc.message)
+    return render_template(
+        "guarantees/verify.html", result=result, error=error, title=_("Verify a letter of guarantee")
+    ), 422 if error else 200
