@@ -30,7 +30,9 @@ STATE_LABELS = {
     BidOpeningState.FAILED: "解密失败",
 }
 SOURCE_LABELS = {KeySource.BIDDER: "投标人", KeySource.CUSTODIANS: "密钥托管人"}
-DEPOSIT_LABELS = {"not_tracked": "未跟踪"}
+#: The record is in Chinese; the states are those of the configured DepositStatusProvider.
+DEPOSIT_LABELS = {"not_tracked": "未跟踪", "not_required": "无需缴纳", "covered": "已足额",
+                  "partly_covered": "部分缴纳", "not_covered": "未缴纳"}
 
 
 def _time(value: dt.datetime | None) -> str:

@@ -37,3 +37,10 @@ def test_the_provider_is_chosen_by_configuration():
     assert isinstance(chosen, deposits.NoDepositTracking)
     with pytest.raises(AttributeError):
         deposits.provider_from_config({"DEPOSIT_STATUS_PROVIDER": "bidding.opening.deposits:Missing"})
+
+
+def test_the_signed_record_names_every_deposit_state_in_chinese():
+    from bidding.opening.record import DEPOSIT_LABELS
+    from guarantees.coverage import STATES
+
+    assert set(STATES) <= set(DEPOSIT_LABELS)
