@@ -99,6 +99,7 @@ def labels() -> dict[str, dict[str, str]]:
             "none": _("Not started"),
             OpeningState.DECRYPTING: _("Decryption window open"),
             OpeningState.REMEDY: _("Window ended: custodians' remedy"),
+            OpeningState.AWAITING_CONCLUSION: _("Awaiting conclusion: no more keys or shares are taken"),
             OpeningState.CONCLUDED: _("Concluded"),
             OpeningState.FAILED: _("Failed: fewer than three valid bids"),
         },
@@ -117,6 +118,15 @@ def labels() -> dict[str, dict[str, str]]:
             "not_covered": _("Deposit not covered"),
         },
     }
+
+
+#: The opening's states in which the ceremony goes on (check-ins, objections, the host concludes);
+#: the page is given them so it follows the domain's states instead of a list of its own.
+ENDED = frozenset({OpeningState.CONCLUDED, OpeningState.FAILED})
+
+
+def live_states() -> list[str]:
+    return [state.value for state in OpeningState if state not in ENDED]
 
 
 @bp.get("/tenders/<int:tender_id>/opening")
@@ -147,4 +157,5 @@ def room(tender_id: int):
         snapshot=services.snapshot(tender),
         timezone=select_timezone(),
         labels=labels(),
+        live_states=live_states(),
     )

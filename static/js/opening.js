@@ -20,7 +20,6 @@ import { KeyFileError, readKeyFile } from "./keyfile.js";
 const $ = (id) => document.getElementById(id);
 const root = $("opening-room");
 const FINAL = new Set(["opened", "failed", "revoked", "platform_fault"]);
-const LIVE = new Set(["decrypting", "remedy"]);
 const ACK_TIMEOUT = 60_000;
 const JOIN_RETRY = 5_000;
 
@@ -92,6 +91,11 @@ const parse = (name) => {
   }
 };
 const labels = parse("labels") || {};
+// The opening's states in which the ceremony goes on, from the server (bidding/opening/pages.py):
+// "decrypting", "remedy" (only with the custodians' remedy and bids still waiting) and
+// "awaiting_conclusion" (no more keys or shares; the host concludes).
+const LIVE = new Set(parse("liveStates") || ["decrypting", "remedy", "awaiting_conclusion"]);
+const custodian = role === "host" || role === "supervisor";
 const mine = parse("mine") || [];
 const label = (kind, code) => (labels[kind] && labels[kind][code]) || code || "—";
 
@@ -100,6 +104,7 @@ let newest = -Infinity;  // its server_time, to ignore an older snapshot that ar
 let offset = 0;          // the server's clock minus ours, in ms
 const handed = new Set(); // bids whose key this page handed over
 let busy = false;
+let busyShare = false;  // a share is being sent (its words stay in the form until it is answered)
 
 const serverNow = () => Date.now() + offset;
 
@@ -139,6 +144,7 @@ class Refusal extends Error {
 }
 
 function failure(err) {
+  if (err instanceof Refusal && err.code === "remedy_closed") return text("remedyClosed");
   if (err instanceof Refusal) return `${text("refused")} ${err.message}`;
   if (err instanceof KeyFileError) return text("keyWrong");
   return err?.message || String(err);
@@ -158,9 +164,7 @@ function render() {
   $("started-at").textContent = when(opening?.started_at);
   $("window-ends").textContent = when(opening?.window_ends_at);
   $("remedy").textContent = label("remedy", state.remedy);
-  $("remedy-ends").textContent = when(opening?.remedy_ends_at);
-  const remedyAhead = Boolean(opening?.remedy_ends_at && LIVE.has(opening.state) && state.remedy === "custodian_shares");
-  for (const node of document.querySelectorAll(".remedy-ends")) show(node, remedyAhead);
+  renderRemedyEnd(opening, bids);
   $("opening-time").textContent = when(state.opening_time);
   renderBids(bids);
   renderProgress(bids);
@@ -171,6 +175,31 @@ function render() {
   renderOutcome(opening, bids);
   renderMine(bids);
   tick();
+}
+
+/** Whether the custodians' remedy took place: only then does the window's end leave remedy_ends_at set. */
+function hadRemedy(opening) {
+  return Boolean(opening && opening.remedy_ends_at && state.remedy === "custodian_shares"
+    && (opening.state === "remedy" || opening.state === "awaiting_conclusion"));
+}
+
+/** Why the remedy ended, from the public state: its deadline passed (which revokes the bids still
+ * waiting; nothing else revokes a bid once the remedy has begun), or else k shares rebuilt the key. */
+function remedyEnding(bids) {
+  return bids.some((b) => b.state === "revoked")
+    ? text("remedyExpired", { at: when(state.opening.remedy_ends_at) }) : text("remedyRebuilt");
+}
+
+// The custodians' remedy in the facts: its deadline (planned while the window runs, fixed when it ends),
+// and once it has ended, how. A tender without the remedy, or with nothing left waiting at the window's
+// end, never has one (its opening goes from "decrypting" straight to "awaiting_conclusion").
+function renderRemedyEnd(opening, bids) {
+  const ahead = Boolean(opening?.remedy_ends_at && state.remedy === "custodian_shares"
+    && (opening.state === "decrypting" || opening.state === "remedy"));
+  const ended = hadRemedy(opening) && opening.state === "awaiting_conclusion";
+  for (const node of document.querySelectorAll(".remedy-ends")) show(node, ahead || ended);
+  $("remedy-ends-label").textContent = text(ended ? "remedyLabel" : "remedyEndsLabel");
+  $("remedy-ends").textContent = ended ? remedyEnding(bids) : when(opening?.remedy_ends_at);
 }
 
 function renderBids(bids) {
@@ -282,10 +311,47 @@ function renderControls(opening, bids) {
   show($("check-in"), !checkedIn());
   show($("checked-in"), checkedIn());
   show($("objection-form"), role === "bidder" && live);
-  const waiting = bids.filter((b) => b.state === "waiting_key");
-  show($("share-box"), (host || role === "supervisor") && opening?.state === "remedy"
-    && state.remedy === "custodian_shares" && waiting.length > 0);
   show($("key-box"), role === "bidder" && (opening?.state === "decrypting" || (live && handed.size > 0)));
+  renderShares();
+}
+
+let shareRefused = null;  // the refusal of a share this page sent, kept in view until the next attempt
+
+/** Whether shares are taken now: the remedy runs, a bid waits, and by the server's clock it has not ended. */
+function remedyOpen() {
+  const opening = state?.opening;
+  if (!opening || opening.state !== "remedy" || state.remedy !== "custodian_shares") return false;
+  if (!(state.bids || []).some((b) => b.state === "waiting_key")) return false;
+  return !opening.remedy_ends_at || serverNow() < Date.parse(opening.remedy_ends_at);
+}
+
+// The custodians' box: the form while shares are taken; once the remedy has ended (the key rebuilt, or
+// its deadline passed — the server refuses from that moment, before its job has run) the form goes and
+// the box says so, and a share refused as too late stays explained where it was typed.
+function renderShares() {
+  if (!state) return;
+  const opening = state.opening;
+  const open = remedyOpen();
+  const after = opening?.state === "remedy" || opening?.state === "awaiting_conclusion";
+  show($("share-box"), custodian && (open || (after && (hadRemedy(opening) || shareRefused !== null))));
+  show($("share-form"), open);
+  show($("share-intro"), open);
+  show($("share-closed"), !open);
+  if (!open) {
+    $("share-closed").textContent = text("remedyOver");
+    // Words typed for a remedy that is over are of no use any more: they do not stay on the screen.
+    if (!busyShare) {
+      $("share-words").value = "";
+      $("share-file").value = "";
+    }
+  }
+  show($("share-refused"), shareRefused !== null);
+  if (shareRefused) {
+    $("share-refused").dataset.code = shareRefused.code || "";
+    $("share-refused-text").textContent = shareRefused.code === "remedy_closed"
+      ? text("remedyClosed") : `${text("refused")} ${shareRefused.message}`;
+    $("share-refused-detail").textContent = shareRefused.code === "remedy_closed" ? shareRefused.message : "";
+  }
 }
 
 function renderOutcome(opening, bids) {
@@ -308,17 +374,30 @@ function renderOutcome(opening, bids) {
   const notice = opening.failure_notice_document;
   show($("failure-notice"), Boolean(notice));
   if (notice) $("failure-notice-pdf").href = `/documents/${encodeURIComponent(notice)}/pdf`;
-  const copy = retendered || opening.retendered_as;
+  const copy = opening.retendered_as || retendered;
   show($("retender-box"), role === "host" && opening.state === "failed" && !copy);
   show($("retendered"), Boolean(copy));
   if (copy) {
-    $("retendered-link").textContent = copy.reference || String(copy.tender);
-    $("retendered-link").href = role === "host" ? `/office/tenders/${encodeURIComponent(copy.tender)}/edit`
-      : `/tenders/${encodeURIComponent(copy.tender)}`;
+    // The copy is a draft until its office publishes it: only the office can open it then (its edit
+    // page); everyone else sees its reference, and a link once it is public.
+    const draft = (copy.state || "draft") === "draft";
+    const link = role === "host" && draft ? `/office/tenders/${encodeURIComponent(copy.tender)}/edit`
+      : draft ? null : `/tenders/${encodeURIComponent(copy.tender)}`;
+    const reference = copy.reference || String(copy.tender);
+    $("retendered").dataset.tender = copy.tender;
+    $("retendered-link").textContent = reference;
+    $("retendered-reference").textContent = reference;
+    show($("retendered-link"), Boolean(link));
+    show($("retendered-reference"), !link);
+    if (link) $("retendered-link").href = link;
+    $("retendered-state").textContent = draft && role !== "host" ? text("retenderedDraft")
+      : `(${label("tender", copy.state || "draft")})`;
   }
 }
 
-let retendered = null;  // the draft copy this page made (the JSON API answers it; the room is not told)
+// The draft copy this page made, from the API's answer, until the room's state (pushed after the
+// re-tender) links it for everyone.
+let retendered = null;
 
 async function api(method, path) {
   const response = await fetch(path, { method, credentials: "omit", cache: "no-store",
@@ -387,10 +466,13 @@ function tick() {
     const left = Date.parse(opening.window_ends_at) - now;
     caption = text("untilWindow");
     value = left > 0 ? duration(left) : text("windowOver");
-  } else if (opening.state === "remedy" && opening.remedy_ends_at) {
-    const left = Date.parse(opening.remedy_ends_at) - now;
+  } else if (opening.state === "remedy") {
+    const left = opening.remedy_ends_at ? Date.parse(opening.remedy_ends_at) - now : NaN;
     caption = left > 0 ? text("untilRemedy") : "";
-    value = left > 0 ? duration(left) : text("windowOver");
+    value = left > 0 ? duration(left) : opening.remedy_ends_at ? text("remedyOver") : text("windowOver");
+  } else if (opening.state === "awaiting_conclusion") {
+    caption = "";
+    value = text("awaiting");
   } else {
     caption = "";
     value = LIVE.has(opening.state) ? text("windowOver") : text("ended");
@@ -402,6 +484,7 @@ function tick() {
   }
   $("countdown-label").textContent = caption || text("countdown");
   $("countdown").textContent = value;
+  renderShares();  // the remedy's deadline passes by the clock, before the server's job has run
 }
 
 // ---------------------------------------------------------------- the socket
@@ -595,12 +678,23 @@ function wire() {
   });
   $("share-form").addEventListener("submit", (event) => {
     event.preventDefault();
+    shareRefused = null;
+    busyShare = true;
     perform($("share-submit"), async () => {
-      const share = await shareText();
-      if (!share) throw new Error(text("shareMissing"));
-      await act("share", { share });
-      $("share-words").value = "";
-      $("share-file").value = "";
+      try {
+        const share = await shareText();
+        if (!share) throw new Error(text("shareMissing"));
+        await act("share", { share });
+        $("share-words").value = "";
+        $("share-file").value = "";
+      } catch (err) {
+        // A refusal stays explained in the box it was typed in (e.g. too late: the remedy has ended).
+        if (err instanceof Refusal) shareRefused = { code: err.code, message: err.message };
+        throw err;
+      } finally {
+        busyShare = false;
+        renderShares();
+      }
     }, text("shareAccepted"));
   });
 }

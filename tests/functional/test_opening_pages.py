@@ -12,10 +12,12 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from sqlalchemy import select
 
 from app.models import Role
 from bidding import envelope
-from bidding.opening import pages
+from bidding.opening import pages, services
+from bidding.opening.models import BidOpeningState, Opening, OpeningState
 from signing.canonical import canonical_json
 from tests import factories
 from tests.functional.test_opening import (  # noqa: F401  (fixtures)
@@ -220,3 +222,81 @@ def test_the_tender_page_leads_to_its_opening_room(client, session, office):
     page = client.get(f"/tenders/{tender.id}").get_data(as_text=True)
     assert f'id="opening-room-link" href="/tenders/{tender.id}/opening"' in page
     assert "opening-room-link" not in client.get(f"/tenders/{draft.id}").get_data(as_text=True)
+
+
+# -- the states of the domain as it is now -------------------------------------------------------------------
+
+
+def test_the_page_has_a_word_for_every_state_and_follows_the_domains_live_states(client, session, office):
+    tender = factories.tender(office, publish=True)
+    session.commit()
+    response = client.get(f"/tenders/{tender.id}/opening")
+    parsed = room(response)
+    labels = data(parsed, "labels")
+    # A state the domain adds without a word on the page fails here, not in front of a bidder.
+    assert set(labels["opening"]) == {s.value for s in OpeningState} | {"none"}
+    assert set(labels["bid"]) == {s.value for s in BidOpeningState}
+    assert labels["opening"]["awaiting_conclusion"] == "待结束开标：不再接受密钥或份额"
+    # The ceremony goes on (check-ins, objections, the host's Conclude) in every state but the two ends.
+    assert data(parsed, "live-states") == ["decrypting", "remedy", "awaiting_conclusion"]
+    page = response.get_data(as_text=True)
+    for text in (
+        'data-awaiting="已不再接受密钥或份额：等待主持人结束开标。"',
+        'data-remedy-expired="已于 {at} 结束：仍未解密的投标文件视为撤销。"',
+        "您的份额未被接受：密钥托管人补救已经结束",
+    ):
+        assert text in page, text
+    en = client.get(f"/tenders/{tender.id}/opening?lang=en")
+    assert data(room(en), "labels")["opening"]["awaiting_conclusion"] == (
+        "Awaiting conclusion: no more keys or shares are taken"
+    )
+    assert "Your share was not taken: the custodians' remedy has already ended." in en.get_data(as_text=True)
+
+
+def _end_window(session, tender) -> None:
+    opening = session.scalar(select(Opening).where(Opening.tender_id == tender.id))
+    services.opening_due(opening.window_ends_at)
+    session.commit()
+
+
+def test_without_a_remedy_the_page_goes_from_the_window_to_the_conclusion_then_failure_and_the_copy(
+    client, new_client, login, session, bearer, office, clock
+):
+    c = ceremony(session, client, bearer, office, bidders=2, opening_remedy="none")
+    tender = c.tender
+    clock(tender.opening_time)
+    assert start(client, bearer, office, tender).status_code == 200
+    kit = c.kits[0]
+    assert hand_over(client, bearer, kit, tender, c.bids[0], data_key(c.sealed[0], kit)).status_code == 202
+    path = f"/tenders/{tender.id}/opening"
+    _end_window(session, tender)  # the second bidder never comes, and there is no remedy
+
+    host = new_client()
+    login(host, office)
+    snapshot = data(room(host.get(path)), "snapshot")
+    # No "remedy" state in between: the page starts from "awaiting_conclusion", with no remedy deadline.
+    assert snapshot["opening"]["state"] == "awaiting_conclusion"
+    assert snapshot["opening"]["remedy_ends_at"] is None and snapshot["remedy"] == "none"
+    assert [b["state"] for b in snapshot["bids"]] == ["opened", "revoked"]
+
+    concluded = client.post(f"/api/tenders/{tender.id}/opening/conclude", headers=bearer(office)).get_json()
+    assert concluded["opening"]["state"] == "failed"
+    snapshot = data(room(new_client().get(path)), "snapshot")  # a watcher, not signed in
+    notice = snapshot["opening"]["failure_notice_document"]
+    assert notice and snapshot["opening"]["retendered_as"] is None and snapshot["tender_state"] == "failed"
+    pdf = new_client().get(f"/documents/{notice}/pdf")  # the link the page draws works for anyone
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+
+    copy = client.post(f"/api/tenders/{tender.id}/retender", headers=bearer(office)).get_json()
+    for browser in (host, new_client()):
+        linked = data(room(browser.get(path)), "snapshot")["opening"]
+        assert linked["retendered_as"] == {
+            "tender": copy["tender"],
+            "reference": copy["reference"],
+            "state": "draft",
+        }
+        assert linked["failure_notice_document"] == notice
+    # Where the page links the copy: the office to its draft's edit page; to anyone else a draft is not
+    # public yet, so the page gives its reference without a link.
+    assert host.get(f"/office/tenders/{copy['tender']}/edit").status_code == 200
+    assert new_client().get(f"/tenders/{copy['tender']}").status_code == 404
