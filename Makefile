@@ -28,9 +28,10 @@ messages: venv
 	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
 
 # The demo compresses the legal periods so `make demo` can watch a deadline pass: 30 s instead of
-# 20 days to the deadline, 15 s instead of 15 days of amendment notice. Override them (in seconds)
-# or set them to the law's values: MIN_BIDDING_PERIOD=1728000 MIN_AMENDMENT_NOTICE=1296000.
-DEMO_RULES ?= MIN_BIDDING_PERIOD=30 MIN_AMENDMENT_NOTICE=15
+# 20 days to the deadline, 15 s instead of 15 days of amendment notice, and a publicity day of 5 s
+# (the candidates' three days of publicity last 15 s). Override them (in seconds) or set them to the
+# law's values: MIN_BIDDING_PERIOD=1728000 MIN_AMENDMENT_NOTICE=1296000 PUBLICITY_DAY=86400.
+DEMO_RULES ?= MIN_BIDDING_PERIOD=30 MIN_AMENDMENT_NOTICE=15 PUBLICITY_DAY=5
 
 # Front-end modules come from the npm registry at build time (package-lock.json pins them), never a CDN.
 # @hpke/core's ES modules import "@hpke/common" by bare name, which a browser cannot resolve without an

@@ -94,6 +94,8 @@ class Config:
     # clarification or amendment at least 15 days before it, else the deadline moves.
     MIN_BIDDING_PERIOD = _duration("MIN_BIDDING_PERIOD", dt.timedelta(days=20))
     MIN_AMENDMENT_NOTICE = _duration("MIN_AMENDMENT_NOTICE", dt.timedelta(days=15))
+    #: An expert who sat on a panel for the same tenderee within this many days is not drawn again.
+    EXPERT_RECENT_PANEL_DAYS = int(os.environ.get("EXPERT_RECENT_PANEL_DAYS", "90"))
     #: How long one day of a tender's publicity period lasts (`publicity_days` × this): a day, but the
     #: demo compresses it like the periods above (Implementing Regulations art. 54: at least 3 days).
     PUBLICITY_DAY = _duration("PUBLICITY_DAY", dt.timedelta(days=1))

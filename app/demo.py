@@ -20,6 +20,7 @@ from typing import Any
 
 import requests
 
+from app import demo_evaluation
 from config import INSTANCE
 
 
@@ -116,6 +117,7 @@ class Demo:
         )
         self.say("office", f"created draft {tender['reference']} ({tender['title']})")
         self.custodians_make_opening_key(tender["id"], office)
+        demo_evaluation.set_rules(self, tender)  # issue 6: how the bids will be scored, fixed at publication
         tender = office.call("POST", f"/api/tenders/{tender['id']}/publish")
         self.say("office", f"published it; bids close {tender['submission_deadline']}")
         self.save("publication-receipt.jws", tender.pop("receipt"))
@@ -471,6 +473,7 @@ class Demo:
             self.late_bid_is_refused,
             self.verify_receipts,
             self.opening,
+            *demo_evaluation.steps(self),  # issue 6: panel, evaluation, report, publicity, award
         ]
         for step in steps:
             print(f"== {step.__doc__ or step.__name__.replace('_', ' ')}")

@@ -1,4 +1,5 @@
-"""Demo data for the embedded default: organisations, one user per role, and published tenders.
+"""Demo data for the embedded default: organisations, one user per role, the expert pool and published
+tenders.
 
 Passwords are made at random on first seeding and kept in `instance/demo-logins.json`, so no
 password is ever in the repository.
@@ -73,6 +74,11 @@ def seed_if_empty(*, now: dt.datetime | None = None) -> bool:
         create_user(username=username, display_name=display, password=password, role=role,
                     organisation=orgs[org_index] if org_index is not None else None, locale="zh_CN")
         logins.append({"username": username, "password": password, "role": role.value, "name": display})
+    # The expert pool: expert1 ... expert5 with their specialties and employers, so `make demo` can draw
+    # a panel of five (app/demo_experts.py); it returns the logins of any accounts it makes.
+    from app.demo_experts import seed_experts
+
+    logins += seed_experts()
     _seed_tenders(now)
     path = _logins_path()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -31,3 +31,7 @@ def init_app(app: Flask) -> None:
     from bidding import experts
 
     experts.init_app(app)
+
+    from bidding import evaluation
+
+    evaluation.init_app(app)

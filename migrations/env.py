@@ -8,6 +8,9 @@ from flask import current_app
 
 # Every model module, so autogenerate and `flask db check` see the whole schema.
 import app.models  # noqa: F401
+import bidding.evaluation.award  # noqa: F401
+import bidding.evaluation.models  # noqa: F401
+import bidding.evaluation.rules  # noqa: F401
 import bidding.experts.models  # noqa: F401
 import bidding.models  # noqa: F401
 import bidding.opening.models  # noqa: F401

@@ -1,0 +1,56 @@
+"""The evaluation rules' JSON API: anyone reads a published tender's rules; its office sets a draft's."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from app.auth.identity import current_actor
+from app.errors import Refused
+from app.extensions import csrf, db
+from app.openapi import document
+from bidding.evaluation.rules import rules_for, set_rules
+from bidding.models import Tender
+
+bp = Blueprint("evaluation_rules_api", __name__, url_prefix="/api/tenders")
+csrf.exempt(bp)  # bearer tokens only
+
+RULES_INPUT = {
+    "price_formula": "string",
+    "benchmark_discount_percent": "string",
+    "penalty_above": "string",
+    "penalty_below": "string",
+    "aggregation": "string",
+    "trim_min_experts": "integer",
+    "outlier_threshold_percent": "string",
+    "anonymise_technical": "boolean",
+    "publicity_days": "integer",
+    "candidate_count": "integer",
+    "tie_breaks": ["string"],
+}
+RULES = {"tender": "integer", **RULES_INPUT, "defaulted": "boolean", "updated_at": "datetime"}
+
+
+def _tender(tender_id: int, *, own: bool = False) -> Tender:
+    tender = db.session.get(Tender, tender_id)
+    actor = current_actor()
+    mine = tender is not None and actor is not None and actor.organisation_id == tender.tendering_office_id
+    if tender is None or not (mine if own else (tender.is_public or mine)):
+        raise Refused("no such tender", code="not_found", status=404)
+    return tender
+
+
+@bp.get("/<int:tender_id>/evaluation-rules")
+@document(summary="A tender's evaluation rules (its office's draft, or any published tender's)",
+          public=True, response=RULES)
+def get_rules(tender_id: int):
+    return jsonify(rules_for(_tender(tender_id)).to_dict())
+
+
+@bp.put("/<int:tender_id>/evaluation-rules")
+@document(summary="Set a draft tender's evaluation rules (its office); fields left out take the defaults",
+          request=RULES_INPUT, response=RULES)
+def put_rules(tender_id: int):
+    tender = _tender(tender_id, own=True)
+    rules = set_rules(tender, request.get_json(silent=True), actor=current_actor())
+    db.session.commit()
+    return jsonify(rules.to_dict())
