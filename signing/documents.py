@@ -80,7 +80,7 @@ def issue(
 ) -> SignedDocument:
     """Render, seal (certifying) and store a document, and log its hash (`ip` as in `audit.record`)."""
     pki = _pki()
-    pdf = render_document(title, list(paragraphs), table, lang=lang)
+    pdf = render_document(title, list(paragraphs), table, lang=lang, signatures=1 + len(reserve))
     signed = sign_pdf(
         pdf,
         signer_key=pki.seal.private_key,
@@ -167,8 +167,13 @@ def pending_fields(document: SignedDocument) -> list[dict[str, Any]]:
     return [r for r in document.reserved if r["field"] not in signed]
 
 
-def countersign(document: SignedDocument, field: str, *, user: User, password: str) -> DocumentVersion:
-    """A person signs their reserved field, after confirming their password."""
+def countersign(document: SignedDocument, field: str, *, user: User, password: str,
+                anonymous: bool = False) -> DocumentVersion:
+    """A person signs their reserved field, after confirming their password.
+
+    `anonymous`: the public log entry names the field's label only, with no actor or address (an
+    expert signing a report before the panel's names are published).
+    """
     reserved = next((r for r in document.reserved if r["field"] == field), None)
     if reserved is None:
         raise Refused(f"this document has no signature field {field!r}", code="not_found", status=404)
@@ -197,6 +202,9 @@ def countersign(document: SignedDocument, field: str, *, user: User, password: s
         certify=False,
         reason=document.title,
     )
+    if anonymous:
+        return _add_version(document, signed, field=field, label=reserved["label"], user=user, actor=None,
+                            event="document.signed", ip=None)
     return _add_version(
         document, signed, field=field, label=reserved["label"], user=user, actor=user, event="document.signed"
     )

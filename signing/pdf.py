@@ -58,6 +58,22 @@ SLOT_HEIGHT = 52.0
 SLOT_GAP = 8.0
 SIGNATURE_BAND = SLOT_ROWS * SLOT_HEIGHT + (SLOT_ROWS - 1) * SLOT_GAP
 SIGNATURE_SLOTS = SLOT_COLUMNS * SLOT_ROWS
+#: A band grows upwards by whole rows for documents with more signers (a 25-expert panel's report),
+#: up to a full A4 page of boxes.
+MAX_SIGNATURE_ROWS = 12
+MAX_SIGNATURES = SLOT_COLUMNS * MAX_SIGNATURE_ROWS
+
+
+def band_rows(signatures: int) -> int:
+    """Rows of boxes a document signed `signatures` times needs (never fewer than the usual band)."""
+    if signatures > MAX_SIGNATURES:
+        raise PdfSignatureError(f"a document has room for {MAX_SIGNATURES} signatures, not {signatures}")
+    return max(SLOT_ROWS, -(-signatures // SLOT_COLUMNS))
+
+
+def band_height(signatures: int) -> float:
+    rows = band_rows(signatures)
+    return rows * SLOT_HEIGHT + (rows - 1) * SLOT_GAP
 
 
 class PdfSignatureError(Exception):
@@ -93,8 +109,10 @@ def _para(text: str, lang: str, size: float, *, bold: bool = False, space_after:
     return Paragraph(escape(text).replace("\n", "<br/>"), style)
 
 
-def render_document(title: str, paragraphs: list[str], table: list[list[str]] | None, *, lang: str) -> bytes:
-    """Lay out a titled A4 document with an optional table, leaving a free signature band at the end."""
+def render_document(title: str, paragraphs: list[str], table: list[list[str]] | None, *, lang: str,
+                    signatures: int = SIGNATURE_SLOTS) -> bytes:
+    """Lay out a titled A4 document with an optional table, leaving a free signature band at the end
+    with room for `signatures` boxes."""
     _cjk_font()
     out = BytesIO()
     doc = SimpleDocTemplate(
@@ -130,7 +148,7 @@ def render_document(title: str, paragraphs: list[str], table: list[list[str]] | 
         story.append(grid)
     heading = "签章" if lang.lower().startswith("zh") else "Signatures"
     # If the band and its heading do not fit below the content, they move to a fresh last page.
-    story += [CondPageBreak(SIGNATURE_BAND + 48), Spacer(1, 12), _para(heading, lang, 11, bold=True)]
+    story += [CondPageBreak(band_height(signatures) + 48), Spacer(1, 12), _para(heading, lang, 11, bold=True)]
 
     def footer(canvas: Any, _doc: Any) -> None:
         canvas.setFont(LATIN_FONT, 8)
@@ -215,14 +233,14 @@ STAMP_STYLE = TextStampStyle(
 )
 
 
-def _slot_box(index: int, page_width: float) -> tuple[int, int, int, int]:
-    """Rectangle of signature slot ``index``: rows fill left to right from the top of the band."""
-    if not 0 <= index < SIGNATURE_SLOTS:
-        raise PdfSignatureError(f"signature box {index} is outside the {SIGNATURE_SLOTS} slots on a page")
+def _slot_box(index: int, page_width: float, rows: int = SLOT_ROWS) -> tuple[int, int, int, int]:
+    """Rectangle of signature slot ``index`` in a band of `rows` rows: left to right from the band's top."""
+    if not 0 <= index < rows * SLOT_COLUMNS:
+        raise PdfSignatureError(f"signature box {index} is outside the {rows * SLOT_COLUMNS} slots on a page")
     row, col = divmod(index, SLOT_COLUMNS)
     width = (page_width - 2 * MARGIN - (SLOT_COLUMNS - 1) * SLOT_GAP) / SLOT_COLUMNS
     x0 = MARGIN + col * (width + SLOT_GAP)
-    y0 = MARGIN + (SLOT_ROWS - 1 - row) * (SLOT_HEIGHT + SLOT_GAP)
+    y0 = MARGIN + (rows - 1 - row) * (SLOT_HEIGHT + SLOT_GAP)
     return (round(x0), round(y0), round(x0 + width), round(y0 + SLOT_HEIGHT))
 
 
@@ -294,8 +312,10 @@ def sign_pdf(
     new_field = None
     if field_name not in all_fields:
         slot = len(all_fields) if box_index is None else box_index
+        # the band render_document left for this many boxes (the certifier reserves every later one)
+        rows = band_rows(max(len(all_fields) + 1 + len(reserve_fields), SIGNATURE_SLOTS))
         new_field = fields.SigFieldSpec(
-            sig_field_name=field_name, on_page=-1, box=_slot_box(slot, page_width)
+            sig_field_name=field_name, on_page=-1, box=_slot_box(slot, page_width, rows)
         )
         if (
             len({field_name, *reserve_fields}) != 1 + len(reserve_fields)
@@ -306,7 +326,7 @@ def sign_pdf(
             fields.append_signature_field(
                 writer,
                 fields.SigFieldSpec(
-                    sig_field_name=name, on_page=-1, box=_slot_box(slot + offset, page_width)
+                    sig_field_name=name, on_page=-1, box=_slot_box(slot + offset, page_width, rows)
                 ),
             )
     ca = as_asn1_cert(ca_cert)

@@ -24,7 +24,7 @@ from bidding.models import Criterion, EvaluationMethod, Tender
 from bidding.submissions.models import Bid
 from signing import audit, documents
 from signing.models import SignedDocument
-from signing.pdf import SIGNATURE_SLOTS
+from signing.pdf import MAX_SIGNATURES
 
 KIND = "evaluation_report"
 
@@ -79,8 +79,8 @@ def issue_report(*, panel: Any, room: Any, evaluation: Evaluation, flags: Sequen
     lot = getattr(panel, "lot_number", 1)
     if not signers:
         raise ValueError("an evaluation report needs at least one expert to sign it")
-    if len(signers) + 1 > SIGNATURE_SLOTS:
-        raise ValueError(f"a report has room for {SIGNATURE_SLOTS - 1} expert signatures, not {len(signers)}")
+    if len(signers) + 1 > MAX_SIGNATURES:
+        raise ValueError(f"a report has room for {MAX_SIGNATURES - 1} expert signatures, not {len(signers)}")
     criteria: dict[Any, Criterion] = {c.id: c for c in tender.criteria}
     bid_ids = list(evaluation.results.index)
     bidders = {b: db.session.get(Bid, int(b)) for b in bid_ids}

@@ -942,8 +942,10 @@ def sign(panel: Panel, user: User, password: Any, now: dt.datetime | None = None
         raise refuse("not_a_signer", "the report reserves no signature field for you", status=403)
     if not any(r["field"] == mine[0]["field"] for r in documents.pending_fields(document)):
         raise refuse("already_signed", "you have already signed the report")
+    # the public log must not name the expert before the result is published
     documents.countersign(
-        document, mine[0]["field"], user=user, password=password if isinstance(password, str) else ""
+        document, mine[0]["field"], user=user, password=password if isinstance(password, str) else "",
+        anonymous=True,
     )
     outcome = Outcome(result=document)
     number = number_of(panel, member)

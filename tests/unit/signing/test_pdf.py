@@ -11,9 +11,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields
 
 from signing.ca import CertificateAuthority, certificate_pem
-from signing.pdf import PdfSignatureError, inspect_pdf, render_document, sign_pdf
+from signing.pdf import SIGNATURE_BAND, PdfSignatureError, inspect_pdf, render_document, sign_pdf
 from signing.timestamps import LocalTimestamper
 
 NOW = datetime.now(UTC)
@@ -215,6 +216,27 @@ def test_signature_boxes_do_not_overlap(pki: Pki) -> None:
         for b in rects[i + 1 :]:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
     assert all(r.ok for r in inspect_pdf(plain, [pki.ca.certificate]))
+
+
+def test_a_document_for_a_large_panel_gets_a_taller_band_below_its_text(pki: Pki) -> None:
+    # 25 experts and the certifier: seven rows of boxes, none on the text, none on another, the last signable.
+    experts = tuple(f"expert{n}" for n in range(1, 26))
+    text = ["评标委员会成员逐一签字。"] * 30
+    pdf = render_document("Evaluation report", text, None, lang="zh", signatures=1 + len(experts))
+    pdf = _sign(pki, pdf, pki.agency, "platform", certify=True, reserve_fields=experts)
+    pdf = _sign(pki, pdf, pki.expert, "expert25", certify=False)
+    reader = PdfFileReader(BytesIO(pdf))
+    rects = [tuple(float(v) for v in ref.get_object()["/Rect"])
+             for _name, _value, ref in fields.enumerate_sig_fields(reader)]
+    assert len(rects) == 26
+    for i, a in enumerate(rects):
+        for b in rects[i + 1 :]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    top = max(r[3] for r in rects)
+    assert top > SIGNATURE_BAND + 56  # taller than the usual three rows
+    assert [r.ok for r in inspect_pdf(pdf, [pki.ca.certificate])] == [True, True]
+    with pytest.raises(PdfSignatureError, match="room for 48 signatures, not 49"):
+        render_document("t", [], None, lang="en", signatures=49)
 
 
 def test_certified_document_refuses_unreserved_field(pki: Pki, certified: bytes) -> None:
