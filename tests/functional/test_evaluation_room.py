@@ -220,7 +220,8 @@ def test_five_experts_score_two_bids_an_outlier_is_justified_and_all_sign_the_re
     (complete,) = entries(session, "evaluation.report_complete")
     assert complete["data"]["sha256"] == document.current.sha256
     # the public log records each signature by its pseudonymous field only, before names are published
-    signatures = [e for e in entries(session, "document.signed") if e["subject"].get("document") == document.id]
+    signatures = [e for e in entries(session, "document.signed")
+                  if e["subject"].get("document") == document.id]
     assert len(signatures) == 5
     assert all(e["actor"] is None and e["ip"] is None for e in signatures)
     assert not any(u.username in json.dumps(signatures, ensure_ascii=False) for u in experts)
