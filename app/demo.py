@@ -21,6 +21,7 @@ from typing import Any
 import requests
 
 from app import demo_evaluation
+from app.demo_guarantees import DepositSteps
 from config import INSTANCE
 
 
@@ -465,15 +466,19 @@ class Demo:
         self.say("ebid", self.ebid("verify-pdf", str(path), "--ca", str(self.out / "ca.pem")))
 
     def run(self) -> None:
+        deposits = DepositSteps(self)  # issue 7: deposits, a claim, the releases and the cash released
         steps = [
             self.publish_tender,
+            deposits.before_deadline,
             self.bidder_finds_tender,
             self.verify_trust,
             self.bidders_seal_and_submit,
             self.late_bid_is_refused,
             self.verify_receipts,
             self.opening,
+            deposits.claim_after_opening,
             *demo_evaluation.steps(self),  # issue 6: panel, evaluation, report, publicity, award
+            deposits.releases_and_figures,
         ]
         for step in steps:
             print(f"== {step.__doc__ or step.__name__.replace('_', ' ')}")

@@ -12,11 +12,19 @@ JSON it published:
                           releases(demo, tender)                  # releases guarantees, refunds cash
 
 Each step returns what it produced and saves it under `instance/demo/` (letters as PDF).
+
+`DepositSteps(demo)` binds them into the three steps `Demo.run()` lists: `before_deadline` (right after
+publication), `claim_after_opening`, and `releases_and_figures` (last, after the award when there is
+one: its winner signs) which also checks each letter with `ebid verify-pdf` against its issuer's root,
+prints the cash-release figures and saves them (JSON, CSV, XLSX, the monthly signed PDF report).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
+import sys
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -80,7 +88,7 @@ def import_rules_and_ratings(
             f"{mine['bidder']['credit_code']},{mine['bidder']['name']},construction-credit,{grade},"
             f"{today.replace(month=1, day=1)},{today.replace(month=12, day=31)},演示：住建部门信用评价"
         )
-    lines.append("91350100MA2BADROW9,校验码错误的一行,construction-credit,AA,2026-01-01,,演示")
+    lines.append("91350100MA2BADRW1X,校验码错误的一行,construction-credit,AA,2026-01-01,,演示")
     report = admin.call(
         "POST",
         "/api/deposits/credit-registry",
@@ -90,8 +98,9 @@ def import_rules_and_ratings(
     )
     demo.say(
         "admin",
-        f"imported the credit registry: {report['accepted']} rated, {report['rejected']} row refused "
-        f"({report['rejected_rows'][0]['reason'][:50] if report['rejected_rows'] else '—'})",
+        f"imported the credit registry: {report['accepted']} new, {report['duplicates']} already there, "
+        f"{report['rejected']} row refused "
+        f"({report['rejected_rows'][0]['reason'][:70] if report['rejected_rows'] else '—'})",
     )
     demo.save("credit-registry-import.json", report)
     return report
@@ -206,7 +215,7 @@ def claim(
         f"({(claimed['claims'] or [{}])[-1].get('answer') or 'with the issuer'})",
     )
     second = office.call("POST", f"/api/deposits/guarantees/{guarantee['id']}/claim", json=body, expect=409)
-    demo.say("platform", f"refused a second claim: {second['error']['message'][:80]}")
+    demo.say("platform", f"refused a second claim: {second['error']['message'][:120]}")
     demo.save("claim.json", claimed)
     return claimed
 
@@ -229,3 +238,205 @@ def releases(
     )
     demo.save("deposit-outcome.json", result)
     return result
+
+
+# -- the steps as `Demo.run()` calls them ------------------------------------------------------------
+
+#: The figures printed at the end, in order: (key in /api/cash-release rows, label, unit).
+FIGURES = (
+    ("cases", "deposit cases", ""),
+    ("required", "deposits required", "cur"),
+    ("released_liquidity", "released liquidity", "cur"),
+    ("guaranteed", "  of which guarantees (face value)", "cur"),
+    ("waived", "  of which credit waivers", "cur"),
+    ("cash", "paid in cash", "cur"),
+    ("substitution_rate_amount", "cash substitution rate by amount", "%"),
+    ("substitution_rate_count", "cash substitution rate by count", "%"),
+    ("capital_days", "capital-days avoided", "cur·days"),
+)
+
+
+def _amount(value: Any) -> str:
+    if value is None:
+        return "—"
+    try:
+        return f"{float(value):,.2f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def figures_table(total: list[dict[str, Any]], by_instrument: list[dict[str, Any]]) -> list[str]:
+    """The cash-release figures as lines of a short table (one column per currency)."""
+    lines = []
+    for row in total:
+        currency = row["currency"]
+        lines.append(f"{'cash released (' + currency + ')':<38}{'all tenders':>24}")
+        for key, label, unit in FIGURES:
+            value = row.get(key)
+            if key == "capital_days" and value is not None and float(value) == 0:
+                shown = "0.00 (released the day of the deadline)"
+            elif unit == "%":
+                shown = "—" if value is None else f"{value} %"
+            elif unit:
+                shown = f"{_amount(value)} {unit.replace('cur', currency)}"
+            else:
+                shown = str(value)
+            lines.append(f"  {label:<36}{shown:>24}")
+    if by_instrument:
+        lines.append(f"  {'by instrument':<30}{'count':>6}{'amount':>18}{'capital-days':>22}")
+        for row in by_instrument:
+            amount = sum(float(row.get(k) or 0) for k in ("cash", "waived", "guaranteed"))
+            name = f"{row['instrument']} ({row['currency']})"
+            days = _amount(row.get("capital_days"))
+            lines.append(f"    {name:<28}{row.get('instruments', ''):>6}{amount:>18,.2f}{days:>22}")
+    return lines
+
+
+def _refund(mine: dict[str, Any]) -> str:
+    """What a bidder's cash account shows after the refund: principal, interest and the days held."""
+    account = mine.get("cash_account")
+    if not account:
+        return ""
+    moves = account["movements"]
+    received = [dt.date.fromisoformat(m["value_date"]) for m in moves if m["kind"] == "receipt"]
+    refunds = [m for m in moves if m["kind"] == "refund"]
+    if not refunds:
+        return f"; cash held {account['balance']['amount']}"
+    interest = sum((float(m["amount"]["amount"]) for m in moves if m["kind"] == "interest"), 0.0)
+    days = (dt.date.fromisoformat(refunds[0]["value_date"]) - min(received)).days if received else 0
+    return (
+        f"; cash refunded {refunds[0]['amount']['amount']} + interest {interest:.2f} "
+        f"(held {days} day(s), ACT/360)"
+    )
+
+
+def _error(demo: Any) -> type[Exception]:
+    """The demo's own error class (app.demo runs as __main__ under `make demo`: take it from there)."""
+    return getattr(sys.modules[type(demo).__module__], "DemoError", RuntimeError)
+
+
+def _fail(demo: Any, message: str) -> Exception:
+    return _error(demo)(message)
+
+
+class DepositSteps:
+    """The deposit steps of `make demo`, bound to its `Demo` (their docstrings head the demo's output)."""
+
+    def __init__(self, demo: Any) -> None:
+        self.demo = demo
+        self.letters: list[tuple[str, str]] = []  # (issuer code, saved letter file name)
+
+    @property
+    def tender(self) -> dict[str, Any]:
+        return self.demo.facts["tender"]
+
+    def before_deadline(self) -> None:
+        """Deposits before the deadline: the cap, a waiver, a bank guarantee, cash, guarantee insurance"""
+        tender = self.tender
+        register_requirement(self.demo, tender)
+        import_rules_and_ratings(self.demo, tender)
+        made = waiver_and_guarantee(self.demo, tender)
+        self._keep_letter(made["guarantee"])
+        cash_deposit(self.demo, tender)
+        self._keep_letter(guarantee_insurance(self.demo, tender))
+        self.demo.facts["deposits"] = {"guarantees": [g for _code, g in self.letters]}
+
+    def _keep_letter(self, guarantee: dict[str, Any]) -> None:
+        if guarantee.get("letter_sha256"):
+            name = f"guarantee-{guarantee['undertaking_identification']}.pdf"
+            self.letters.append((guarantee["issuer"]["code"], name))
+
+    def claim_after_opening(self) -> None:
+        """After the opening the tenderee sees the deposits and claims a bidder's guarantee"""
+        claim(self.demo, self.tender)
+
+    def releases_and_figures(self) -> None:
+        """The tender ends: guarantees released, cash refunded with interest; the cash released, in figures"""
+        demo, tender = self.demo, self.tender
+        award = demo.role(None).call("GET", f"/api/tenders/{tender['id']}/award", expect=(200, 404))
+        awards = award.get("awards") if isinstance(award, dict) else None
+        winner = None
+        if awards:
+            winner = awards[0]["credit_code"]
+            demo.say("office", f"the award went to {awards[0]['bidder']}: the contract is signed")
+        else:
+            demo.say("office", "no award in this run: the demo records bidder1 as the winner who signed")
+        self._outcome(winner)
+        self._verify_letters()
+        self._figures()
+
+    def _outcome(self, winner_code: str | None) -> None:
+        demo, tender = self.demo, self.tender
+        if winner_code is None:
+            releases(demo, tender)
+        else:
+            office = demo.role("office")
+            body = {"outcome": "contract_signed", "credit_code": winner_code}
+            result = office.call("POST", f"/api/deposits/tenders/{tender['id']}/outcome", json=body)
+            demo.say(
+                "office",
+                f"recorded 'contract_signed': {result['releases']} guarantee release(s) sent, "
+                f"{len(result['refunded'])} cash deposit(s) refunded with interest"
+                + (f", {len(result['waiting'])} waiting" if result["waiting"] else ""),
+            )
+            demo.save("deposit-outcome.json", result)
+        for username in ("bidder1", "bidder2", "bidder3"):
+            _role, mine = _bidder(demo, username, tender)
+            states = ", ".join(f"{g['undertaking_identification']} {g['state']}" for g in mine["guarantees"])
+            demo.say(username, (f"guarantees: {states}" if states else "no guarantee") + _refund(mine))
+
+    def _verify_letters(self) -> None:
+        """A letter is sealed under its issuer's own CA, not the platform's: check it against the issuer's."""
+        demo = self.demo
+        instance = demo.out.parent
+        for code, name in self.letters:
+            letter = demo.out / name
+            try:
+                demo.ebid("verify-pdf", str(letter), "--ca", str(demo.out / "ca.pem"))
+            except _error(demo) as exc:  # the expected refusal: another CA signed it
+                reason = str(exc).splitlines()[0]
+                if "does not chain to a trusted root" in reason:
+                    reason = "intact, but its certificate does not chain to the platform's root"
+                demo.say("ebid", f"{name} against the platform's CA: refused, as it should be ({reason})")
+            else:
+                raise _fail(demo, f"{name} passed against the platform's CA: it should be the issuer's")
+            seal = instance / "sandbox-issuers" / code / "seal.json"
+            if not seal.exists():
+                demo.say("ebid", f"{name}: the issuer {code} publishes no root here ({seal} missing); "
+                                 "its letter was verified with the issuer through the platform instead")
+                continue
+            root = demo.save(f"issuer-{code}-ca.pem", json.loads(seal.read_text())["ca_cert"])
+            checked = demo.ebid("verify-pdf", str(letter), "--ca", str(root))
+            demo.say("ebid", f"{name} against {code}'s root: {checked}")
+
+    def _figures(self) -> None:
+        demo = self.demo
+        supervisor = demo.role("supervisor")
+        total = supervisor.call("GET", "/api/cash-release", params={"by": "total"})
+        by_instrument = supervisor.call("GET", "/api/cash-release", params={"by": "instrument"})
+        by_month = supervisor.call("GET", "/api/cash-release", params={"by": "month"})
+        demo.save("cash-release.json", {"total": total, "instrument": by_instrument, "month": by_month})
+        print()
+        for line in figures_table(total["rows"], by_instrument["rows"]):
+            print(f"  {line}")
+        print()
+        web = demo._web_session("supervisor")
+        base = demo.base_url
+        page = web.get(f"{base}/cash-release", timeout=60)
+        if page.status_code != 200:
+            raise _fail(demo, f"the dashboard answered {page.status_code}")
+        csv_export = web.get(f"{base}/cash-release/export.csv", params={"by": "instrument"}, timeout=60)
+        xlsx = web.get(f"{base}/cash-release/export.xlsx", timeout=120)
+        for response in (csv_export, xlsx):
+            response.raise_for_status()
+        demo.save("cash-release-instrument.csv", csv_export.content)
+        demo.save("cash-release.xlsx", xlsx.content)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        month = dt.datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+        report = web.post(f"{base}/cash-release/reports", data={"csrf_token": token.group(1) if token else "",
+                                                              "month": month}, timeout=180)
+        if report.status_code != 200 or not report.content.startswith(b"%PDF"):
+            raise _fail(demo, f"the monthly report answered {report.status_code}: {report.text[:200]}")
+        path = demo.save(f"cash-release-{month}.pdf", report.content)
+        demo.say("supervisor", f"saved the figures (JSON, CSV, XLSX) and the signed report for {month}")
+        demo.say("ebid", demo.ebid("verify-pdf", str(path), "--ca", str(demo.out / "ca.pem")))
