@@ -36,6 +36,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -139,6 +140,9 @@ def _number(value: Any, name: str, default: float) -> float:
         raise AdapterConfigurationError(f"http adapter setting {name} cannot be negative")
     return number
 
+
+#: Check-and-take of an answer is one step in a process (callbacks arrive on request threads).
+_TAKING = threading.Lock()
 
 class HttpIssuer:
     """An issuer's REST gateway, implementing `IssuerAdapter` and `CallbackReceiver`."""
@@ -296,7 +300,11 @@ class HttpIssuer:
             if event is None or event.idempotency_key not in wanted or isinstance(event.outcome, Pending):
                 raise self._garbage("poll", None, "an outcome for a key that was not asked about", response)
             self._check_answer(event.outcome, event.idempotency_key, response)
-            self._take(event, kind="poll", body=response.content)
+            if not self._take(event, kind="poll", body=response.content):
+                # a callback took the answer while the poll was on its way: that one stands
+                taken = self.log.answer(issuer=self.issuer_code, idempotency_key=event.idempotency_key)
+                event = IssuerEvent(event.idempotency_key, codec.from_json(taken.outcome), taken.at,
+                                    taken.message_id)
             events.append(event)
         return events
 
@@ -384,7 +392,8 @@ class HttpIssuer:
         ):
             raise self._rejection("replayed", f"callback {jti} was already received", body, jti, key)
         event = IssuerEvent(key, event.outcome, event.occurred_at or issued, jti)
-        self._take(event, kind="callback", body=body)
+        if not self._take(event, kind="callback", body=body):
+            raise self._rejection("replayed", f"request {key} already has its answer", body, jti, key)
         return event
 
     # -- the exchange ----------------------------------------------------------------------------
@@ -556,7 +565,15 @@ class HttpIssuer:
         )
         return IssuerProtocolError(message)
 
-    def _take(self, event: IssuerEvent, *, kind: str, body: bytes) -> None:
+    def _take(self, event: IssuerEvent, *, kind: str, body: bytes) -> bool:
+        """Take the answer unless one was taken already (a callback and a poll can cross): one answer only."""
+        with _TAKING:
+            if self.log.answer(issuer=self.issuer_code, idempotency_key=event.idempotency_key) is not None:
+                return False
+            self._take_now(event, kind=kind, body=body)
+            return True
+
+    def _take_now(self, event: IssuerEvent, *, kind: str, body: bytes) -> None:
         self._record(
             kind,
             Direction.IN,

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-import tracemalloc
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from verify_fixtures import KID, ORIGIN, RECEIPT_TYPE, Log, b64, write_big_export
+from verify_fixtures import KID, ORIGIN, RECEIPT_TYPE, Log, b64
 
 from signing import merkle
 from signing.ca import CertificateAuthority, certificate_pem
@@ -389,23 +389,42 @@ def test_previous_checkpoint_by_another_key_is_refused(log: Log) -> None:
         verify_log_export(log.export_lines(), log.vkey, log.checkpoint(5, key=Ed25519PrivateKey.generate()))
 
 
+_SMALL_MEMORY_CHECK = """
+import sys, tracemalloc
+from pathlib import Path
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from verify_fixtures import Log, write_big_export
+from signing.verify import verify_log_export
+
+key = Ed25519PrivateKey.generate()
+path = Path(sys.argv[1])
+size = int(sys.argv[2])
+write_big_export(path, size, key)
+previous = Log(0, log_key=key).checkpoint(0)  # the empty tree, signed by the same key
+calls = []
+tracemalloc.start()
+with path.open("rb") as lines:
+    result = verify_log_export(lines, Log(0, log_key=key).vkey, previous,
+                               progress=lambda done, _total: calls.append(done))
+_current, peak = tracemalloc.get_traced_memory()
+print(result.tree_size, calls[0], calls[-1], len(calls), peak)
+"""
+
+
 def test_export_of_100000_entries_verifies_in_small_memory(tmp_path: Path) -> None:
-    key = Ed25519PrivateKey.generate()
-    path = tmp_path / "export.jsonl"
+    # In a process of its own: tracemalloc counts every thread, and in the suite other tests leave
+    # threads behind (servers, receivers) whose allocations are not the verifier's.
+    import subprocess
+    import sys
+
     size = 100_000
-    write_big_export(path, size, key)
-    previous = Log(0, log_key=key).checkpoint(0)  # the empty tree, signed by the same key
-    calls: list[int] = []
-    tracemalloc.start()
-    try:
-        with path.open("rb") as lines:
-            result = verify_log_export(lines, Log(0, log_key=key).vkey, previous,
-                                       progress=lambda done, _total: calls.append(done))
-        _current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert result.tree_size == size
-    assert calls[0] == 0 and calls[-1] == size and len(calls) == size // 1024 + 2
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parents[2])])}
+    command = [sys.executable, "-c", _SMALL_MEMORY_CHECK, str(tmp_path / "export.jsonl"), str(size)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    tree_size, first, last, count, peak = (int(v) for v in done.stdout.split())
+    assert tree_size == size
+    assert first == 0 and last == size and count == size // 1024 + 2
     # Holding the leaf hashes alone would take 100,000 x (32-byte bytes object ~ 65 bytes) > 6 MiB,
     # the lines several times that; the fold keeps 17 hashes.
     assert peak < 1 * 1024 * 1024, f"peak traced memory {peak} bytes"
