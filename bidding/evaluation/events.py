@@ -30,17 +30,16 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import request, session
-from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room, rooms
 
 from app import authz
+from app.auth.identity import SocketAuthError, socket_user
 from app.errors import Refused
 from app.extensions import db, socketio
 from app.models import User
 from bidding.evaluation import services
 from bidding.experts.models import Panel
 from signing import audit
-from signing.jose import TokenError
 
 log = logging.getLogger(__name__)
 
@@ -97,21 +96,11 @@ class EvaluationNamespace(Namespace):
     """The live evaluation room of each panel."""
 
     def on_connect(self, auth: Any = None) -> None:
-        if auth is not None and not isinstance(auth, dict):
-            self._refuse_connection('the auth data is {"token": "<bearer token>"}')
-        token = (auth or {}).get("token")
-        if token is not None and (not isinstance(token, str) or not token):
-            self._refuse_connection("the auth token is a bearer token string (POST /api/auth/token)")
-        if token is not None:
-            from app.auth.tokens import user_for_token
-
-            try:
-                user: User | None = user_for_token(token)
-            except TokenError as exc:
-                self._refuse_connection(f"the bearer token is not valid: {exc}")
-        elif current_user and current_user.is_authenticated:
-            user = current_user._get_current_object()
-        else:
+        try:
+            user = socket_user(auth)
+        except SocketAuthError as exc:
+            self._refuse_connection(str(exc))
+        if user is None:
             self._refuse_connection(
                 "sign in, or connect with a bearer token: evaluation rooms are not public"
             )

@@ -25,10 +25,10 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, session
-from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room, rooms
 
 from app import authz
+from app.auth.identity import SocketAuthError, socket_user
 from app.errors import Refused
 from app.extensions import db
 from app.models import User
@@ -36,7 +36,6 @@ from bidding.lifecycle import TenderState
 from bidding.models import Tender
 from bidding.opening import publisher, services
 from signing import audit
-from signing.jose import TokenError
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +61,10 @@ class OpeningNamespace(Namespace):
     # -- connection ------------------------------------------------------------------------------------
 
     def on_connect(self, auth: Any = None) -> None:
-        if auth is not None and not isinstance(auth, dict):
-            self._refuse_connection('the auth data is {"token": "<bearer token>"}')
-        token = (auth or {}).get("token")
-        if token is not None and (not isinstance(token, str) or not token):
-            self._refuse_connection("the auth token is a bearer token string (POST /api/auth/token)")
-        if token is not None:
-            from app.auth.tokens import user_for_token
-
-            try:
-                user: User | None = user_for_token(token)
-            except TokenError as exc:
-                self._refuse_connection(f"the bearer token is not valid: {exc}")
-        elif current_user and current_user.is_authenticated:
-            user = current_user._get_current_object()
-        else:
-            user = None  # a public watcher: reads the room, changes nothing
+        try:
+            user = socket_user(auth)  # None: a public watcher, who reads the room and changes nothing
+        except SocketAuthError as exc:
+            self._refuse_connection(str(exc))
         session[_USER] = user.id if user is not None else None
 
     def _refuse_connection(self, message: str) -> None:
