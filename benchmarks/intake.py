@@ -1,7 +1,10 @@
 """Issue 4's server side, measured: intake of a large sealed envelope, and a deadline rush.
 
 Both run the real server in its own process (`python wsgi.py`, as `make run` does, with the clock's jobs
-in it) on a fresh instance folder and SQLite database, and talk to it over 127.0.0.1 only.
+in it) on a fresh instance folder and database, and talk to it over 127.0.0.1 only. The database is a
+SQLite file, or, with EBID_BENCH_DATABASE_URL pointing at a PostgreSQL server (any database on it, e.g.
+`postgresql+psycopg://postgres@/postgres?host=/tmp/pg&port=5432`), a fresh database made on that
+server for the run and dropped after it.
 
 `intake.envelope` streams one large envelope to `PUT /api/tenders/<id>/lots/1/envelope` with
 `requests`, timed from the first byte to the 201 with the receipts, beside `sha256sum` (and
@@ -57,7 +60,7 @@ PASSWORD = "rush-benchmark-password"  # noqa: S105 - throw-away accounts in a th
 #: Settings the benchmark's server must not inherit from whoever runs it: it makes its own of each.
 NOT_INHERITED = ("EBID_KEY_DIR", "EBID_BLOB_DIR", "EBID_UPLOAD_DIR", "BLOB_STORE", "MAX_ENVELOPE_SIZE",
                  "SECRET_KEY", "KEY_ENCRYPTION_KEY", "EBID_SCHEDULER", "HOST", "TEST_DATABASE_URL",
-                 "EBID_ORIGIN", "TIMESTAMP_URL")
+                 "EBID_ORIGIN", "TIMESTAMP_URL", "DATABASE_URL")
 #: The legal periods, shrunk so a tender can close a minute after it is published (as `make run` does).
 RULES = {"MIN_BIDDING_PERIOD": "5", "MIN_AMENDMENT_NOTICE": "1", "API_TOKEN_LIFETIME": "7200"}
 
@@ -152,16 +155,43 @@ def _run_checked(argv: list[str], env: dict[str, str], what: str) -> None:
 
 
 @contextmanager
-def live_server(work: Path, prepare: Callable[[dict[str, str]], None] | None = None) -> Iterator[Server]:
+def bench_database(work: Path) -> Iterator[tuple[str, str]]:
+    """A fresh, empty database for one run, and a description of it: a SQLite file under `work`, or, with
+    EBID_BENCH_DATABASE_URL set to a PostgreSQL URL, a new database on that server, dropped afterwards."""
+    server = os.environ.get("EBID_BENCH_DATABASE_URL")
+    if not server or not server.startswith("postgresql"):
+        yield f"sqlite:///{work / 'ebid.sqlite3'}", f"SQLite (a file in {work.parent})"
+        return
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(server)
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"ebid_bench_{os.urandom(4).hex()}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield (base.set(database=name).render_as_string(hide_password=False),
+               f"PostgreSQL {version} (a fresh database {name} on EBID_BENCH_DATABASE_URL's server)")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def live_server(work: Path, prepare: Callable[[dict[str, str]], None] | None = None, *,
+                database: str | None = None, port: int | None = None) -> Iterator[Server]:
     """Migrate, make keys, seed the demo accounts, run `prepare(env)`, then serve until the block ends.
 
-    The server is stopped when the block ends, also on error.
+    `database` is the server's DATABASE_URL (default: a SQLite file under `work`); `port` its port
+    (default: any free one). The server is stopped when the block ends, also on error.
     """
-    port = _free_port()
+    port = port or _free_port()
     instance = work / "instance"
     env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     env.update(EBID_CONFIG="development", EBID_INSTANCE=str(instance), FLASK_APP="wsgi", PORT=str(port),
-               DATABASE_URL=f"sqlite:///{work / 'ebid.sqlite3'}", PYTHONUNBUFFERED="1", **RULES)
+               DATABASE_URL=database or f"sqlite:///{work / 'ebid.sqlite3'}", PYTHONUNBUFFERED="1", **RULES)
     flask = [sys.executable, "-m", "flask"]
     for command in (["db", "upgrade"], ["keys", "ensure"], ["demo", "seed"]):
         _run_checked(flask + command, env, f"flask {' '.join(command)}")
@@ -449,7 +479,8 @@ def envelope_intake(report: Report, quick: bool) -> None:
     report.note(f"server CPU during the best upload: {best.server_cpu:.2f} s of {best.seconds:.2f} s wall; "
                 "it reads the body in 64 KiB blocks, parses the framing and hashes everything before the "
                 "trailer (the signed hash), hashes the whole file again for the blob's name, writes and "
-                "fsyncs it, then verifies the Ed25519 signature, logs the bid, signs a JWS and a PDF receipt")
+                "fsyncs it, then verifies the Ed25519 signature, logs the bid and signs its JWS receipt (the "
+                "PDF receipt is made after the commit, by the clock's job)")
     report.note("sha256sum (coreutils) does not use the CPU's SHA extensions; openssl, like Python's "
                 "hashlib and so the server, does")
     runs = "; ".join(f"{name} {', '.join(f'{s:.2f}' for s in values)}"
@@ -556,6 +587,10 @@ class WorkerResult:
     rush: list[Shot] = field(default_factory=list)
     verify_seconds: float = 0.0
     verify_failures: list[str] = field(default_factory=list)
+    pdfs: int = 0  # PDF receipts fetched (200, a PDF) through the API
+    pdf_waiting: int = 0  # still 202 when the load process gave up
+    pdf_failures: list[str] = field(default_factory=list)
+    pdf_seconds: float = 0.0  # from the start of fetching to the last PDF fetched
 
 
 def _fire(jobs: list[tuple[float, int, Callable[[requests.Session], requests.Response]]],
@@ -652,6 +687,7 @@ def _rush_worker(number: int, url: str, tender: int, opening_b64: str, bidders: 
         http = requests.Session()
         jwks, vkeys = _published_keys(url, http)
         start = time.perf_counter()
+        pdf_urls: list[tuple[int, str, str]] = []
         for shot, response in rush:
             if shot.status != 201 or response is None:
                 outcome.rush.append(shot)
@@ -663,14 +699,50 @@ def _rush_worker(number: int, url: str, tender: int, opening_b64: str, bidders: 
             except VerificationError as exc:
                 verified = False
                 outcome.verify_failures.append(f"bidder {shot.index}: {exc}")
+            pdf_urls.append((answer["bid"]["id"], sealed[shot.index][0], answer["receipt_pdf_api"]))
             submitted = dt.datetime.fromisoformat(answer["bid"]["submitted_at"]).timestamp()
             outcome.rush.append(Shot(shot.index, shot.due, shot.sent, shot.latency, shot.status,
                                      envelope=answer["bid"]["envelope_sha256"], verified=verified,
                                      submitted=submitted))
         outcome.verify_seconds = time.perf_counter() - start
+        _fetch_pdfs(url, http, outcome, pdf_urls)
         results.put(("done", number, outcome))
     except BaseException:  # noqa: BLE001 - the parent reports it
         results.put(("error", number, traceback.format_exc()))
+
+
+def _fetch_pdfs(url: str, http: requests.Session, outcome: WorkerResult, pdfs: list[tuple[int, str, str]],
+                give_up: float = 900.0) -> None:
+    """Fetch every accepted bid's PDF receipt through the API, as its bidder would, once it is made.
+
+    The receipt job issues them in bid order after the commits; rather than have every bidder poll
+    (which would load the server that is making them), wait for this process's newest bid's PDF
+    (polling it every second), then fetch them all, going round again for any still answered 202.
+    """
+    start = time.perf_counter()
+    deadline = time.monotonic() + give_up
+
+    def get(token: str, path: str) -> requests.Response:
+        return http.get(url + path, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+
+    waiting = sorted(pdfs)
+    while waiting and time.monotonic() < deadline:
+        _, token, path = waiting[-1]
+        if get(token, path).status_code == 202:
+            time.sleep(1.0)
+            continue
+        still = []
+        for bid_id, token, path in waiting:
+            response = get(token, path)
+            if response.status_code == 200 and response.content.startswith(b"%PDF"):
+                outcome.pdfs += 1
+            elif response.status_code == 202:
+                still.append((bid_id, token, path))
+            else:
+                outcome.pdf_failures.append(f"bid {bid_id}: {response.status_code} {response.text[:200]}")
+        waiting = still
+    outcome.pdf_waiting = len(waiting)
+    outcome.pdf_seconds = time.perf_counter() - start
 
 
 def _cpu_marks(pid: int, at: dict[str, float], out: dict[str, float]) -> None:
@@ -737,7 +809,8 @@ def deadline_rush(report: Report, quick: bool) -> None:
             _run_checked([sys.executable, "-c", CREATE_BIDDERS, str(size.bidders), str(bidders_file)], env,
                          "creating the bidders")
 
-        with live_server(work, prepare) as server:
+        with bench_database(work) as (database, database_note), \
+                live_server(work, prepare, database=database) as server:
             setup_seconds = time.perf_counter() - setup_start
             bidders = json.loads(bidders_file.read_text(encoding="utf-8"))
             office = Api.login(server.url, "office", server.logins()["office"])
@@ -767,7 +840,8 @@ def deadline_rush(report: Report, quick: bool) -> None:
                     plans.put(plan)
                 cpu: dict[str, float] = {}
                 marks = threading.Thread(target=_cpu_marks, daemon=True, args=(
-                    server.pid, {"baseline": plan["baseline"], "between": rush_start - size.gap / 2}, cpu))
+                    server.pid, {"baseline": plan["baseline"], "between": rush_start - size.gap / 2,
+                                 "deadline": deadline_epoch + 2.0}, cpu))
                 marks.start()
                 done: dict[int, WorkerResult] = _collect(results, workers, "done",
                                                          timeout=deadline_epoch - time.time() + 600)
@@ -789,18 +863,27 @@ def deadline_rush(report: Report, quick: bool) -> None:
                     closed = state
                     break
                 time.sleep(0.2)
-            entry, lines, export = _close_entry(server, tender)
+            # The export ends at the latest signed checkpoint (one a minute, and one at the close): wait
+            # until it holds a receipt PDF's entry for every accepted envelope, or two checkpoints.
+            accepted = {shot.envelope for o in done.values() for shot in o.rush if shot.status == 201}
+            give_up = time.monotonic() + 150
+            while True:
+                entry, lines, export = _close_entry(server, tender)
+                if len(_issued_pdfs(lines, accepted)) >= len(accepted) or time.monotonic() > give_up:
+                    break
+                time.sleep(5)
             server_hwm = _status_kib(server.pid, "VmHWM")
             errors = server.errors()
 
     _rush_report(report, size, list(done.values()), deadline_epoch, tender, closed, entry, export,
-                 setup_seconds, server_hwm, len(lines) - 1, cpu)
+                 setup_seconds, server_hwm, lines, cpu, database_note)
     _note_errors(report, errors)
 
 
 def _rush_report(report: Report, size: RushSize, outcomes: list[WorkerResult], deadline: float, tender: int,
                  closed: str | None, entry: dict[str, Any] | None, export: Any, setup_seconds: float,
-                 server_hwm: int, log_entries: int, cpu: dict[str, float]) -> None:
+                 server_hwm: int, lines: list[str], cpu: dict[str, float], database: str) -> None:
+    log_entries = len(lines) - 1
     rush = [shot for outcome in outcomes for shot in outcome.rush]
     baseline = [shot for outcome in outcomes for shot in outcome.baseline]
     accepted = [shot for shot in rush if shot.status == 201]
@@ -814,8 +897,8 @@ def _rush_report(report: Report, size: RushSize, outcomes: list[WorkerResult], d
         report.compare(f"rush submission latency, p{q}", _percentile(answered, q),
                        _percentile(base_answered, q), unit="seconds",
                        against="GET /healthz at the same schedule")
-    if len(cpu) == 3:
-        report.compare("server CPU per request", (cpu["end"] - cpu["between"]) / len(rush),
+    if len(cpu) == 4:
+        report.compare("server CPU per request", (cpu["deadline"] - cpu["between"]) / len(rush),
                        (cpu["between"] - cpu["baseline"]) / len(baseline), unit="seconds",
                        against="the same for GET /healthz")
     report.note(f"{size.bidders:,} bidders, one small envelope each ({len(rush)} submitted), due evenly over "
@@ -834,10 +917,12 @@ def _rush_report(report: Report, size: RushSize, outcomes: list[WorkerResult], d
         early = max(some, key=lambda shot: deadline - shot.sent)
         report.note(f"  lost as {code}: {len(some)}, sent up to {deadline - early.sent:.1f} s before the "
                     f"deadline and answered after {early.latency:.1f} s ({early.status}: {early.problem})")
-    if cpu:
-        report.note("server CPU per request: the server process's CPU time from between the windows until "
-                    "every answer was in (the close job included), over the submissions; the same over the "
-                    "/healthz window for the reference")
+    if len(cpu) == 4:
+        report.note("server CPU per request: the server process's CPU time from between the windows to 2 s "
+                    "after the deadline (the close job included), over the submissions; the same over the "
+                    f"/healthz window for the reference; afterwards, issuing the PDF receipts and answering "
+                    f"their fetches: {(cpu['end'] - cpu['deadline']) / max(1, len(accepted)) * 1000:,.1f} ms "
+                    "of CPU per accepted envelope")
     failures = [f for outcome in outcomes for f in outcome.verify_failures]
     report.note(f"receipts verified (ES256 signature, entry, inclusion proof, signed checkpoint) in the "
                 f"load processes after the deadline: {verified:,} of {len(accepted):,}"
@@ -858,6 +943,7 @@ def _rush_report(report: Report, size: RushSize, outcomes: list[WorkerResult], d
                     + ("exactly the accepted ones" if listed == hashes else
                        f"NOT the accepted ones ({len(set(listed) - set(hashes))} unknown, "
                        f"{len(set(hashes) - set(listed))} missing)"))
+    _pdf_notes(report, outcomes, accepted, lines, deadline)
     report.note(f"the log export ({log_entries:,} entries) verifies: tree size {export.tree_size:,}")
     lag = [shot.sent - shot.due for shot in rush + baseline]
     report.note(f"schedule kept: requests went at most {max(lag) * 1000:,.1f} ms after their due time "
@@ -871,5 +957,35 @@ def _rush_report(report: Report, size: RushSize, outcomes: list[WorkerResult], d
                 f"verifying the receipts afterwards: {max(o.verify_seconds for o in outcomes):.1f} s; "
                 f"setup (migrations, keys, {size.bidders:,} bidders and their keys) {setup_seconds:.1f} s; "
                 f"server peak RSS {server_hwm / MIB:.0f} MiB")
-    report.note(f"the server: `python wsgi.py` (Werkzeug threads, SQLite in {tempfile.gettempdir()}, "
-                "the close job in its scheduler thread); everything on the same 127.0.0.1")
+    report.note(f"the server: `python wsgi.py` (Werkzeug threads, the clock's jobs in a thread of the same "
+                f"process: the close, and the PDF receipts after the commits) on {database}; "
+                "everything on the same 127.0.0.1")
+
+
+def _pdf_notes(report: Report, outcomes: list[WorkerResult], accepted: list[Shot], lines: list[str],
+               deadline: float) -> None:
+    """What happened to the PDF receipts: issued (the log) and fetched (the load processes)."""
+    issued = _issued_pdfs(lines, {shot.envelope for shot in accepted})
+    fetched = sum(o.pdfs for o in outcomes)
+    waiting = sum(o.pdf_waiting for o in outcomes)
+    failures = [f for o in outcomes for f in o.pdf_failures]
+    if issued:
+        before = sum(1 for t in issued if t < deadline)
+        report.note(f"PDF receipts, issued after the commits by the clock's job: {len(issued):,} of "
+                    f"{len(accepted):,} in the log ({before:,} before the deadline, the last "
+                    f"{max(issued) - deadline:,.1f} s after it); fetched through the API by the load "
+                    f"processes: {fetched:,} PDFs"
+                    + (f", {waiting} still 202 when they gave up" if waiting else "")
+                    + (f"; {len(failures)} failed, first: {failures[0]}" if failures else ""))
+    else:
+        report.note(f"NO PDF receipt was issued for the {len(accepted):,} accepted envelopes")
+
+
+def _issued_pdfs(lines: list[str], envelopes: set[str | None]) -> list[float]:
+    """When each PDF receipt of these envelopes was issued, from a log export (epoch seconds)."""
+    issued = []
+    for line in lines[1:]:
+        entry = json.loads(line)
+        if entry.get("event") == "document.issued" and entry["subject"].get("envelope") in envelopes:
+            issued.append(dt.datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp())
+    return issued

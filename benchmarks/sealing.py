@@ -193,9 +193,10 @@ def seal_beside_age(report: Report, quick: bool) -> None:
                 f"MiB/s; envelope {envelope_size:,} bytes for {size:,} bytes of document")
     report.note("`ebid seal` reads the document twice (to hash it for bid.json, then into the tar, which is "
                 "made as the sealing reads it and never touches the disk), writes the envelope and reads "
-                "it all back, computing SHA-256 five times (the document, the package for the commitment, "
-                "the ciphertext for the signature, both again on re-opening; the package's on a second "
-                "core) where age encrypts once; it also opens the key file (PBKDF2, 600,000 rounds)")
+                "it all back, computing SHA-256 three times (the document, for bid.json; then the package, "
+                "for the commitment, on a helper thread, beside the ciphertext's, for the signature) and "
+                "decrypting every chunk again to re-open it (its tags, no hashing), where age encrypts "
+                "once; it also opens the key file (PBKDF2, 600,000 rounds, beside the document's hashing)")
     runs = "; ".join(f"{name} {', '.join(f'{c.seconds:.2f}' for c in children)}"
                      for name, children in (("ebid seal", ours), ("step", step), ("age", theirs)))
     report.note(f"best of {rounds} alternating rounds; every run in seconds: {runs}")

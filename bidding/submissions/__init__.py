@@ -13,10 +13,14 @@ if TYPE_CHECKING:
 
 
 def init_app(app: Flask) -> None:
-    from bidding.submissions import close, models, uploads  # noqa: F401  (models registers the tables)
+    from bidding.submissions import arrival, close, models, receipts, uploads  # noqa: F401  (models: the tables)
     from bidding.submissions.api import bp
+    from bidding.submissions.pages import bp as pages
 
     app.register_blueprint(bp)
+    app.register_blueprint(pages)
+    arrival.init_app(app)
     scheduler = app.extensions["ebid.scheduler"]
-    scheduler.register(close.JOB, close.close_due)
+    scheduler.register(close.JOB, close.close_due)  # first: it runs before the others on every turn
     scheduler.register(uploads.PURGE_JOB, uploads.purge)
+    scheduler.register(receipts.JOB, receipts.issue_pending)

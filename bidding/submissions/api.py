@@ -22,7 +22,8 @@ from app.extensions import csrf, db
 from app.openapi import document
 from app.validation import ValidationError, parse_int
 from bidding import keys
-from bidding.submissions import intake, services, uploads
+from bidding.submissions import intake, receipts, services, uploads
+from bidding.submissions.arrival import ARRIVED, STARTED
 from bidding.submissions.intake import ConnectionCut
 from bidding.submissions.models import Bid, Upload
 from signing import audit
@@ -38,9 +39,12 @@ BID_SHAPE = {
     "lot": "integer", "state": "string", "envelope_sha256": "string", "envelope_hash": "string",
     "commitment": "string",
     "size": "integer", "submitted_at": "datetime", "withdrawn_at": "datetime", "replaces": "string",
-    "log_index": "integer", "receipt_pdf": "string", "withdrawal_receipt_pdf": "string",
+    "log_index": "integer", "receipt_pdf": "string", "receipt_pdf_ready": "boolean",
+    "withdrawal_receipt_pdf": "string", "withdrawal_receipt_pdf_ready": "boolean",
 }
-RESULT_SHAPE = {"bid": BID_SHAPE, "receipt": "string", "receipt_pdf": "string"}
+RESULT_SHAPE = {"bid": BID_SHAPE, "receipt": "string", "receipt_pdf": "string", "receipt_pdf_api": "string",
+                "receipt_pdf_ready": "boolean"}
+PENDING_SHAPE = {"state": "string", "retry_after": "integer", "message": "string"}
 UPLOAD_SHAPE = {"upload": "string", "offset": "integer", "size": "integer", "expires_at": "datetime",
                 "tender": "integer", "lot": "integer"}
 SEALING_SHAPE = {
@@ -58,15 +62,47 @@ def _b64(raw: bytes) -> str:
 
 
 def _result(outcome: services.Outcome) -> dict[str, Any]:
-    return {"bid": services.bid_json(outcome.bid), "receipt": outcome.receipt,
-            "receipt_pdf": outcome.receipt_pdf}
+    """The answer to a submission or withdrawal: the bid, its JWS receipt, where its PDF receipt will be."""
+    bid = outcome.bid
+    return {"bid": services.bid_json(bid), "receipt": outcome.receipt,
+            "receipt_pdf": receipts.page_url(bid, outcome.kind),
+            "receipt_pdf_api": receipts.api_url(bid, outcome.kind),
+            "receipt_pdf_ready": receipts.document_id(bid, outcome.kind) is not None}
+
+
+class InFlight:
+    """The request's `Arrival` (see intake): recorded before its bytes are read, removed in whatever
+    transaction records its outcome, or on its own if the request fails in some other way."""
+
+    def __init__(self) -> None:
+        self.id: int | None = None
+
+    def forget(self) -> None:
+        """Remove the arrival in the current transaction."""
+        intake.arrived(self.id)
+        self.id = None
+
+    @contextmanager
+    def guard(self):
+        """On an unexpected error (not a refusal, which is logged with the arrival removed), remove it."""
+        try:
+            yield self
+        except Refused:
+            raise
+        except BaseException:
+            if self.id is not None:
+                db.session.rollback()
+                self.forget()
+                db.session.commit()
+            raise
 
 
 @contextmanager
 def refusals_logged(reference: str, cleanup: Callable[[], None] | None = None):
     """Log a refused envelope as "bid.refused" under a random reference (no bidder, no tender), then refuse.
 
-    `cleanup` runs in the refusal's own transaction (e.g. to drop the upload), before it commits.
+    `cleanup` runs in the refusal's own transaction (e.g. to drop the upload and the arrival), before it
+    commits.
     """
     try:
         yield
@@ -155,16 +191,25 @@ def sealing(tender_id: int):
 def put_envelope(tender_id: int, lot_number: int):
     user = _bidder()
     reference = secrets.token_urlsafe(12)
-    with refusals_logged(reference):
-        to = intake.target(tender_id, lot_number, user)
+    arrival = InFlight()
+    # A moderate body has been read before the request authenticated: its arrival time is here. A larger
+    # one streams now; its arrival time is read when its last byte is in.
+    arrived_at = request.environ.get(ARRIVED)
+    with arrival.guard(), refusals_logged(reference, cleanup=arrival.forget):
+        to = intake.target(tender_id, lot_number, user, now=request.environ.get(STARTED))
         _stream_limit(intake.max_envelope_size())
-        db.session.commit()  # hold no transaction (nor a pooled connection) while the body streams
+        arrival.id = intake.arriving(to)
+        # Commit before reading on: the close job now knows this envelope is coming, and no
+        # transaction (nor pooled connection) is held while the body streams.
+        db.session.commit()
         try:
-            accepted = intake.receive(_body_blocks(), to)
+            accepted = intake.receive(_body_blocks(), to, arrival.id, arrived_at=arrived_at)
         except ConnectionCut:
             raise _cut_refusal() from None
         outcome = services.submit(accepted, user)
-    db.session.commit()
+        db.session.commit()
+        arrival.id = None
+    receipts.wake()
     return jsonify(_result(outcome)), 201
 
 
@@ -180,9 +225,10 @@ def _offset_headers(upload: Upload) -> dict[str, str]:
             "Cache-Control": "no-store"}
 
 
-def _drop(upload_id: str) -> Callable[[], None]:
+def _drop(upload_id: str, arrival: InFlight) -> Callable[[], None]:
     def cleanup() -> None:
         db.session.execute(db.delete(Upload).where(Upload.id == upload_id))
+        arrival.forget()
     return cleanup
 
 
@@ -281,19 +327,25 @@ def complete_upload(upload_id: str):
     if upload.received != upload.size:
         raise Refused(f"the upload is incomplete: {upload.received} of {upload.size} bytes arrived; "
                       "resume it", code="upload_incomplete")
+    arrival = InFlight()
     try:
-        with refusals_logged(upload.id, cleanup=_drop(upload.id)):
-            now = intake.clock()
-            to = intake.target(upload.tender_id, upload.lot_number, user, now=now)
-            uploads.check_live(upload, now)
-            accepted = intake.receive(uploads.blocks(upload), to)
+        with arrival.guard(), refusals_logged(upload_id, cleanup=_drop(upload_id, arrival)):
+            # Every byte is on the server already: the envelope arrived with this request.
+            arrived_at = request.environ.get(ARRIVED) or intake.clock()
+            to = intake.target(upload.tender_id, upload.lot_number, user, now=arrived_at)
+            uploads.check_live(upload, arrived_at)
+            arrival.id = intake.arriving(to, upload_id=upload_id)
+            db.session.commit()  # the close now knows this envelope is coming (and the purge leaves it)
+            accepted = intake.receive(uploads.blocks(upload_id), to, arrival.id, arrived_at=arrived_at)
             outcome = services.submit(accepted, user)
-            db.session.delete(upload)
-        db.session.commit()
+            db.session.execute(db.delete(Upload).where(Upload.id == upload_id))
+            db.session.commit()
+            arrival.id = None
     except Refused:
         uploads.discard(upload_id)
         raise
     uploads.discard(upload_id)
+    receipts.wake()
     return jsonify(_result(outcome)), 201
 
 
@@ -303,12 +355,57 @@ def complete_upload(upload_id: str):
 @document(summary="Withdraw the organisation's active envelope before the deadline; answers with receipts",
           response=RESULT_SHAPE)
 def withdraw_bid(bid_id: int):
+    user = _bidder()
     bid = db.session.get(Bid, bid_id)
     if bid is None:
         raise Refused("no such bid", code="not_found", status=404)
-    outcome = services.withdraw(bid, _bidder())
-    db.session.commit()
+    arrival = InFlight()
+    with arrival.guard():
+        now = request.environ.get(ARRIVED) or intake.clock()  # when the request arrived
+        arrival.id = intake.arriving_withdrawal(bid.tender_id, now)
+        db.session.commit()
+        try:
+            outcome = services.withdraw(bid, user, now=now, arrival_id=arrival.id)
+        except Refused:
+            db.session.rollback()
+            arrival.forget()
+            db.session.commit()
+            raise
+        db.session.commit()
+        arrival.id = None
+    receipts.wake()
     return jsonify(_result(outcome))
+
+
+# -- PDF receipts, issued after the commit --------------------------------------------------------------
+
+def _receipt_pdf(bid_id: int, which: str):
+    bid = db.session.get(Bid, bid_id)
+    if bid is None or (which == receipts.WITHDRAWN and bid.withdrawal_log_index is None):
+        raise Refused("no such receipt", code="not_found", status=404)
+    document_id = receipts.document_id(bid, which)
+    if document_id is None:
+        response = jsonify({"state": "pending", "retry_after": receipts.RETRY_AFTER,
+                            "message": "the signed PDF receipt is being made; ask again shortly (the JWS "
+                                       "receipt given at submission is the proof)"})
+        response.status_code = 202
+        response.headers["Retry-After"] = str(receipts.RETRY_AFTER)
+        return response
+    return receipts.pdf_response(document_id)
+
+
+@bp.get("/bids/<int:bid_id>/receipt.pdf")
+@document(summary="The signed PDF receipt of a submission (application/pdf); 202 with Retry-After while "
+                  "it is still being made", response=PENDING_SHAPE)
+def receipt_pdf(bid_id: int):
+    return _receipt_pdf(bid_id, receipts.SUBMITTED)
+
+
+@bp.get("/bids/<int:bid_id>/withdrawal-receipt.pdf")
+@document(summary="The signed PDF receipt of a withdrawal (application/pdf); 202 with Retry-After while "
+                  "it is still being made", response=PENDING_SHAPE)
+def withdrawal_pdf(bid_id: int):
+    return _receipt_pdf(bid_id, receipts.WITHDRAWN)
 
 
 @bp.get("/my/bids")

@@ -2,19 +2,28 @@
 
 Nothing here can read a bid: the server checks the envelope's framing, header, recipients and
 signature, all of which are public metadata. The checks run after the last byte and before the
-blob appears under its name (the store's `validate` hook), so a refused envelope leaves no file,
-and the clock is read once, at that moment, with the tender's row locked: the close job takes the
-same lock, so an envelope is either in the close checkpoint or refused as late, never both.
+blob appears under its name (the store's `validate` hook), so a refused envelope leaves no file.
+
+The deadline is judged by the arrival time: the server's clock read once, when the envelope's last
+byte has been read, before the request waits for any lock (`arrival.py` reads a moderate body before
+the request even authenticates). The request then records itself as an `Arrival` (committed) until
+it is accepted or refused, and the close job waits until every arrival that began before the
+deadline, recorded or (in this process) not yet recorded, is accepted or refused; both take the
+tender's lock to decide. So an envelope whose bytes arrived in time is accepted and listed in the
+close checkpoint even if it was still queueing for the database at the deadline, and one that
+arrived late is refused, never both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
 from app.errors import Refused
 from app.extensions import db
@@ -25,10 +34,14 @@ from bidding import keys
 from bidding.envelope import EnvelopeError, EnvelopeInfo, EnvelopeReader, Header, verify_signature
 from bidding.lifecycle import TenderState
 from bidding.models import BidderKey, Lot, OpeningKey, Tender
-from bidding.submissions.models import Bid
+from bidding.submissions.models import Arrival, Bid
+
+log = logging.getLogger(__name__)
 
 #: The chunk size the platform's sealing clients use (the format allows others).
 CHUNK_SIZE = 65536
+#: While a body streams, how often (seconds) it looks whether the deadline passed meanwhile.
+LOOK_EVERY = 1.0
 
 
 class ConnectionCut(Exception):
@@ -36,7 +49,8 @@ class ConnectionCut(Exception):
 
 
 def clock() -> dt.datetime:
-    """The server's clock, as intake reads it (once, when an upload completes); tests replace it."""
+    """The server's clock, as intake reads it (when a request begins, and when an envelope has arrived);
+    tests replace it."""
     return utcnow()
 
 
@@ -67,6 +81,10 @@ class Target:
     opening_key: OpeningKey
     bidder_key: BidderKey
     expect: Expect
+    #: The server's clock when the target was checked (the request's start).
+    checked_at: dt.datetime
+    #: The deadline then, as a plain value (the tender object expires with its transaction).
+    deadline: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -76,8 +94,10 @@ class Accepted:
     target: Target
     info: EnvelopeInfo
     blob: StoredBlob
-    #: The server's time when the upload completed: the submission time.
+    #: The arrival time (the server's clock when the last byte was in): the submission time.
     now: dt.datetime
+    #: The request's `Arrival` row, if it has one, removed in the submission's own transaction.
+    arrival_id: int | None
 
 
 def refuse(code: str, message: str, *, status: int = 422, field: str | None = None) -> Refused:
@@ -112,7 +132,8 @@ def target(tender_id: int, lot_number: int, user: User, *, now: dt.datetime | No
     if lot is None:
         raise refuse("not_found", f"tender {tender.reference} has no lot {lot_number}", status=404,
                      field="lot")
-    check_open(tender, now or clock())
+    now = now or clock()
+    check_open(tender, now)
     organisation = user.organisation
     if organisation is None:
         raise refuse("forbidden", "only staff of a bidder company submit envelopes", status=403)
@@ -126,7 +147,48 @@ def target(tender_id: int, lot_number: int, user: User, *, now: dt.datetime | No
                      "and register their public halves first", status=409)
     expect = Expect(tender.id, lot.number, organisation.credit_code, opening_key.kid, bidder_key.x25519_kid,
                     bidder_key.ed25519_public)
-    return Target(tender, lot, organisation, opening_key, bidder_key, expect)
+    return Target(tender, lot, organisation, opening_key, bidder_key, expect, now, tender.submission_deadline)
+
+
+# -- arrivals: what the close waits for ----------------------------------------------------------------
+
+def arriving(to: Target, *, upload_id: str | None = None) -> int | None:
+    """Record in the database that an envelope is on its way to the target's tender, for a close job
+    running in another process; the caller commits before reading on. Returns the arrival's id, or None
+    when the close job runs in this process and reads the request's entry in `arrival.ARRIVING`."""
+    return _record(to.tender.id, to.checked_at, upload_id)
+
+
+def arriving_withdrawal(tender_id: int, started_at: dt.datetime) -> int | None:
+    """As `arriving`, for a withdrawal of an envelope from the tender."""
+    return _record(tender_id, started_at, None)
+
+
+def _record(tender_id: int, started_at: dt.datetime, upload_id: str | None) -> int | None:
+    from bidding.submissions.arrival import registered_here
+
+    if registered_here(current_app):  # no write (and on SQLite no commit to the disk) for it
+        return None
+    arrival = Arrival(tender_id=tender_id, started_at=started_at, upload_id=upload_id)
+    db.session.add(arrival)
+    db.session.flush()
+    return arrival.id
+
+
+def arrived(arrival_id: int | None) -> None:
+    """The arrival was accepted or refused: forget it, in the transaction that records the outcome."""
+    if arrival_id is not None:
+        db.session.execute(delete(Arrival).where(Arrival.id == arrival_id))
+
+
+def in_flight(tender_id: int, deadline: dt.datetime) -> int:
+    """How many arrivals to the tender that began before its deadline are not yet accepted or refused:
+    those recorded in the database (by any process), and those of this process not yet recorded."""
+    from bidding.submissions.arrival import ARRIVING
+
+    recorded = db.session.scalar(select(func.count()).select_from(Arrival).where(
+        Arrival.tender_id == tender_id, Arrival.started_at < deadline)) or 0
+    return recorded + ARRIVING.before(tender_id, deadline)
 
 
 def lock_tender(tender_id: int) -> Tender:
@@ -183,14 +245,22 @@ def check_signature(info: EnvelopeInfo, expect: Expect) -> None:
         raise refuse("bad_signature", f"the signature is refused: {exc}", field="trailer.signature") from None
 
 
-def receive(chunks: Iterable[bytes], to: Target) -> Accepted:
-    """Stream an envelope through the reader into the blob store; it is stored only if every check passes."""
+def receive(chunks: Iterable[bytes], to: Target, arrival_id: int | None, *,
+            arrived_at: dt.datetime | None = None) -> Accepted:
+    """Stream an envelope through the reader into the blob store; it is stored only if every check passes.
+
+    The arrival time is `arrived_at` (a resumable upload, whose bytes are all on the server already) or
+    the clock read as soon as the last byte has been read, before any lock is waited for. A body still
+    streaming when the deadline passes is refused as late then, so the close never waits on it long.
+    """
     limit = max_envelope_size()
     reader = EnvelopeReader(max_size=limit)
     accepted: list[Accepted] = []
+    arrival: list[dt.datetime] = [arrived_at] if arrived_at is not None else []
 
     def through_reader() -> Iterator[bytes]:
         size, header_checked = 0, False
+        look = time.monotonic() + LOOK_EVERY
         for chunk in chunks:
             size += len(chunk)
             if size > limit:
@@ -200,11 +270,20 @@ def receive(chunks: Iterable[bytes], to: Target) -> Accepted:
             if not header_checked and reader.header is not None:
                 check_header(reader.header, to.expect)
                 header_checked = True
+            if not arrival and time.monotonic() >= look:
+                look = time.monotonic() + LOOK_EVERY
+                _still_in_time(to)
             yield chunk
+        if not arrival:
+            arrival.append(clock())  # the last byte is in: this is the envelope's arrival time
 
     def validate(blob: StoredBlob) -> None:
         tender = lock_tender(to.expect.tender)
-        now = clock()
+        now = arrival[0]
+        if tender.state == TenderState.CLOSED and now < tender.submission_deadline:
+            # Only if the close gave up waiting (CLOSE_WAIT): an envelope that arrived in time is refused.
+            log.error("envelope arrived %s, before the deadline %s, but tender %s was closed without it",
+                      now.isoformat(), tender.submission_deadline.isoformat(), tender.id)
         check_open(tender, now)
         info = reader.finish()
         if info.sha256 != blob.sha256:  # the reader and the store saw different bytes: never accept
@@ -214,7 +293,7 @@ def receive(chunks: Iterable[bytes], to: Target) -> Accepted:
         if db.session.scalar(select(Bid.id).where(Bid.envelope_sha256 == blob.sha256)) is not None:
             raise refuse("already_submitted", "this very envelope was submitted before; seal the bid "
                          "again to submit a new envelope", status=409)
-        accepted.append(Accepted(to, info, blob, now))
+        accepted.append(Accepted(to, info, blob, now, arrival_id))
 
     store = current_app.extensions["ebid.blobs"]
     try:
@@ -225,3 +304,16 @@ def receive(chunks: Iterable[bytes], to: Target) -> Accepted:
         raise refuse("too_large", f"the envelope is larger than the limit of {limit} bytes",
                      status=413) from None
     return accepted[0]
+
+
+def _still_in_time(to: Target) -> None:
+    """Refuse a body still arriving after the deadline (read afresh: an amendment may have moved it)."""
+    now = clock()
+    if now < to.deadline:
+        return
+    deadline = db.session.scalar(select(Tender.submission_deadline).where(Tender.id == to.expect.tender))
+    db.session.commit()  # end that read at once: the body may go on streaming
+    if deadline is not None and now >= deadline:
+        raise refuse("deadline_passed",
+                     f"the submission deadline {deadline.isoformat()} passed while the envelope was still "
+                     "arriving: the envelope is late", status=409)

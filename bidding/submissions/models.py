@@ -12,6 +12,10 @@ from app.models import Organisation, User, enum_column
 from app.orm import Base, intpk
 from bidding.models import Tender
 
+#: Bids whose PDF receipt (or withdrawal receipt) is still to be issued by the receipt job.
+RECEIPT_PENDING = "receipt_document_id IS NULL"
+WITHDRAWAL_RECEIPT_PENDING = "state = 'withdrawn' AND withdrawal_document_id IS NULL"
+
 
 class BidState(enum.StrEnum):
     """Where a submitted envelope stands."""
@@ -47,21 +51,25 @@ class Bid(Base):
     bidder_x25519_kid: Mapped[str] = mapped_column(String(64))
     bidder_ed25519_kid: Mapped[str] = mapped_column(String(64))
     state: Mapped[BidState] = mapped_column(enum_column(BidState, name="bid_state"), default=BidState.ACTIVE)
+    #: When its last byte arrived, by the server's clock (read before any lock was waited for).
     submitted_at: Mapped[dt.datetime]
     #: The active bid this one superseded, if any.
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("bids.id"))
-    #: The signed PDF receipt given at submission.
+    #: The signed PDF receipt, issued after the submission committed (None until then).
     receipt_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
     #: Index of the "bid.submitted" log entry.
     log_index: Mapped[int] = mapped_column(BigInteger)
     withdrawn_at: Mapped[dt.datetime | None]
+    #: The person who withdrew it (named on the withdrawal receipt).
+    withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     #: Index of the "bid.withdrawn" log entry.
     withdrawal_log_index: Mapped[int | None] = mapped_column(BigInteger)
     withdrawal_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
 
     tender: Mapped[Tender] = relationship()
     organisation: Mapped[Organisation] = relationship()
-    user: Mapped[User] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    withdrawn_by: Mapped[User | None] = relationship(foreign_keys=[withdrawn_by_id])
     replaces: Mapped[Bid | None] = relationship(remote_side="Bid.id")
 
     __table_args__ = (
@@ -70,7 +78,27 @@ class Bid(Base):
         # One active envelope per organisation, tender and lot: a second submission supersedes the first.
         Index("uq_bids_active_envelope", "tender_id", "lot_number", "organisation_id", unique=True,
               postgresql_where=text("state = 'active'"), sqlite_where=text("state = 'active'")),
+        # What the receipt job looks for: PDF receipts not yet issued (few rows, however many bids).
+        Index("ix_bids_receipt_pending", "id", postgresql_where=text(RECEIPT_PENDING),
+              sqlite_where=text(RECEIPT_PENDING)),
+        Index("ix_bids_withdrawal_receipt_pending", "id", postgresql_where=text(WITHDRAWAL_RECEIPT_PENDING),
+              sqlite_where=text(WITHDRAWAL_RECEIPT_PENDING)),
     )
+
+
+class Arrival(Base):
+    """An envelope (or a withdrawal) on its way in: recorded before its bytes are read, gone once it is
+    accepted or refused. The close waits for those that began before the deadline, so an envelope whose
+    last byte arrived in time is in the close checkpoint even if it was still committing then."""
+
+    __tablename__ = "submission_arrivals"
+
+    id: Mapped[intpk]
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tenders.id", ondelete="CASCADE"), index=True)
+    #: The server's clock when the request began (it is refused at once if that is not before the deadline).
+    started_at: Mapped[dt.datetime]
+    #: The resumable upload being completed, which the purge job must leave alone meanwhile.
+    upload_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class Upload(Base):

@@ -8,6 +8,7 @@ is its own from the envelope it holds.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +25,12 @@ from signing import audit
 
 @dataclass(frozen=True)
 class Outcome:
-    """A bid after a change, with the receipts given for it."""
+    """A bid after a change, with the signed JWS receipt given for it (the PDF receipt follows later)."""
 
     bid: Bid
     receipt: str
-    receipt_pdf: str | None
+    #: "submitted" or "withdrawn": which PDF receipt the receipt job will issue.
+    kind: str
 
 
 def active_bid(tender_id: int, lot_number: int, organisation_id: int, *, lock: bool = False) -> Bid | None:
@@ -41,7 +43,11 @@ def active_bid(tender_id: int, lot_number: int, organisation_id: int, *, lock: b
 
 
 def submit(accepted: Accepted, user: User) -> Outcome:
-    """Record an accepted envelope: supersede the previous one, log it, and issue its receipts."""
+    """Record an accepted envelope: supersede the previous one, log it, and sign its JWS receipt.
+
+    Its PDF receipt is issued after the commit, off the write lock, by the receipt job
+    (`receipts.issue_pending`): the JWS receipt, with the log inclusion proof, is the proof.
+    """
     to, info = accepted.target, accepted.info
     previous = active_bid(to.tender.id, to.lot.number, to.organisation.id, lock=True)
     if previous is not None:
@@ -57,16 +63,18 @@ def submit(accepted: Accepted, user: User) -> Outcome:
               bidder_x25519_kid=to.bidder_key.x25519_kid, bidder_ed25519_kid=to.bidder_key.ed25519_kid,
               state=BidState.ACTIVE, submitted_at=accepted.now, replaces=previous, log_index=entry.index)
     db.session.add(bid)
+    intake.arrived(accepted.arrival_id)
     db.session.flush()
-    bid.receipt_document_id = receipts.submission_pdf(bid, entry, user).id
-    db.session.flush()
-    return Outcome(bid, receipts.jws(entry, bid), receipts.pdf_url(bid.receipt_document_id))
+    return Outcome(bid, receipts.jws(entry, bid), receipts.SUBMITTED)
 
 
-def withdraw(bid: Bid, user: User) -> Outcome:
-    """Withdraw an active envelope before the deadline; it stays on record, marked withdrawn."""
+def withdraw(bid: Bid, user: User, *, now: dt.datetime, arrival_id: int | None = None) -> Outcome:
+    """Withdraw an active envelope before the deadline; it stays on record, marked withdrawn.
+
+    `now` is when the request was recorded as arriving (before any lock was waited for); its PDF
+    receipt follows after the commit, as a submission's does.
+    """
     intake.lock_tender(bid.tender_id)
-    now = intake.clock()
     db.session.refresh(bid, with_for_update=True)
     if bid.state != BidState.ACTIVE:
         raise Refused(f"this envelope is {bid.state.value}; only the active envelope can be withdrawn",
@@ -74,13 +82,14 @@ def withdraw(bid: Bid, user: User) -> Outcome:
     intake.check_open(bid.tender, now)
     bid.state = BidState.WITHDRAWN
     bid.withdrawn_at = now
+    bid.withdrawn_by_id = user.id
     db.session.flush()
     entry = audit.record("bid.withdrawn", actor=None, ip=None, subject={"envelope": bid.envelope_sha256},
                          data={"commitment": bid.commitment, "size": bid.size})
     bid.withdrawal_log_index = entry.index
-    bid.withdrawal_document_id = receipts.withdrawal_pdf(bid, entry, user).id
+    intake.arrived(arrival_id)
     db.session.flush()
-    return Outcome(bid, receipts.jws(entry, bid), receipts.pdf_url(bid.withdrawal_document_id))
+    return Outcome(bid, receipts.jws(entry, bid), receipts.WITHDRAWN)
 
 
 def organisation_bids(organisation_id: int) -> list[Bid]:
@@ -111,6 +120,9 @@ def bid_json(bid: Bid) -> dict[str, Any]:
         "commitment": bid.commitment, "size": bid.size, "submitted_at": iso(bid.submitted_at),
         "withdrawn_at": iso(bid.withdrawn_at),
         "replaces": bid.replaces.envelope_sha256 if bid.replaces else None, "log_index": bid.log_index,
-        "receipt_pdf": receipts.pdf_url(bid.receipt_document_id),
-        "withdrawal_receipt_pdf": receipts.pdf_url(bid.withdrawal_document_id),
+        "receipt_pdf": receipts.page_url(bid, receipts.SUBMITTED),
+        "receipt_pdf_ready": bid.receipt_document_id is not None,
+        "withdrawal_receipt_pdf": receipts.page_url(bid, receipts.WITHDRAWN)
+        if bid.withdrawal_log_index is not None else None,
+        "withdrawal_receipt_pdf_ready": bid.withdrawal_document_id is not None,
     }

@@ -25,7 +25,7 @@ from app.extensions import db
 from app.models import User
 from bidding.submissions import intake
 from bidding.submissions.intake import ConnectionCut, Target
-from bidding.submissions.models import Upload
+from bidding.submissions.models import Arrival, Upload
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,9 @@ def append(upload: Upload, blocks: Iterable[bytes], *, limit: int) -> int:
     return written
 
 
-def blocks(upload: Upload) -> Iterator[bytes]:
+def blocks(upload_id: str) -> Iterator[bytes]:
     """The staged envelope, in blocks."""
-    with staging_path(upload.id).open("rb") as fh:
+    with staging_path(upload_id).open("rb") as fh:
         while block := fh.read(BLOCK):
             yield block
 
@@ -147,8 +147,16 @@ def discard(upload_id: str) -> None:
 
 
 def purge(now: dt.datetime) -> dt.datetime | None:
-    """Delete expired uploads and their staging files, and stray files; returns the next expiry."""
-    expired = list(db.session.scalars(select(Upload.id).where(Upload.expires_at <= now)))
+    """Delete expired uploads and their staging files, and stray files; returns the next expiry.
+
+    An upload being completed (it has an `Arrival`) is left alone: it was completed before it expired,
+    and its request removes it either way.
+    """
+    from bidding.submissions.arrival import ARRIVING
+
+    completing = select(Arrival.id).where(Arrival.upload_id == Upload.id).exists() | Upload.id.in_(
+        ARRIVING.uploads())
+    expired = list(db.session.scalars(select(Upload.id).where(Upload.expires_at <= now, ~completing)))
     if expired:
         db.session.execute(delete(Upload).where(Upload.id.in_(expired)))
         db.session.commit()
@@ -156,7 +164,10 @@ def purge(now: dt.datetime) -> dt.datetime | None:
             discard(upload_id)
         log.info("purged %d expired uploads", len(expired))
     _sweep_strays(now)
-    return db.session.scalar(select(func.min(Upload.expires_at)))
+    following = db.session.scalar(select(func.min(Upload.expires_at)).where(~completing))
+    if db.session.scalar(select(Upload.id).where(Upload.expires_at <= now, completing).limit(1)):
+        following = min(filter(None, (following, now + dt.timedelta(seconds=1))))  # left for now: look again
+    return following
 
 
 def _sweep_strays(now: dt.datetime) -> None:

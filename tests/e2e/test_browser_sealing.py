@@ -414,7 +414,12 @@ def receipt_of(page, server) -> tuple[str, bytes]:
     page.wait_for_selector("#receipt", state="visible", timeout=120_000)
     sha = page.inner_text("#receipt-envelope")
     assert page.locator("#status").is_hidden(), page.inner_text("#status")  # no hash mismatch reported
-    pdf = page.request.get(page.get_attribute("#receipt-pdf", "href"))
+    href = page.get_attribute("#receipt-pdf", "href")
+    for _ in range(60):  # the PDF receipt is made seconds after the commit; until then the link answers 202
+        pdf = page.request.get(href)
+        if pdf.status != 202:
+            break
+        page.wait_for_timeout(1000)
     assert pdf.status == 200 and pdf.body().startswith(b"%PDF")
     return sha, stored_envelope(server, sha)
 

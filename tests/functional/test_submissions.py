@@ -17,8 +17,8 @@ from app.models import Role
 from bidding import envelope
 from bidding.lifecycle import TenderState
 from bidding.models import Tender
-from bidding.submissions import close, intake, uploads
-from bidding.submissions.models import Bid, BidState, Upload
+from bidding.submissions import close, intake, receipts, services, uploads
+from bidding.submissions.models import Arrival, Bid, BidState, Upload
 from signing import audit
 from signing.models import LogCheckpoint, LogEntry, SignedDocument
 from signing.verify import verify_receipt
@@ -66,6 +66,12 @@ def rival(session) -> BidderKit:
     return made
 
 
+@pytest.fixture(autouse=True)
+def receipts_at_once(monkeypatch):
+    """The receipt job makes PDFs right after a request here (it waits for QUIET seconds in a rush)."""
+    monkeypatch.setattr(receipts, "QUIET", 0.0)
+
+
 @pytest.fixture
 def at(monkeypatch):
     """Set the server's clock as intake reads it."""
@@ -80,14 +86,15 @@ def _files(root: Path) -> set[Path]:
 
 @pytest.fixture
 def nothing_left(app, session):
-    """Check after the block that no bid, blob, staging file or upload row was added."""
+    """Check after the block that no bid, blob, staging file, upload or arrival row was added."""
     blob_root, staging = Path(app.config["BLOB_DIR"]), uploads.staging_dir
 
     def snapshot():
         with app.app_context():
             stage = _files(staging())
         return (_files(blob_root), stage, session.scalar(select(func.count()).select_from(Bid)),
-                session.scalar(select(func.count()).select_from(Upload)))
+                session.scalar(select(func.count()).select_from(Upload)),
+                session.scalar(select(func.count()).select_from(Arrival)))
 
     before = snapshot()
     yield
@@ -172,6 +179,28 @@ def test_a_streamed_envelope_is_stored_logged_and_receipted(app, client, session
     assert entry["subject"] == {"envelope": sealed.info.sha256}
     assert entry["data"] == {"commitment": sealed.info.trailer.commitment, "size": len(sealed.data),
                              "replaces": None}
+    # the PDF receipt is not made in the request: only the bid is logged, and the API says where it will be
+    assert row.receipt_document_id is None and result["receipt_pdf_ready"] is False
+    assert result["receipt_pdf"] == f"/bids/{row.id}/receipt.pdf" == bid["receipt_pdf"]
+    assert result["receipt_pdf_api"] == f"/api/bids/{row.id}/receipt.pdf"
+    logged = "".join(session.scalars(select(LogEntry.body).where(LogEntry.index >= before)))
+    assert logged.count('"event":') == 1  # bid.submitted
+    pending = client.get(result["receipt_pdf_api"], headers=bearer(kit.user))
+    assert pending.status_code == 202 and pending.headers["Retry-After"] == "2"
+    assert pending.get_json()["state"] == "pending"
+    assert session.scalar(select(func.count()).select_from(Arrival)) == 0  # no longer in flight
+
+    # the JWS receipt verifies against the published keys at once
+    with app.app_context():
+        vkeys = audit.published_vkeys()
+    verified = verify_receipt(result["receipt"], client.get("/.well-known/jwks.json").get_json(), vkeys)
+    assert verified.kind == "bid.submitted" and verified.subject == {"envelope": sealed.info.sha256}
+
+    # the receipt job issues the PDF after the commit; it is the bidder's company's alone
+    assert receipts.pending(limit=10) == [(row.id, receipts.SUBMITTED)]
+    assert receipts.issue_pending(dt.datetime.now(dt.UTC)) is not None
+    session.expire_all()
+    row = session.get(Bid, bid["id"])
     receipt_doc = session.get(SignedDocument, row.receipt_document_id)
     assert receipt_doc.public is False and receipt_doc.organisation_id == kit.user.organisation_id
     issued = [e for e in entries(session, "document.issued") if e["subject"].get("envelope")]
@@ -182,21 +211,21 @@ def test_a_streamed_envelope_is_stored_logged_and_receipted(app, client, session
     for secret in (kit.credit_code, kit.user.username, kit.user.organisation.name, tender.reference,
                    f'"tender":{tender.id}'):
         assert secret not in logged
-
-    # the JWS receipt verifies against the published keys; the PDF is the bidder's company's alone
-    with app.app_context():
-        vkeys = audit.published_vkeys()
-    verified = verify_receipt(result["receipt"], client.get("/.well-known/jwks.json").get_json(), vkeys)
-    assert verified.kind == "bid.submitted" and verified.subject == {"envelope": sealed.info.sha256}
-    assert result["receipt_pdf"] == f"/documents/{row.receipt_document_id}/pdf"
+    by_api = client.get(result["receipt_pdf_api"], headers=bearer(kit.user))
+    assert by_api.status_code == 200 and by_api.mimetype == "application/pdf"
+    assert by_api.data.startswith(b"%PDF")
+    assert by_api.data == app.extensions["ebid.blobs"].read(receipt_doc.current.sha256)
+    mine = client.get("/api/my/bids", headers=bearer(kit.user)).get_json()["items"][0]
+    assert mine["receipt_pdf_ready"] is True
     login(client, kit.user)
     pdf = client.get(result["receipt_pdf"])
-    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert pdf.status_code == 200 and pdf.data == by_api.data
     outsider = factories.user(Role.TENDERING_OFFICE, organisation_=tender.tendering_office)
     session.commit()
     other = client.application.test_client()
     other.post("/login", data={"username": outsider.username, "password": factories.PASSWORD})
     assert other.get(result["receipt_pdf"]).status_code in (403, 404)
+    assert other.get(f"/documents/{receipt_doc.id}/pdf").status_code in (403, 404)
 
 
 def test_a_new_envelope_supersedes_the_previous_one_and_history_is_kept(client, session, bearer, tender, kit):
@@ -230,7 +259,10 @@ def test_withdrawal_before_the_deadline_is_receipted_and_final(app, client, sess
     assert response.status_code == 200, response.get_json()
     result = response.get_json()
     assert result["bid"]["state"] == "withdrawn" and result["bid"]["withdrawn_at"]
-    assert result["receipt_pdf"] and result["receipt_pdf"] != result["bid"]["receipt_pdf"]
+    assert result["receipt_pdf"] == f"/bids/{bid['id']}/withdrawal-receipt.pdf"
+    assert result["receipt_pdf"] == result["bid"]["withdrawal_receipt_pdf"] != result["bid"]["receipt_pdf"]
+    assert result["receipt_pdf_ready"] is False
+    assert session.scalar(select(func.count()).select_from(Arrival)) == 0
     [entry] = entries(session, "bid.withdrawn")
     assert entry["subject"] == {"envelope": sealed.info.sha256}
     assert entry["actor"] is None and entry["ip"] is None
@@ -268,12 +300,324 @@ def test_at_or_after_the_deadline_is_late(client, session, bearer, tender, kit, 
     assert "late" in error["message"]
 
 
+def _clock_reads(monkeypatch, *moments: dt.datetime) -> list[dt.datetime]:
+    """The clock gives these moments in turn, then the last for ever; returns the list of what was read."""
+    read: list[dt.datetime] = []
+
+    def clock() -> dt.datetime:
+        read.append(moments[min(len(read), len(moments) - 1)])
+        return read[-1]
+    monkeypatch.setattr(intake, "clock", clock)
+    return read
+
+
+@pytest.fixture
+def streamed(app, monkeypatch):
+    """Envelope bodies stream after authentication (as a large one does), rather than being read first."""
+    monkeypatch.setitem(app.config, "EARLY_BODY_LIMIT", 0)
+
+
 def test_the_clock_is_read_when_the_upload_completes(client, session, bearer, tender, kit, monkeypatch,
-                                                    nothing_left):
-    """An upload that begins in time and ends late is late."""
-    times = iter([tender.submission_deadline - dt.timedelta(seconds=1), tender.submission_deadline])
-    monkeypatch.setattr(intake, "clock", lambda: next(times))
+                                                    streamed, nothing_left):
+    """A streamed upload that begins in time and ends late is late."""
+    deadline = tender.submission_deadline
+    _clock_reads(monkeypatch, deadline - dt.timedelta(seconds=1), deadline)
     assert_refused(put(client, bearer, kit, tender, seal(tender, kit).data), session, 409, "deadline_passed")
+
+
+# -- arrival time, envelopes in flight at the deadline, receipts after the commit ---------------------------
+
+def _waits_for_the_lock(monkeypatch, then):
+    """Run `then()` when the submission is about to take the tender's lock (its bytes have all arrived):
+    as if the request had queued there, and the clock moved on, while something else ran."""
+    original = intake.lock_tender
+
+    def lock_tender(tender_id):
+        then()
+        return original(tender_id)
+    monkeypatch.setattr(intake, "lock_tender", lock_tender)
+
+
+def test_the_arrival_time_is_when_the_last_byte_arrived_not_when_the_lock_is_granted(
+        client, session, bearer, tender, kit, monkeypatch):
+    deadline = tender.submission_deadline
+    arrived = deadline - dt.timedelta(milliseconds=1)
+    read = _clock_reads(monkeypatch, arrived)
+    in_flight = []
+
+    def queued() -> None:  # the lock is granted only after the deadline
+        in_flight.append(session.scalar(select(func.count()).select_from(Arrival)))
+        monkeypatch.setattr(intake, "clock", lambda: deadline + dt.timedelta(seconds=3))
+    _waits_for_the_lock(monkeypatch, queued)
+    response = put(client, bearer, kit, tender, seal(tender, kit).data)
+    assert response.status_code == 201, response.get_json()
+    assert dt.datetime.fromisoformat(response.get_json()["bid"]["submitted_at"]) == arrived
+    assert read == [arrived]  # once, when the body had been read, before the request authenticated
+    assert in_flight == [1]  # recorded (and committed) as in flight before the lock was waited for
+    assert session.scalar(select(func.count()).select_from(Arrival)) == 0
+
+
+def test_a_late_arrival_is_refused_even_if_the_request_began_in_time(client, session, bearer, tender, kit,
+                                                                      monkeypatch, streamed, nothing_left):
+    deadline = tender.submission_deadline
+    _clock_reads(monkeypatch, deadline - dt.timedelta(seconds=5), deadline + dt.timedelta(milliseconds=1))
+    error = assert_refused(put(client, bearer, kit, tender, seal(tender, kit).data), session, 409,
+                           "deadline_passed")
+    assert "by 0.001 s" in error["message"]
+
+
+def test_the_close_waits_for_an_envelope_that_arrived_in_time_and_lists_it(client, session, bearer, tender,
+                                                                          kit, rival, monkeypatch):
+    deadline = tender.submission_deadline
+    early = seal(tender, rival)
+    assert put(client, bearer, rival, tender, early.data).status_code == 201
+    emitted = []
+    monkeypatch.setattr(close.socketio, "emit", lambda event, data, to: emitted.append((event, data, to)))
+    _clock_reads(monkeypatch, deadline - dt.timedelta(microseconds=1))
+    seen = []
+
+    def close_job_runs_meanwhile() -> None:
+        at = deadline + dt.timedelta(milliseconds=200)
+        following = close.close_due(at)
+        session.expire_all()
+        seen.append((session.get(Tender, tender.id).state, following))
+    _waits_for_the_lock(monkeypatch, close_job_runs_meanwhile)
+    sealed = seal(tender, kit)
+    response = put(client, bearer, kit, tender, sealed.data)
+    assert response.status_code == 201, response.get_json()
+    [(state, following)] = seen
+    assert state == TenderState.PUBLISHED  # the close did not close without it ...
+    assert following - dt.datetime.now(dt.UTC) < dt.timedelta(seconds=1)  # ... it looks again soon
+    assert entries(session, "tender.closed") == []
+
+    assert close.close_due(deadline + dt.timedelta(milliseconds=300)) is None
+    session.expire_all()
+    assert session.get(Tender, tender.id).state == TenderState.CLOSED
+    [entry] = entries(session, "tender.closed")
+    assert entry["data"]["envelopes"] == {"1": sorted([early.info.sha256, sealed.info.sha256]), "2": []}
+    assert [event for event, _, _ in emitted] == ["tender.closed"]
+
+
+def test_an_arrival_not_yet_recorded_in_the_database_holds_the_close(client, session, bearer, tender, kit,
+                                                                     monkeypatch):
+    """The body is read and its arrival time taken before the request authenticates; until it is recorded
+    (on SQLite it may be queueing for the write lock), this process's register holds the close."""
+    deadline = tender.submission_deadline
+    _clock_reads(monkeypatch, deadline - dt.timedelta(milliseconds=5))
+    original = intake.arriving
+    seen = []
+
+    def close_job_runs_first(to, **kw):
+        assert session.scalar(select(func.count()).select_from(Arrival)) == 0  # not in the database yet
+        close.close_due(deadline + dt.timedelta(milliseconds=50))
+        session.expire_all()
+        seen.append(session.get(Tender, tender.id).state)
+        return original(to, **kw)
+    monkeypatch.setattr(intake, "arriving", close_job_runs_first)
+    sealed = seal(tender, kit)
+    response = put(client, bearer, kit, tender, sealed.data)
+    assert response.status_code == 201, response.get_json()
+    assert seen == [TenderState.PUBLISHED]
+    assert close.close_due(deadline + dt.timedelta(milliseconds=100)) is None
+    [entry] = entries(session, "tender.closed")
+    assert entry["data"]["envelopes"]["1"] == [sealed.info.sha256]
+
+
+def test_large_bodies_stream_and_the_early_read_has_a_budget(app, client, session, bearer, tender, kit,
+                                                             monkeypatch):
+    from bidding.submissions import arrival
+
+    deadline = tender.submission_deadline
+    sealed = seal(tender, kit, document=bytes(100000))
+    monkeypatch.setitem(app.config, "EARLY_BODY_BUDGET", len(sealed.data) - 1)  # no room: it streams
+    read = _clock_reads(monkeypatch, deadline - dt.timedelta(seconds=1), deadline - dt.timedelta(seconds=0.5))
+    response = put(client, bearer, kit, tender, sealed.data)
+    assert response.status_code == 201, response.get_json()
+    assert len(read) == 2 and arrival._BUDGET.held == 0  # the start, then the arrival after the last byte
+    assert dt.datetime.fromisoformat(response.get_json()["bid"]["submitted_at"]) == read[1]
+
+
+def test_with_the_close_job_in_this_process_arrivals_are_not_written_to_the_database(
+        app, client, session, bearer, tender, kit, monkeypatch):
+    """The embedded server: the close reads this process's register, so a submission writes no arrival row
+    (on SQLite its authentication transaction then commits nothing to the disk)."""
+    from bidding.submissions import arrival
+
+    monkeypatch.setitem(app.config, "ARRIVALS_IN_DATABASE", None)
+    scheduler = app.extensions["ebid.scheduler"]
+
+    class Running:
+        def is_alive(self) -> bool:
+            return True
+    monkeypatch.setattr(scheduler, "_thread", Running(), raising=False)
+    with app.app_context():
+        assert arrival.registered_here(app)
+    deadline = tender.submission_deadline
+    _clock_reads(monkeypatch, deadline - dt.timedelta(milliseconds=1))
+    seen = []
+
+    def close_job_runs_meanwhile() -> None:
+        seen.append(session.scalar(select(func.count()).select_from(Arrival)))
+        close.close_due(deadline + dt.timedelta(milliseconds=100))
+        session.expire_all()
+        seen.append(session.get(Tender, tender.id).state)
+    _waits_for_the_lock(monkeypatch, close_job_runs_meanwhile)
+    response = put(client, bearer, kit, tender, seal(tender, kit).data)
+    assert response.status_code == 201, response.get_json()
+    assert seen == [0, TenderState.PUBLISHED]  # no row, and yet the close waited for it
+    assert close.close_due(deadline + dt.timedelta(milliseconds=200)) is None
+    assert len(entries(session, "tender.closed")[0]["data"]["envelopes"]["1"]) == 1
+
+
+def test_the_close_waits_only_for_arrivals_begun_before_the_deadline_and_at_most_close_wait(
+        app, session, tender, monkeypatch):
+    deadline = tender.submission_deadline
+    session.add(Arrival(tender_id=tender.id, started_at=deadline))  # began at the deadline: it will be late
+    session.commit()
+    assert close.close_due(deadline) is None
+    session.expire_all()
+    assert session.get(Tender, tender.id).state == TenderState.CLOSED
+
+
+def test_a_request_that_died_in_flight_holds_the_close_for_close_wait_only(app, session, tender, monkeypatch):
+    deadline = tender.submission_deadline
+    session.add(Arrival(tender_id=tender.id, started_at=deadline - dt.timedelta(seconds=1)))  # never removed
+    session.commit()
+    monkeypatch.setitem(app.config, "CLOSE_WAIT", 30)
+    assert close.close_due(deadline + dt.timedelta(seconds=29)) is not None
+    session.expire_all()
+    assert session.get(Tender, tender.id).state == TenderState.PUBLISHED
+    assert close.close_due(deadline + dt.timedelta(seconds=30)) is None
+    session.expire_all()
+    assert session.get(Tender, tender.id).state == TenderState.CLOSED
+
+
+def test_a_body_still_arriving_at_the_deadline_is_refused_then(client, session, bearer, tender, kit,
+                                                              monkeypatch, streamed, nothing_left):
+    deadline = tender.submission_deadline
+    read = _clock_reads(monkeypatch, deadline - dt.timedelta(seconds=2), deadline)
+    monkeypatch.setattr(intake, "LOOK_EVERY", 0.0)  # look at every block
+    error = assert_refused(put(client, bearer, kit, tender, seal(tender, kit, document=bytes(300000)).data),
+                           session, 409, "deadline_passed")
+    assert "still arriving" in error["message"] and len(read) == 2
+
+
+def test_an_unexpected_failure_does_not_leave_the_envelope_in_flight(client, session, bearer, tender, kit,
+                                                                    monkeypatch):
+    def broken(accepted, user):
+        raise RuntimeError("the disk caught fire")
+    monkeypatch.setattr(services, "submit", broken)
+    with pytest.raises(RuntimeError, match="caught fire"):
+        put(client, bearer, kit, tender, seal(tender, kit).data)
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Arrival)) == 0
+    assert session.scalar(select(func.count()).select_from(Bid)) == 0
+
+
+def test_a_resumable_upload_arrives_when_it_is_completed(client, session, bearer, tender, kit, monkeypatch):
+    deadline = tender.submission_deadline
+    sealed = seal(tender, kit)
+    monkeypatch.setattr(intake, "clock", lambda: deadline - dt.timedelta(hours=1))  # expires at the deadline
+    upload_id = begin(client, bearer, kit, tender, len(sealed.data)).get_json()["upload"]
+    assert patch(client, bearer, kit, upload_id, 0, sealed.data).status_code == 204
+    arrived = deadline - dt.timedelta(milliseconds=2)
+    _clock_reads(monkeypatch, arrived)
+    purged = []
+
+    def purge_and_lock_late() -> None:  # the purge runs at the deadline while the completion queues
+        purged.append(uploads.purge(deadline))
+        monkeypatch.setattr(intake, "clock", lambda: deadline + dt.timedelta(seconds=1))
+    _waits_for_the_lock(monkeypatch, purge_and_lock_late)
+    response = client.post(f"/api/uploads/{upload_id}/complete", headers=bearer(kit.user))
+    assert response.status_code == 201, response.get_json()
+    assert dt.datetime.fromisoformat(response.get_json()["bid"]["submitted_at"]) == arrived
+    assert purged == [deadline + dt.timedelta(seconds=1)]  # it left the upload being completed alone
+    assert session.get(Upload, upload_id) is None
+    assert session.scalar(select(func.count()).select_from(Arrival)) == 0
+
+
+def test_a_withdrawal_is_judged_by_its_arrival_and_the_close_waits_for_it(client, session, bearer, tender,
+                                                                         kit, monkeypatch):
+    deadline = tender.submission_deadline
+    sealed = seal(tender, kit)
+    bid = put(client, bearer, kit, tender, sealed.data).get_json()["bid"]
+    _clock_reads(monkeypatch, deadline - dt.timedelta(milliseconds=1))
+    states = []
+
+    def close_job_runs_meanwhile() -> None:
+        close.close_due(deadline + dt.timedelta(milliseconds=100))
+        session.expire_all()
+        states.append(session.get(Tender, tender.id).state)
+    _waits_for_the_lock(monkeypatch, close_job_runs_meanwhile)
+    monkeypatch.setattr(services.intake, "lock_tender", intake.lock_tender)
+    response = client.post(f"/api/bids/{bid['id']}/withdraw", headers=bearer(kit.user))
+    assert response.status_code == 200, response.get_json()
+    assert states == [TenderState.PUBLISHED]
+    assert close.close_due(deadline + dt.timedelta(milliseconds=200)) is None
+    [entry] = entries(session, "tender.closed")
+    assert entry["data"]["envelopes"] == {"1": [], "2": []}
+
+
+def test_pdf_receipts_wait_while_envelopes_are_arriving_but_not_for_ever(app, client, session, bearer, tender,
+                                                                         kit, monkeypatch):
+    from bidding.submissions.arrival import ARRIVING
+
+    bid = put(client, bearer, kit, tender, seal(tender, kit).data).get_json()["bid"]
+    number = ARRIVING.add(tender.id, dt.datetime.now(dt.UTC))  # a rush: another envelope is arriving
+    try:
+        now = dt.datetime.now(dt.UTC)
+        assert receipts.issue_pending(now) - now < dt.timedelta(seconds=1)  # looks again soon
+        assert receipts.pending(limit=10) == [(bid["id"], receipts.SUBMITTED)]
+        monkeypatch.setitem(app.config, "RECEIPT_PDF_MAX_DEFER", 0)  # the oldest has waited long enough
+        receipts.issue_pending(dt.datetime.now(dt.UTC))
+        assert receipts.pending(limit=10) == []
+    finally:
+        ARRIVING.remove(number)
+
+
+def test_pdf_receipts_are_issued_after_the_commit_once_each(app, client, session, bearer, login, tender,
+                                                            kit):
+    scheduler = app.extensions["ebid.scheduler"]
+    assert scheduler.jobs[receipts.JOB] is receipts.issue_pending
+    first = put(client, bearer, kit, tender, seal(tender, kit).data).get_json()
+    assert scheduler.due[receipts.JOB] <= dt.datetime.now(dt.UTC)  # the request woke the job
+    second = put(client, bearer, kit, tender, seal(tender, kit).data).get_json()
+    withdrawn = client.post(f"/api/bids/{second['bid']['id']}/withdraw", headers=bearer(kit.user)).get_json()
+    def receipts_issued() -> list[str]:
+        issued = entries(session, "document.issued")
+        return sorted(e["data"]["kind"] for e in issued if "envelope" in e["subject"])
+
+    assert receipts_issued() == []
+    login(client, kit.user)
+    page = client.get(withdrawn["receipt_pdf"])
+    assert page.status_code == 202 and page.headers["Refresh"] == "2"
+    assert "<h1>" in page.get_data(as_text=True)
+
+    # a second runner that read the same work finds it done and writes nothing twice
+    bid = session.get(Bid, first["bid"]["id"])
+    content = receipts.submission_content(bid)
+    session.commit()
+    for _ in range(10):  # each run stops after RUN_BUDGET and asks to run again after a rest
+        receipts.issue_pending(dt.datetime.now(dt.UTC))
+        if not receipts.pending(limit=10):
+            break
+    now = dt.datetime.now(dt.UTC)
+    assert now < receipts.issue_pending(now) <= now + dt.timedelta(seconds=2)  # nothing left: it polls
+    assert receipts.issue(content) is None
+    session.commit()
+    assert receipts_issued() == ["bid.receipt", "bid.receipt", "bid.withdrawal_receipt"]
+    assert receipts.pending(limit=10) == []
+    session.expire_all()
+    withdrawal = session.get(SignedDocument, session.get(Bid, second["bid"]["id"]).withdrawal_document_id)
+    assert withdrawal.kind == "bid.withdrawal_receipt"
+    pdf = client.get(withdrawn["receipt_pdf"])
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    text = app.extensions["ebid.blobs"].read(withdrawal.current.sha256)
+    assert text == pdf.data
+    api = client.get(withdrawn["receipt_pdf_api"], headers=bearer(kit.user))
+    assert api.status_code == 200 and api.data == pdf.data
+    assert_json_error(client.get(f"/api/bids/{first['bid']['id']}/withdrawal-receipt.pdf",
+                                 headers=bearer(kit.user)), 404, code="not_found")
 
 
 # -- bad input: each refused with a clear error, leaving nothing, logged -------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,8 +79,70 @@ def test_the_deadline_rush_runs_quickly_and_prints_its_ratios():
     _assert_a_ratio_for_each(_run("intake.rush", "--quick"), RUSH_MEASUREMENTS)
 
 
+@pytest.mark.skipif(not shutil.which("age"), reason="age (Debian package), the reference, is not installed")
+def test_the_sealing_benchmark_runs_quickly_and_prints_its_ratios():
+    _assert_a_ratio_for_each(_run("sealing", "--quick"), (
+        "ebid seal 32 MiB, wall time", "sealing step alone 32 MiB, wall time", "ebid seal 32 MiB, peak RSS",
+        "sealing step alone 32 MiB, peak RSS"))
+
+
+#: Issue 5's measurements at --quick sizes (the room's fan-out only under EBID_BENCH_TESTS).
+CORES = os.cpu_count() or 1
+OPENING_MEASUREMENTS = (f"open 10 × 2 MiB (vs sha256sum on {CORES} cores)",
+                        "open 10 × 2 MiB (vs one sha256sum)")
+FANOUT_MEASUREMENTS = ("action -> every watcher, p50", "action -> every watcher, p99")
+
+
+def test_the_opening_throughput_runs_quickly_and_prints_its_ratios():
+    _assert_a_ratio_for_each(_run("opening.throughput", "--quick"), OPENING_MEASUREMENTS)
+
+
+def test_the_opening_benchmarks_are_registered():
+    result = _run("--list")
+    assert result.returncode == 0, result.stderr
+    names = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
+    assert {"opening.throughput", "opening.fanout", "sealing.seal"} <= names, result.stdout
+
+
+@pytest.mark.bench
+@pytest.mark.skipif(not os.environ.get("EBID_BENCH_TESTS"),
+                    reason="about a minute (a real server, a tender closed and opened, two rooms): "
+                           "set EBID_BENCH_TESTS=1")
+def test_the_room_fanout_runs_quickly_and_prints_its_ratios():
+    _assert_a_ratio_for_each(_run("opening.fanout", "--quick"), FANOUT_MEASUREMENTS)
+
+
 def test_an_unknown_benchmark_is_refused_with_the_known_names():
     result = _run("no-such-benchmark")
     assert result.returncode == 2
     assert "no benchmark is named 'no-such-benchmark'" in result.stderr
     assert "signing.receipts" in result.stderr
+
+
+#: Issue 6's scoring at --quick sizes (the module and the NumPy reference must agree, or it fails).
+EVALUATION_MEASUREMENTS = ("evaluate 40 bids × 8 criteria × 5 experts", "flag_outliers over 1,400 scores")
+
+
+def test_the_evaluation_benchmark_runs_quickly_and_prints_its_ratios():
+    _assert_a_ratio_for_each(_run("evaluation", "--quick"), EVALUATION_MEASUREMENTS)
+
+
+#: Issue 6's evaluation room at --quick sizes: 5 experts against a real server and a bare one.
+ROOM_MEASUREMENTS = ("room event latency p50, 5 experts at once", "room event latency p99, 5 experts at once")
+
+
+def test_the_evaluation_room_benchmark_runs_against_a_real_server_and_prints_its_ratios():
+    result = _run("evaluation_room", "--quick")
+    _assert_a_ratio_for_each(result, ROOM_MEASUREMENTS)
+    assert "CLIENT ERROR" not in result.stdout, result.stdout
+
+
+#: Issue 7's callback throughput at --quick sizes: the reference issuer's process pushing to the platform.
+CALLBACK_MEASUREMENTS = ("callbacks verified and applied per second (vs bare endpoint)",
+                         "callbacks verified and applied per second (vs jose.verify)")
+
+
+def test_the_callback_benchmark_runs_against_the_reference_issuer_and_prints_its_ratios():
+    result = _run("guarantees.callbacks", "--quick")
+    _assert_a_ratio_for_each(result, CALLBACK_MEASUREMENTS)
+    assert "issued exactly once" in result.stdout, result.stdout

@@ -327,6 +327,78 @@ def test_seal_reads_a_stream_that_returns_short_reads_and_reports_progress(packa
     assert opened.bid == package[1]
 
 
+@pytest.mark.parametrize("chunk_size", [4096, 65536])
+@pytest.mark.parametrize("offset", [-33, -32, -31, 0, 1])
+def test_sealing_in_batches_gives_the_hashes_of_the_bytes_written(chunk_size, offset) -> None:
+    """Sealing reads, encrypts, hashes and writes whole batches of chunks (hashing on helper threads);
+    around every batch boundary the envelope must be the one its description and signature name."""
+    size = 2 * env._batch(chunk_size) + offset
+    payload = os.urandom(size)
+    data, info = do_seal(payload, chunk_size=chunk_size)
+    parsed = parse(data, signer_public=raw_public(BIDDER_E))
+    assert (parsed.sha256, parsed.envelope_hash, parsed.size, parsed.chunks, parsed.package_size) == (
+        info.sha256, info.envelope_hash, info.size, info.chunks, info.package_size)
+    assert info.sha256 == hashlib.sha256(data).hexdigest() and info.size == len(data)
+    assert info.chunks == -(-(size + 32) // chunk_size)
+    out = io.BytesIO()
+    opened = open_envelope(io.BytesIO(data), unwrap(info.header, BIDDER_X), out, read_bid=False)
+    assert out.getvalue() == payload and opened.package_sha256 == hashlib.sha256(payload).hexdigest()
+
+
+# --- the sealer's cheap re-opening (check_sealed) ---------------------------------------------------------
+
+
+def _big_sealed(package: tuple[bytes, dict]) -> tuple[bytes, EnvelopeInfo]:
+    """A package with a large document, so its envelope spans several of check_sealed's batches."""
+    big, _ = make_package(documents=[("technical.pdf", os.urandom(3 * env._BATCH + 12345))])
+    return do_seal(big)
+
+
+def test_check_sealed_accepts_the_envelope_sealed_and_gives_the_package_start(package) -> None:
+    data, info = _big_sealed(package)
+    key = unwrap(info.header, BIDDER_X)
+    start = env.check_sealed(io.BytesIO(data), key, info, keep=3000)
+    out = io.BytesIO()
+    open_envelope(io.BytesIO(data), key, out)
+    assert len(start) == 3000 and out.getvalue().startswith(start)
+    small, small_info = do_seal(package[0])
+    assert env.check_sealed(io.BytesIO(small), unwrap(small_info.header, BIDDER_X), small_info,
+                            keep=1 << 20) == package[0]  # a keep past the end gives the whole package
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
+
+
+def test_check_sealed_refuses_any_other_bytes(package) -> None:
+    data, info = _big_sealed(package)
+    key = unwrap(info.header, BIDDER_X)
+    header_length, chunks, trailer_at = layout(data)
+    last_at = chunks[-1][0]
+    cases = {
+        "a header byte": (_flip(data, 20), "header"),
+        "a flag": (_flip(data, chunks[1][0]), "framing"),
+        "a length": (_flip(data, chunks[2][0] + 4), "framing"),
+        "a ciphertext byte mid-way": (_flip(data, chunks[len(chunks) // 2][0] + 100), "does not decrypt"),
+        "a ciphertext byte in the last chunk": (_flip(data, last_at + 10), "does not decrypt"),
+        "a trailer byte": (_flip(data, trailer_at + 5), "trailer"),
+        "a byte after the end": (data + b"\0", "trailer"),
+        "cut inside a chunk": (data[:chunks[3][0] + 50], "ends inside chunk 3"),
+        "cut before the trailer": (data[:trailer_at], "trailer"),
+        "two chunks swapped": (data[:chunks[1][0]] + data[chunks[2][0]:chunks[3][0]]
+                               + data[chunks[1][0]:chunks[2][0]] + data[chunks[3][0]:], "does not decrypt"),
+    }
+    for name, (bad, match) in cases.items():
+        with pytest.raises(EnvelopeError, match=match):
+            env.check_sealed(io.BytesIO(bad), key, info)
+            pytest.fail(f"{name} was not refused")
+    with pytest.raises(EnvelopeError, match="does not decrypt"):
+        env.check_sealed(io.BytesIO(data), os.urandom(32), info)
+    other, other_info = do_seal(package[0])
+    with pytest.raises(EnvelopeError, match="header"):
+        env.check_sealed(io.BytesIO(other), key, info)  # another sealing of the same bid
+
+
 def test_the_reader_takes_any_split_of_the_bytes(sealed) -> None:
     data, info = sealed
     reader = EnvelopeReader()
