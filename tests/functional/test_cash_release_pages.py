@@ -40,7 +40,8 @@ def test_an_office_sees_its_own_figures_and_a_bidder_none(client, login, two_off
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'id="chart-months"' in html and 'id="chart-breakdown"' in html
-    figures = client.get("/api/cash-release?by=total&from=2026-03&to=2026-03", headers=bearer(mine)).get_json()
+    figures = client.get("/api/cash-release?by=total&from=2026-03&to=2026-03",
+                         headers=bearer(mine)).get_json()
     (total,) = figures["rows"]
     assert total["cases"] == 2
     assert Decimal(total["required"]) == Decimal("16000.00")
@@ -82,7 +83,8 @@ def test_csv_and_xlsx_exports_carry_the_same_figures(client, login, two_offices)
     cash_heading = next(h for h in header if h in ("Paid in cash", "现金缴纳"))
     assert Decimal(by_instrument["cash"][cash_heading]) == Decimal("4000.00")
 
-    book = openpyxl.load_workbook(io.BytesIO(client.get("/cash-release/export.xlsx?from=2026-03&to=2026-03").data))
+    xlsx = client.get("/cash-release/export.xlsx?from=2026-03&to=2026-03").data
+    book = openpyxl.load_workbook(io.BytesIO(xlsx))
     assert len(book.sheetnames) == 6  # the totals and one sheet per breakdown
     totals = list(book[book.sheetnames[0]].values)
     assert totals[1][0] == "CNY"
