@@ -36,7 +36,9 @@ def _text(pdf: bytes, tmp_path) -> str:
 
 
 def _entries(session, event: str) -> list[dict]:
-    return [json.loads(b) for b in session.scalars(select(LogEntry.body).where(LogEntry.event == event))]
+    # in the log's order: PostgreSQL returns rows in no particular order without ORDER BY
+    query = select(LogEntry.body).where(LogEntry.event == event).order_by(LogEntry.index)
+    return [json.loads(b) for b in session.scalars(query)]
 
 
 def test_the_report_shows_every_score_the_flags_and_the_ranking_and_every_expert_signs_it(

@@ -27,7 +27,8 @@ def _count() -> int:
 
 
 def _log(event: str) -> list[dict]:
-    return [json.loads(e.body) for e in db.session.scalars(select(LogEntry).where(LogEntry.event == event))]
+    query = select(LogEntry).where(LogEntry.event == event).order_by(LogEntry.index)
+    return [json.loads(e.body) for e in db.session.scalars(query)]
 
 
 def test_adding_and_changing_an_expert_is_logged_without_their_name(session):
