@@ -1,18 +1,44 @@
 # Two commands do all set-up on a fresh machine: `make run` and `make test`.
-PYTHON ?= python3
+PYTHON ?= python3.11
 VENV   ?= .venv
+TOOLS  ?= .tools
+UV     := $(TOOLS)/bin/uv
 PY     := $(VENV)/bin/python
 FLASK  := $(VENV)/bin/flask
 PORT   ?= 5000
 export FLASK_APP := wsgi
+# uv installs into $(VENV), with the interpreter named here and never one it downloads.
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test demo bench lint translations messages venv clean assets
+.PHONY: run test demo bench lint translations messages venv clean assets lock lock-check python
 
-# The environment is rebuilt when the declared dependencies change.
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+# One line naming what is missing, instead of a traceback later.
+python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found: install Python 3.11 (Debian: apt-get install python3.11 python3.11-venv) or set PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: $(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'), the lock is for Python 3.11: set PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { echo "error: $(PYTHON) has no venv/ensurepip module (Debian: apt-get install python3.11-venv)"; exit 1; }
+
+# uv itself, pinned by hash (requirements/uv.txt): the only install that is not from uv.lock.
+$(UV): requirements/uv.txt | python
+	rm -rf $(TOOLS)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --no-deps --require-hashes -r requirements/uv.txt
+
+# The lock must describe pyproject.toml; it is never re-resolved by an install.
+lock-check: $(UV)
+	@$(UV) lock --check --quiet 2>/dev/null || { echo "error: uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock"; exit 1; }
+
+# Re-resolve on purpose: every dependency to its newest release within pyproject.toml's ranges
+# (LOCK_ARGS="--upgrade-package NAME" moves one only). How an upgrade is checked: docs/decisions.md.
+lock: $(UV)
+	$(UV) lock --upgrade $(LOCK_ARGS)
+
+# The environment is exactly uv.lock (runtime and test extras), installed again when either changes.
+$(VENV)/.installed: pyproject.toml uv.lock $(UV)
+	@$(MAKE) --no-print-directory lock-check
+	$(UV) sync --frozen --extra test
 	touch $@
 
 venv: $(VENV)/.installed
@@ -65,7 +91,7 @@ run: translations assets
 	@echo "Serving on http://127.0.0.1:$(PORT)  (PORT=... to change; demo rules: $(DEMO_RULES))"
 	$(DEMO_RULES) PORT=$(PORT) $(PY) wsgi.py
 
-test: translations assets
+test: lock-check translations assets
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv
@@ -78,4 +104,4 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
