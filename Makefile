@@ -26,9 +26,10 @@ $(UV): requirements/uv.txt | python
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --no-deps --require-hashes -r requirements/uv.txt
 
-# The lock must describe pyproject.toml; it is never re-resolved by an install.
+# The lock must describe pyproject.toml; it is never re-resolved by an install. Offline: it compares the
+# requirements uv.lock records with pyproject.toml's, and needs no index to do so.
 lock-check: $(UV)
-	@$(UV) lock --check --quiet 2>/dev/null || { echo "error: uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock"; exit 1; }
+	@$(UV) lock --check --offline --quiet 2>/dev/null || { echo "error: uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock"; exit 1; }
 
 # Re-resolve on purpose: every dependency to its newest release within pyproject.toml's ranges
 # (LOCK_ARGS="--upgrade-package NAME" moves one only). How an upgrade is checked: docs/decisions.md.
