@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Response
 
 #: Scripts and styles come only from our own static files (built from the npm registry), never a CDN.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
        "object-src 'none'")
+
+
+def safe_redirect_target(target: str | None, default: str) -> str:
+    """`target` if it is a path on this site, else `default`: the one check for every redirect target.
+
+    Only a relative path is accepted: it starts with one "/" (not "//" or "/\\", which browsers read
+    as another host), has no scheme or host, and holds printable ASCII only. Browsers drop tabs and
+    newlines from a URL and read "\\" as "/", so "/<tab>/evil.example" would otherwise leave the site.
+    """
+    if not target or not isinstance(target, str):
+        return default
+    if any(not 0x21 <= ord(char) <= 0x7E for char in target) or "\\" in target:
+        return default
+    if not target.startswith("/") or target.startswith("//"):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
 
 
 def init_app(app: Flask) -> None:

@@ -9,6 +9,7 @@ from app.auth.identity import current_actor
 from app.extensions import db
 from app.models import Role
 from app.openapi import build_spec, document
+from app.security import safe_redirect_target
 
 bp = Blueprint("web", __name__)
 
@@ -60,8 +61,7 @@ def set_language():
         if user is not None:
             user.locale = lang
             db.session.commit()
-    target = request.form.get("next") or "/"
-    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+    return redirect(safe_redirect_target(request.form.get("next"), "/"))
 
 
 def init_app(app: Flask) -> None:

@@ -13,6 +13,7 @@ from app.auth.tokens import issue_token
 from app.errors import error_response
 from app.extensions import csrf, db
 from app.openapi import document
+from app.security import safe_redirect_target
 
 bp = Blueprint("auth", __name__)
 api = Blueprint("auth_api", __name__, url_prefix="/api/auth")
@@ -39,10 +40,7 @@ def login():
         session.permanent = True
         login_user(user)
         flash(_("Welcome, %(name)s.", name=user.display_name), "success")
-        target = request.args.get("next")
-        if not target or not target.startswith("/") or target.startswith("//"):
-            target = url_for("web.home")
-        return redirect(target)
+        return redirect(safe_redirect_target(request.args.get("next"), url_for("web.home")))
     return render_template("auth/login.html", form=form)
 
 
