@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from app import create_app
 from app.extensions import db
@@ -24,11 +24,27 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> str:
+    """The test database: a SQLite file per worker, or TEST_DATABASE_URL's PostgreSQL database.
+
+    Under pytest-xdist each worker gets a PostgreSQL database of its own beside the named one
+    (`<name>_gw0`, made afresh), since every worker wipes its schema at the start.
+    """
     url = os.environ.get("TEST_DATABASE_URL")
-    if url:
+    if not url:
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    if worker_id == "master":
         return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    base = make_url(url)
+    name = f"{base.database}_{worker_id}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

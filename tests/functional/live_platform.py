@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,21 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-#: The ports these tests' servers use (other suites keep to their own).
-PORTS = range(5301, 5321)
-
-
-def free_port() -> int:
-    """The first port of PORTS nobody listens on."""
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
 @dataclass

@@ -47,8 +47,9 @@ from guarantees.adapters.models import (
     MemoryReplayStore,
 )
 from guarantees.issuer_service.bank import STATEMENT_TYPE
-from guarantees.issuer_service.runner import HOST, RunningIssuer, free_port, quiet_server, reference_issuer
+from guarantees.issuer_service.runner import HOST, RunningIssuer, quiet_server, reference_issuer
 from signing import jose
+from tests.ports import free_port
 from tests.unit.guarantees.harness import CONTRACT_UNDERWRITING, Harness, application, settle
 
 # -- the shared reference issuer and the callback receiver ----------------------------------------------
