@@ -12,7 +12,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test demo bench lint translations messages venv clean assets lock lock-check python
+.PHONY: run test test-suite test-browser demo bench lint translations messages venv clean assets lock lock-check python
 
 # One line naming what is missing, instead of a traceback later.
 python:
@@ -92,8 +92,17 @@ run: translations assets
 	@echo "Serving on http://127.0.0.1:$(PORT)  (PORT=... to change; demo rules: $(DEMO_RULES))"
 	$(DEMO_RULES) PORT=$(PORT) $(PY) wsgi.py
 
-test: lock-check translations assets
-	$(PY) -m pytest $(PYTEST_ARGS)
+# The suite on every core (pytest-xdist), then the real-browser tests alone: Chromium is heavy enough
+# that two at once only slow each other down. PYTEST_ARGS selects (a path, -k, -m) in both runs;
+# a run that selects nothing (pytest's exit 5) is not a failure.
+TEST_WORKERS ?= auto
+test: test-suite test-browser
+
+test-suite: lock-check translations assets
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+test-browser: lock-check translations assets
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 demo: venv
 	$(PY) -m app.demo --base-url http://127.0.0.1:$(PORT)
