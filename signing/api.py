@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from sqlalchemy import select
+from sqlalchemy.exc import NoResultFound
 
-from app.extensions import csrf
+from app.errors import error_response
+from app.extensions import csrf, db
 from app.openapi import document
 from app.validation import ValidationError, parse_int
-from signing import audit
+from signing import audit, logstore
+from signing.models import LogEntry
 
 log_api = Blueprint("log_api", __name__, url_prefix="/api/log")
 csrf.exempt(log_api)  # read-only, and no cookie ever authenticates an API call
@@ -43,7 +47,38 @@ def key():
 @document(summary="One log entry with its inclusion proof (tree_size defaults to the latest checkpoint's)",
           public=True, query={"tree_size": "integer"}, response=_PROOF)
 def entry(index: int):
-    return jsonify(audit.inclusion(index, _size_arg("tree_size")))
+    tree_size = _size_arg("tree_size")
+    missing = _missing_entry(index)
+    if missing is not None:
+        return missing
+    try:
+        return jsonify(audit.inclusion(index, tree_size))
+    except NoResultFound:  # a row of the tree behind the entry is missing: the same inconsistency
+        db.session.rollback()
+        return _inconsistent(index, logstore.size(), "a hash of the tree above it is missing")
+
+
+def _missing_entry(index: int) -> Response | None:
+    """The log counts entry `index` but its row is not in the database: say so, never answer 500 blind.
+
+    The log is append-only (the database refuses deletions), so this means a damaged or partly restored
+    database; the operator must look, and the reader learns which entry is affected.
+    """
+    size = logstore.size()
+    if not 0 <= index < size:
+        return None  # not in the log at all: `audit.inclusion` answers 404
+    stored = db.session.scalar(select(LogEntry.index).where(LogEntry.index == index))
+    if stored is not None:
+        return None
+    return _inconsistent(index, size, "its row is missing from the database")
+
+
+def _inconsistent(index: int, size: int, what: str) -> Response:
+    current_app.logger.error("audit log inconsistent: entry %d of %d cannot be served: %s", index, size, what)
+    return error_response(
+        500, "log_inconsistent",
+        f"the log is inconsistent: it has {size} entries but entry {index} cannot be served ({what}); "
+        "the platform's operator has been alerted")
 
 
 @log_api.get("/consistency")
