@@ -95,29 +95,35 @@ def actor_json(user: User | None) -> dict[str, Any] | None:
 def record(event: str, *, actor: User | None, subject: dict[str, Any], data: dict[str, Any] | None = None,
            ip: str | None | IpDefault = FROM_REQUEST, checkpoint: str | None = None) -> LogEntry:
     """Append one entry; `ip` defaults to the current request's (None: no address); `checkpoint` names a
-    milestone to sign."""
+    milestone to sign.
+
+    The entry's row and Merkle nodes are written in a batch with the transaction's other appends
+    (`logstore.PendingAppends`), before anything else reads or writes through the connection; the
+    returned `LogEntry` is not attached to the session (query the table for a persistent one).
+    """
     if not isinstance(event, str) or len(event) > 64 or not _EVENT.fullmatch(event):
         raise ValueError(f"event {event!r} is not a dotted lower-case name such as 'tender.published'")
     if not isinstance(subject, dict) or not subject:
         raise ValueError("subject must name the entity the event is about, e.g. {'tender': 7}")
     if checkpoint is not None:
         _check_milestone(checkpoint)
-    fields: dict[str, Any] = {
-        "v": FORMAT_VERSION, "event": event, "actor": actor_json(actor),
-        "ip": request_context_ip() if ip is FROM_REQUEST else ip, "subject": subject, "data": data or {},
-    }
-    # Refuse what cannot be serialised before claiming an index, so a caller that catches the
-    # error and commits anyway leaves no hole in the log.
-    canonical_json({**fields, "index": 0, "time": ""})
-    index = logstore.claim_index()
+    # Each member is serialised before an index is claimed: what cannot be serialised is refused first,
+    # so a caller that catches the error and commits anyway leaves no hole in the log. The body is then
+    # the members in RFC 8785 order (keys sorted; every key here is ASCII), byte for byte what
+    # canonical_json of the whole object gives (tests/unit/signing/test_log_batches.py checks it).
+    head = b'{"actor":%s,"data":%s,"event":"%s","index":' % (
+        canonical_json(actor_json(actor)), canonical_json(data or {}), event.encode())
+    address = request_context_ip() if ip is FROM_REQUEST else ip
+    tail = b',"ip":%s,"subject":%s,"time":"' % (canonical_json(address), canonical_json(subject))
+    index = logstore.next_index()
     # The time is read after the claim: the head's lock orders entries, so times follow indexes.
     now = utcnow()
-    fields.update(index=index, time=now.strftime(TIME_FORMAT))
-    body = canonical_json(fields)
-    entry = LogEntry(index=index, body=body.decode(), leaf_hash=leaf_hash(body), event=event, created_at=now)
-    db.session.add(entry)
-    db.session.flush()
-    logstore.tree(index).append(entry.leaf_hash)
+    body = b'%s%d%s%s","v":%d}' % (head, index, tail, now.strftime(TIME_FORMAT).encode(), FORMAT_VERSION)
+    leaf = leaf_hash(body)
+    text = body.decode()
+    logstore.append(leaf, {"index": index, "body": text, "leaf_hash": leaf, "event": event,
+                           "created_at": now})
+    entry = LogEntry(index=index, body=text, leaf_hash=leaf, event=event, created_at=now)
     if checkpoint is not None:
         make_checkpoint(milestone=checkpoint)
     return entry
