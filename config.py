@@ -41,6 +41,9 @@ class Config:
     #: Where deposit statuses at the opening come from ("module:Class"): guarantees/ coverage.
     DEPOSIT_STATUS_PROVIDER = os.environ.get("DEPOSIT_STATUS_PROVIDER",
                                              "guarantees.opening:DepositCoverageStatus")
+    #: Where a deposit requirement's times come from ("module:Class"): the tender itself, never the office.
+    TENDER_TIMES_SOURCE = os.environ.get("TENDER_TIMES_SOURCE",
+                                         "bidding.deposit_times:TenderTimesFromBidding")
     #: The issuers (banks, insurers) and their adapters (guarantees/issuers.py); a JSON file path from
     #: the environment replaces the embedded default, the two in-process sandbox issuers.
     GUARANTEE_ISSUERS = os.environ.get("GUARANTEE_ISSUERS_FILE") or [

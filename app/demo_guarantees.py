@@ -50,10 +50,7 @@ def register_requirement(demo: Any, tender: dict[str, Any], *, project_type: str
         "currency": tender["currency"],
         "estimated_price": tender["estimated_price"],
         "deposit_amount": tender["deposit_amount"],
-        "submission_deadline": tender["submission_deadline"],
-        "opening_time": tender.get("opening_time") or tender["submission_deadline"],
-        "bid_validity_days": tender["bid_validity_days"],
-    }
+    }  # the deadline, opening time and bid validity are the tender's own: the platform takes them from it
     over = dict(body, deposit_amount=f"{float(tender['estimated_price']) * 0.03:.2f}")
     refused = office.call("PUT", f"/api/deposits/tenders/{tender['id']}/requirement", json=over, expect=422)
     demo.say("platform", f"refused a deposit of 3%: {refused['error']['message'][:90]}…")

@@ -18,10 +18,13 @@ JOB = "guarantees.issuers"
 
 
 def issuer_job(now: dt.datetime) -> dt.datetime | None:
-    """Re-send waiting requests, poll pending ones, verify letters, expire, refund; commits per step."""
+    """Follow tenders' opening times, re-send waiting requests, poll pending ones, verify letters, expire,
+    refund; commits per step."""
     from app.extensions import db
-    from guarantees import claims, services
+    from guarantees import claims, services, tenders
 
+    tenders.follow_tender_times(now)  # an amended tender's later opening, before the figures count it
+    db.session.commit()
     due = services.due_requests(now)
     for request in [r for r in due if r.status == "waiting"]:
         services.send(request, now)

@@ -252,7 +252,8 @@ def get_requirement(tender_id: int):
 
 @bp.put("/tenders/<int:tender_id>/requirement")
 @document(
-    summary="Set the tender's deposit requirement (its office); checked against the jurisdiction's cap",
+    summary="Set the tender's deposit requirement (its office); checked against the jurisdiction's cap; "
+    "the deadline, opening time and bid validity are the tender's own",
     request={
         "reference": "string",
         "jurisdiction": "string",
@@ -260,10 +261,6 @@ def get_requirement(tender_id: int):
         "currency": "string",
         "estimated_price": "money",
         "deposit_amount": "money",
-        "submission_deadline": "datetime",
-        "opening_time": "datetime",
-        "bid_validity_end": "datetime",
-        "bid_validity_days": "integer",
     },
     response=REQUIREMENT,
 )

@@ -8,6 +8,7 @@ facts with the requirement. Nothing here reads bidding's tables or imports biddi
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -23,8 +24,6 @@ from app.orm import utcnow
 from app.validation import (
     ValidationError,
     parse_amount,
-    parse_datetime,
-    parse_int,
     parse_money,
     parse_region,
     parse_text,
@@ -110,20 +109,76 @@ class TenderFactsSource(Protocol):
     def facts(self, *, tender_id: int) -> TenderFacts | None: ...
 
 
+@dataclass(frozen=True)
+class TenderTimes:
+    """A tender's times as the tender itself states them (never as the tendering office says they are)."""
+
+    submission_deadline: dt.datetime
+    opening_time: dt.datetime
+    bid_validity_end: dt.datetime
+
+
+class TenderTimesSource(Protocol):
+    """Where a tender's times come from: `TENDER_TIMES_SOURCE` ("module:Class"), bidding's tenders by
+    default (`bidding.deposit_times:TenderTimesFromBidding`)."""
+
+    @classmethod
+    def from_config(cls, config: Any) -> TenderTimesSource: ...
+
+    def times(self, *, tender_id: int) -> TenderTimes | None: ...
+
+
+def times_source() -> TenderTimesSource | None:
+    """The configured source of tenders' times, built once per application; None when none is set."""
+    from flask import current_app
+
+    cache = current_app.extensions.setdefault("ebid.tender_times", {})
+    if "source" not in cache:
+        target = current_app.config.get("TENDER_TIMES_SOURCE")
+        source = None
+        if target:
+            module_name, _, class_name = target.partition(":")
+            source = getattr(importlib.import_module(module_name), class_name).from_config(current_app.config)
+        cache["source"] = source
+    return cache["source"]
+
+
+def tender_times(tender_id: int) -> TenderTimes | None:
+    """The tender's own times, from the configured source (None: unknown tender or no source)."""
+    source = times_source()
+    return source.times(tender_id=tender_id) if source is not None else None
+
+
+#: What the office may not say: the times are the tender's (issue 12, finding 1).
+TIMES_FROM_TENDER = ("submission_deadline", "opening_time", "bid_validity_end", "bid_validity_days")
+
+
 def parse_facts(data: Any, *, tender_id: int, tenderee_id: int) -> TenderFacts:
-    """Facts from the office's JSON: reference, jurisdiction, project type, money, times, validity."""
+    """Facts from the office's JSON (reference, jurisdiction, project type, money) and the tender's times.
+
+    The submission deadline, the opening time and the bid validity come from the tender itself
+    (`tender_times`); a body that states any of them is refused, so the office cannot move the opening
+    into the past to see early who arranged deposits.
+    """
     if not isinstance(data, dict):
         raise ValidationError(None, "a JSON object is required")
+    for name in TIMES_FROM_TENDER:
+        if data.get(name) not in (None, ""):
+            raise ValidationError(
+                name,
+                f"{name} is the tender's own: the deposit requirement takes the submission deadline, the "
+                "opening time and the bid validity from the tender; amend the tender to change them",
+                code="set_by_tender",
+            )
+    times = tender_times(tender_id)
+    if times is None:
+        raise Refused("the tender's times are not known here", code="not_found", status=404)
     currency = data.get("currency", "CNY")
     estimated = parse_money(data.get("estimated_price"), currency, "estimated_price")
     deposit = Money(parse_amount(data.get("deposit_amount"), "deposit_amount"), estimated.currency)
-    deadline = parse_datetime(data.get("submission_deadline"), "submission_deadline")
-    opening = parse_datetime(data.get("opening_time") or data.get("submission_deadline"), "opening_time")
-    if data.get("bid_validity_end") is not None:
-        validity_end = parse_datetime(data.get("bid_validity_end"), "bid_validity_end")
-    else:
-        days = parse_int(data.get("bid_validity_days"), "bid_validity_days", minimum=1, maximum=365)
-        validity_end = deadline + dt.timedelta(days=days)
+    deadline = times.submission_deadline
+    opening = times.opening_time
+    validity_end = times.bid_validity_end
     project_type = parse_text(data.get("project_type"), "project_type", max_length=32)
     return TenderFacts(
         tender_id=tender_id,
@@ -177,6 +232,15 @@ def register_requirement(
             )
         if requirement.outcome is not None:
             raise Refused("the tender has ended; its deposits are settled", code="tender_ended")
+        if facts.bid_validity_end < requirement.bid_validity_end:
+            # Guarantees may already be issued to cover the registered validity; whether any are is
+            # hidden until the opening, so the rule does not depend on it (a refusal would tell).
+            raise Refused(
+                "the bid validity cannot be shortened once the deposit requirement is registered: "
+                f"it ends {requirement.bid_validity_end.isoformat()}, instruments may be issued against it",
+                code="validity_shortened",
+                field="bid_validity_end",
+            )
     else:
         requirement = DepositRequirement(tender_id=facts.tender_id)
         db.session.add(requirement)
@@ -213,8 +277,46 @@ def register_requirement(
 
 
 def opened(requirement: DepositRequirement, now: dt.datetime | None = None) -> bool:
-    """Whether the opening time has come: before it, who arranged deposits is hidden from the tenderee."""
-    return (now or utcnow()) >= requirement.opening_time
+    """Whether the opening time has come: before it, who arranged deposits is hidden from the tenderee.
+
+    The later of the requirement's opening time and the tender's own (an amendment may have moved the
+    tender's opening after the requirement was registered) decides.
+    """
+    now = now or utcnow()
+    if now < requirement.opening_time:
+        return False
+    times = tender_times(requirement.tender_id)
+    return times is None or now >= times.opening_time
+
+
+#: How far back `follow_tender_times` looks: a requirement whose copied opening time passed within it
+#: is still checked against its tender (the job may not have run between an amendment and that time).
+FOLLOW_LOOKBACK = dt.timedelta(days=7)
+
+
+def follow_tender_times(now: dt.datetime | None = None) -> int:
+    """Move the opening time of recent requirements to the tender's, when the tender's is later.
+
+    An amendment can move a tender's opening later after its deposit requirement was registered; the
+    cash-release figures leave out requirements whose opening time has not come, so the requirement's
+    copy must not stay earlier than the tender's. Run by the guarantees' scheduler job; flushes.
+    """
+    now = now or utcnow()
+    if times_source() is None:
+        return 0
+    moved = 0
+    live = db.session.scalars(
+        select(DepositRequirement).where(
+            DepositRequirement.opening_time > now - FOLLOW_LOOKBACK, DepositRequirement.outcome.is_(None)
+        )
+    )
+    for requirement in live:
+        times = tender_times(requirement.tender_id)
+        if times is not None and times.opening_time > requirement.opening_time:
+            requirement.opening_time = times.opening_time
+            moved += 1
+    db.session.flush()
+    return moved
 
 
 def requirement_json(requirement: DepositRequirement) -> dict[str, Any]:

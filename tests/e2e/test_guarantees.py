@@ -96,9 +96,6 @@ def tender(live_server) -> SimpleNamespace:
         "currency": "CNY",
         "estimated_price": published["estimated_price"],
         "deposit_amount": published["deposit_amount"],
-        "submission_deadline": published["submission_deadline"],
-        "opening_time": published["opening_time"],
-        "bid_validity_days": published["bid_validity_days"],
     })
     assert Decimal(requirement["deposit"]["amount"]) == DEPOSIT
     _csv(admin, "/api/deposits/rules/waiver", WAIVER_RULES)

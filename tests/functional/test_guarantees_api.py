@@ -15,6 +15,7 @@ from app.orm import utcnow
 from guarantees import tenders
 from tests import factories
 from tests.functional.helpers import assert_json_error
+from tests.unit.guarantees import deposit_helpers as h
 
 BANK = "sandbox-bank"
 
@@ -40,7 +41,6 @@ def world(session, bearer):
 
 
 def requirement_body(deposit="20000.00", **kw):
-    deadline = utcnow() + dt.timedelta(days=20)
     body = {
         "reference": "ZB-2026-0042",
         "jurisdiction": "350102",
@@ -48,9 +48,6 @@ def requirement_body(deposit="20000.00", **kw):
         "currency": "CNY",
         "estimated_price": "1000000.00",
         "deposit_amount": deposit,
-        "submission_deadline": deadline.isoformat(),
-        "opening_time": deadline.isoformat(),
-        "bid_validity_days": 90,
     }
     body.update(kw)
     return body
@@ -65,8 +62,7 @@ def set_requirement(client, world, **kw):
 
 
 def pass_deadline(tender_id: int) -> None:
-    requirement = tenders.requirement_for(tender_id)
-    requirement.submission_deadline = requirement.opening_time = utcnow() - dt.timedelta(hours=1)
+    h.move_deadline(tenders.requirement_for(tender_id), utcnow() - dt.timedelta(hours=1))
     db.session.commit()
 
 
@@ -96,6 +92,79 @@ def test_only_the_tenders_own_office_sets_its_requirement(client, world, bearer)
         f"/api/deposits/tenders/{world['tender'].id}/requirement", json=requirement_body(), headers=stranger
     )
     assert_json_error(response, 403, code="forbidden")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("submission_deadline", "past"),
+        ("opening_time", "past"),
+        ("bid_validity_end", "past"),
+        ("bid_validity_days", 1),
+    ],
+)
+def test_the_office_cannot_set_the_requirements_times_to_see_deposits_early(client, world, field, value):
+    # Issue 12, finding 1: the office re-sent the requirement with the deadline and opening in the past,
+    # then read the coverage. The times are the tender's own now; the office cannot state them.
+    assert set_requirement(client, world).status_code == 200
+    tender = world["tender"]
+    applied = client.post(
+        f"/api/deposits/tenders/{tender.id}/guarantees", json={"issuer": BANK}, headers=world["h"]["bidder"]
+    )
+    assert applied.status_code == 201, applied.get_json()
+    past = (utcnow() - dt.timedelta(days=1)).isoformat()
+    response = set_requirement(client, world, **{field: past if value == "past" else value})
+    assert_json_error(response, 422, code="set_by_tender", field=field)
+    requirement = tenders.requirement_for(tender.id)
+    assert requirement.submission_deadline == tender.submission_deadline
+    assert requirement.opening_time == tender.opening_time
+    validity = dt.timedelta(days=tender.bid_validity_days)
+    assert requirement.bid_validity_end == tender.submission_deadline + validity
+    assert_json_error(
+        client.get(f"/api/deposits/tenders/{tender.id}/coverage", headers=world["h"]["office"]),
+        403,
+        code="hidden_until_opening",
+    )
+
+
+def test_the_requirement_takes_its_times_from_the_tender(client, world):
+    tender = world["tender"]
+    body = set_requirement(client, world).get_json()
+    assert dt.datetime.fromisoformat(body["opening_time"]) == tender.opening_time
+    assert dt.datetime.fromisoformat(body["submission_deadline"]) == tender.submission_deadline
+    assert dt.datetime.fromisoformat(body["bid_validity_end"]) == tender.submission_deadline + dt.timedelta(
+        days=tender.bid_validity_days
+    )
+
+
+def test_a_copy_of_the_opening_left_behind_by_an_amendment_reveals_nothing(client, world):
+    # The tender's opening moved later after the requirement was registered: the later time decides.
+    set_requirement(client, world)
+    requirement = tenders.requirement_for(world["tender"].id)
+    requirement.submission_deadline = requirement.opening_time = utcnow() - dt.timedelta(hours=1)
+    db.session.commit()
+    assert_json_error(
+        client.get(f"/api/deposits/tenders/{world['tender'].id}/coverage", headers=world["h"]["office"]),
+        403,
+        code="hidden_until_opening",
+    )
+
+
+def test_the_bid_validity_is_never_shortened_once_registered(client, world):
+    tender = world["tender"]
+    set_requirement(client, world)
+    registered = tenders.requirement_for(tender.id).bid_validity_end
+    tender.bid_validity_days = 30  # the tender shortened (an amendment)
+    db.session.commit()
+    refused = set_requirement(client, world)
+    assert_json_error(refused, 409, code="validity_shortened", field="bid_validity_end")
+    assert tenders.requirement_for(tender.id).bid_validity_end == registered
+    tender.bid_validity_days = 120  # lengthening is allowed: guarantees are checked against the longer one
+    db.session.commit()
+    body = set_requirement(client, world).get_json()
+    assert dt.datetime.fromisoformat(body["bid_validity_end"]) == tender.submission_deadline + dt.timedelta(
+        days=120
+    )
 
 
 def test_a_bidder_applies_for_a_guarantee_which_stays_hidden_until_the_opening(client, world):

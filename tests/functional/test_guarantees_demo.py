@@ -12,6 +12,7 @@ from app.models import Role
 from app.orm import utcnow
 from guarantees import tenders
 from tests import factories
+from tests.unit.guarantees import deposit_helpers as h
 
 
 class ClientRole:
@@ -104,8 +105,7 @@ def test_the_demo_steps_run_end_to_end(client, bearer, session, tmp_path):
     assert steps.cash_deposit(demo, tender)["coverage"]["state"] == "covered"
     third = steps.guarantee_insurance(demo, tender)
     assert third["state"] == "issued"
-    row = tenders.requirement_for(made.id)
-    row.submission_deadline = row.opening_time = utcnow() - dt.timedelta(minutes=5)
+    h.move_deadline(tenders.requirement_for(made.id), utcnow() - dt.timedelta(minutes=5))
     session.commit()
     claimed = steps.claim(demo, tender)
     assert claimed["state"] == "paid"

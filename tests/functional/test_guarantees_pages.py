@@ -40,8 +40,6 @@ def test_an_office_records_its_requirement_and_sees_nothing_before_the_opening(c
         project_type="construction",
         estimated_price="1000000.00",
         deposit_amount="30000.00",
-        submission_deadline="2030-01-10T09:00:00+08:00",
-        opening_time="2030-01-10T09:00:00+08:00",
     )
     refused = client.post(f"/deposits/office/tenders/{tender.id}", data=form)
     assert refused.status_code == 422 and "over the cap of 2%" in refused.get_data(as_text=True)

@@ -65,11 +65,22 @@ def requirement(*, office_user=None, now: dt.datetime | None = None, **kw: Any):
 
 
 def move_deadline(requirement, deadline: dt.datetime, *, opening: dt.datetime | None = None) -> None:
-    """Time passes: the requirement's deadline (and opening) are now `deadline` (tests only)."""
+    """Time passes: the tender's and the requirement's deadline (and opening) are now `deadline` (tests only).
+
+    The tender moves too: whether the opening has come is the later of the requirement's opening time
+    and the tender's own.
+    """
+    from app.extensions import db
+    from bidding.models import Tender
+
     requirement.submission_deadline = deadline
     requirement.opening_time = opening or deadline
     if requirement.bid_validity_end < deadline:
         requirement.bid_validity_end = deadline + dt.timedelta(days=90)
+    tender = db.session.get(Tender, requirement.tender_id)
+    tender.submission_deadline = deadline
+    tender.opening_time = opening or deadline
+    db.session.flush()
 
 
 class TamperingIssuer:
