@@ -220,3 +220,75 @@ def test_a_pyjwt_token_is_accepted_by_the_platform(private_key, resolve):
     token = pyjwt.encode({**claims(), "iat": now, "exp": now + 60}, private_key, algorithm="ES256",
                          headers={"kid": KID})
     assert decode(token, resolve)["sub"] == "7"
+
+
+# -- prepared keys, kept per key id (issue 17) ------------------------------------------------------------
+
+
+def test_keys_are_not_serialised_and_parsed_again_on_each_call(private_key, resolve, monkeypatch):
+    """Signing and verifying reuse the key objects: python-jose never loads a PEM key on the way."""
+    from jose.backends import cryptography_backend
+
+    loads = []
+    for name in ("load_pem_private_key", "load_pem_public_key"):
+        original = getattr(cryptography_backend, name)
+        monkeypatch.setattr(cryptography_backend, name,
+                            lambda *a, _f=original, **k: loads.append(1) or _f(*a, **k))
+    for n in range(5):
+        assert jose.verify(jose.sign({"n": n}, kid=KID, private_key=private_key), resolve) == {"n": n}
+        assert decode(make(private_key), resolve)["sub"] == "7"
+    assert loads == []
+
+
+def test_another_key_under_a_cached_kid_is_not_mistaken_for_it(private_key, resolve):
+    jose.verify(jose.sign({"n": 1}, kid=KID, private_key=private_key), resolve)  # KID's keys now cached
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    token = jose.sign({"n": 2}, kid=KID, private_key=stranger)
+    assert jose.verify(token, lambda kid: stranger.public_key()) == {"n": 2}
+    with pytest.raises(TokenError, match="signature does not verify"):
+        jose.verify(token, resolve)
+    # ... and the original key, still cached under KID, signs and verifies as before
+    assert jose.verify(jose.sign({"n": 3}, kid=KID, private_key=private_key), resolve) == {"n": 3}
+
+
+def test_an_equal_public_key_object_reuses_the_prepared_key(private_key):
+    """A key store hands out a fresh public key object per lookup; equal keys are the same key."""
+    token = jose.sign({"n": 1}, kid="fresh-objects", private_key=private_key)
+    for _ in range(3):
+        assert jose.verify(token, lambda kid: private_key.public_key()) == {"n": 1}
+    source, _prepared = jose._verifying_keys["fresh-objects"]
+    assert source == private_key.public_key()
+
+
+@pytest.mark.parametrize("curve", [ec.SECP384R1(), ec.SECP521R1(), ec.SECP256K1()])
+def test_a_key_on_another_curve_is_refused_for_es256(curve):
+    other = ec.generate_private_key(curve)
+    with pytest.raises(TokenError, match="ECDSA P-256"):
+        jose.sign({"n": 1}, kid="other-curve", private_key=other)
+    token = jose.sign({"n": 1}, kid="p256", private_key=ec.generate_private_key(ec.SECP256R1()))
+    with pytest.raises(TokenError, match="ECDSA P-256"):
+        jose.verify(token, lambda kid: other.public_key())
+
+
+def test_the_signature_is_jws_r_and_s_checked_by_pyjwt(private_key):
+    """The 64-byte r || s form of RFC 7518, checked by an independent implementation."""
+    token = jose.sign({"tender": 7}, kid=KID, private_key=private_key, typ="ebid-receipt+jws")
+    assert len(unb64url(token.split(".")[2])) == 64
+    assert json.loads(pyjwt.PyJWS().decode(token, key=private_key.public_key(), algorithms=["ES256"])) == \
+        {"tender": 7}
+
+
+@pytest.mark.parametrize("cut", [1, 32, 63])
+def test_a_signature_of_the_wrong_length_is_refused(private_key, resolve, cut):
+    header, payload, signature = jose.sign({"n": 1}, kid=KID, private_key=private_key).split(".")
+    short = b64url(unb64url(signature)[:cut])
+    with pytest.raises(TokenError, match="signature does not verify"):
+        jose.verify(f"{header}.{payload}.{short}", resolve)
+
+
+def test_the_key_cache_keeps_a_bounded_number_of_ids(private_key, monkeypatch):
+    monkeypatch.setattr(jose, "KEY_CACHE_SIZE", 3)
+    jose.clear_key_cache()
+    for n in range(10):
+        jose.sign({"n": n}, kid=f"k{n}", private_key=private_key)
+    assert list(jose._signing_keys) == ["k7", "k8", "k9"]
