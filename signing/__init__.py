@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # `ebid` imports this package on users' machines, where Flask
 
 
 def init_app(app: Flask) -> None:
+    from signing import refusals  # noqa: F401 (its table)
     from signing.api import log_api
     from signing.cli import log_cli
     from signing.keys import KeyStore, parse_kek

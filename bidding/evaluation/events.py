@@ -2,8 +2,8 @@
 
 Thin, like the JSON API: authenticate on connect (the signed-in session cookie, or
 `auth={"token": <bearer JWT>}`; nobody watches anonymously: no or bad credentials are refused and
-logged), check the role with the JSON endpoints' rules (`app.authz.check`), call the same services
-under `refusals_logged`, commit, then publish.
+counted, not logged: `signing.refusals`), check the role with the JSON endpoints' rules
+(`app.authz.check`), call the same services under `refusals_logged`, commit, then publish.
 
 Who is let in (docs/evaluation.md): the panel's accepted members (they score), the tender's office
 (read-only, and it may put clarification questions on the panel's behalf), supervisors (read-only).
@@ -39,7 +39,7 @@ from app.extensions import db, socketio
 from app.models import User
 from bidding.evaluation import services
 from bidding.experts.models import Panel
-from signing import audit
+from signing import refusals
 
 log = logging.getLogger(__name__)
 
@@ -107,14 +107,13 @@ class EvaluationNamespace(Namespace):
         session[_USER] = user.id if user is not None else None
 
     def _refuse_connection(self, message: str) -> None:
+        """Nobody authenticated: counted, not logged (anyone may connect, as often as they like); over the
+        address's limit, refused with nothing written (`signing.refusals`)."""
         db.session.rollback()
-        audit.record(
-            "evaluation.refused",
-            actor=None,
-            subject={"socket": NAMESPACE},
-            data={"action": "connect", "reason": "unauthorized", "message": message},
-        )
+        counted = refusals.refused("socket:" + NAMESPACE, "unauthorized")
         db.session.commit()
+        if not counted:
+            message = "too many refused requests from your address: wait a minute and try again"
         raise ConnectionRefusedError(message)
 
     # -- joining ---------------------------------------------------------------------------------------------

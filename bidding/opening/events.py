@@ -2,8 +2,9 @@
 
 Thin, like the JSON API: authenticate on connect (the signed-in session cookie, or
 `auth={"token": <bearer JWT>}`; no credentials at all: a read-only public watcher; bad credentials:
-refused and logged), check the role with the JSON endpoints' rules (`app.authz.check`), call the
-same services under `refusals_logged`, commit, then `services.after_commit` and the publisher.
+refused and counted, not logged, as are a watcher's refused actions: `signing.refusals`), check the
+role with the JSON endpoints' rules (`app.authz.check`), call the same services under
+`refusals_logged`, commit, then `services.after_commit` and the publisher.
 
 Client -> server (each payload an object; `tender` an integer):
   join {tender}                                  -> "state" (the snapshot) to the sender only
@@ -35,7 +36,7 @@ from app.models import User
 from bidding.lifecycle import TenderState
 from bidding.models import Tender
 from bidding.opening import publisher, services
-from signing import audit
+from signing import audit, refusals
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +69,11 @@ class OpeningNamespace(Namespace):
         session[_USER] = user.id if user is not None else None
 
     def _refuse_connection(self, message: str) -> None:
+        """Credentials that do not verify: counted, not logged (anyone may try, as often as they like)."""
         db.session.rollback()
-        audit.record(
-            "opening.refused",
-            actor=None,
-            subject={"socket": NAMESPACE},
-            data={"action": "connect", "reason": "unauthorized", "message": message},
-        )
+        counted = refusals.refused("socket:" + NAMESPACE, "unauthorized")
         db.session.commit()
-        raise ConnectionRefusedError(message)
+        raise ConnectionRefusedError(message if counted else services.rate_limited().message)
 
     # -- joining a room ----------------------------------------------------------------------------------
 
@@ -193,8 +190,13 @@ def _integer(data: dict[str, Any], key: str) -> int:
 
 
 def _log_unnamed(action: str, exc: Refused) -> None:
-    """A refusal that names no tender: logged against the namespace."""
+    """A refusal that names no tender: logged against the namespace (counted only, for a watcher nobody
+    authenticated)."""
     db.session.rollback()
+    if _user() is None:
+        refusals.refused("socket:" + NAMESPACE, exc.code)
+        db.session.commit()
+        return
     audit.record(
         "opening.refused",
         actor=_user(),

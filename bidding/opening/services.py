@@ -57,7 +57,7 @@ from bidding.opening.models import (
     next_opening_state,
 )
 from bidding.submissions.models import Bid, BidState
-from signing import audit
+from signing import audit, refusals
 from signing.models import LogCheckpoint, LogEntry, SignedDocument
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,20 @@ def refuse(code: str, message: str, *, status: int = 409, field: str | None = No
 
 @contextmanager
 def refusals_logged(tender_id: int, actor: User | None, action: str) -> Iterator[None]:
-    """On a refusal: undo everything, log "opening.refused" with the reason, commit that alone, re-raise."""
+    """On a refusal: undo everything, log "opening.refused" with the reason, commit that alone, re-raise.
+
+    A refusal of a client nobody authenticated (`actor` None: a public watcher's socket) is counted,
+    not logged (`signing.refusals`); over its address's limit it becomes `rate_limited` (429)."""
     try:
         yield
     except Refused as exc:
         db.session.rollback()
+        if actor is None:
+            counted = refusals.refused("opening", exc.code)
+            db.session.commit()
+            if not counted:
+                raise rate_limited() from exc
+            raise
         audit.record(
             "opening.refused",
             actor=actor,
@@ -109,6 +118,12 @@ def refusals_logged(tender_id: int, actor: User | None, action: str) -> Iterator
         )
         db.session.commit()
         raise
+
+
+def rate_limited() -> Refused:
+    """The answer to a client whose address was refused too often lately."""
+    return Refused("too many refused requests from your address: wait a minute and try again",
+                   code="rate_limited", status=429)
 
 
 def _log(

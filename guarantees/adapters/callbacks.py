@@ -5,9 +5,10 @@ checks it (a compact JWS, ES256 only, the issuer's pinned key, `iss`/`aud`, `iat
 window, `jti` not seen before, the request it answers one that was sent) and the guarantee service
 applies the answer, in one transaction. A refused callback answers with the reason as the error
 code (`malformed` 400, `bad_signature` 401, `unknown_request` 404, `replayed` 409,
-`outside_time_window` 422) and stays on record in the exchange log; a refused callback that *was*
-signed by the issuer's key (replayed, late, for an unknown request) also goes to the audit log.
-Unsigned junk does not: anyone can post it, and the audit log is append-only forever.
+`outside_time_window` 422); one the issuer's key signed stays on record in the exchange log, and
+(replayed, late, for an unknown request) also goes to the audit log. Unsigned junk (not a JWS, a
+signature that fails, an issuer that does not exist) does neither: anyone can post it, so it is only
+counted (`signing.refusals`) and, from one address too often, answered 429 with nothing written.
 
 Answers go to issuers' machines, not to people, so the messages are not translated.
 """
@@ -54,7 +55,18 @@ JOB = "issuer_replay_store"
 
 
 def _refused(code: str, body: bytes, exc: CallbackRejected, *, signed: bool):
-    """Commit what records the refusal (nothing else is in the transaction) and answer with its reason."""
+    """Commit what records the refusal (nothing else is in the transaction) and answer with its reason.
+
+    An unsigned one (junk anyone can post) is only counted (`signing.refusals`, no exchange row, no log
+    entry); over its address's limit it is answered 429 with nothing written."""
+    if not signed:
+        from signing import refusals
+
+        counted = refusals.refused("issuer_callback", exc.reason)
+        db.session.commit()
+        if not counted:
+            return error_response(429, "rate_limited", "too many refused callbacks from this address")
+        return error_response(STATUS.get(exc.reason, 400), exc.reason, str(exc))
     if signed and exc.reason in SIGNED_REFUSALS:
         from signing.audit import record
 
@@ -100,7 +112,6 @@ def receive(code: str):
     entry = (current_app.extensions.get("ebid.issuers") or {}).get(code)
     if entry is None or not isinstance(entry.adapter, CallbackReceiver):
         exc = CallbackRejected("unknown_request", f"no issuer {code[:32]!r} sends callbacks to this platform")
-        _log_refusal(code[:32], body, exc)
         return _refused(code[:32], body, exc, signed=False)
     try:
         # The adapter logs its own refusals in this transaction, before anything else is written.

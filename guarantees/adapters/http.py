@@ -316,7 +316,7 @@ class HttpIssuer:
             body.decode("ascii", errors="replace").strip() if isinstance(body, bytes) else str(body).strip()
         )
         if token.count(".") != 2 or len(token) > 4 * 1024 * 1024:
-            raise self._rejection("malformed", "the body is not a compact JWS", body)
+            raise CallbackRejected("malformed", "the body is not a compact JWS")  # junk: counted, no row
 
         def pinned(kid: str):
             if kid != self.kid:
@@ -326,7 +326,7 @@ class HttpIssuer:
         try:
             claims = jose.verify(token, pinned)
         except jose.TokenError as exc:
-            raise self._rejection("bad_signature", f"signature refused: {exc}", body) from exc
+            raise CallbackRejected("bad_signature", f"signature refused: {exc}") from exc  # counted, no row
         jti = claims.get("jti")
         if claims.get("iss") != self.issuer_id or claims.get("aud") != self.audience:
             raise self._rejection(

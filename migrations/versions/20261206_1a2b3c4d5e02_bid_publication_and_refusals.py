@@ -7,8 +7,8 @@ Create Date: 2026-12-06 09:30:00
 Issue 12, findings 4-6: bid entries published apart from key registrations, bidders' own envelope
 copies at the opening, and refusals counted instead of logged (a slot; empty where nothing was needed).
 """
-from alembic import op  # noqa: F401 (the slot's owner fills it in)
-import sqlalchemy as sa  # noqa: F401
+from alembic import op
+import sqlalchemy as sa
 
 import app.orm  # noqa: F401
 
@@ -21,8 +21,17 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_table(
+        'refusal_counts',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('hour', app.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('channel', sa.String(length=64), nullable=False),
+        sa.Column('reason', sa.String(length=64), nullable=False),
+        sa.Column('count', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_refusal_counts')),
+        sa.UniqueConstraint('hour', 'channel', 'reason', name='uq_refusal_counts_bucket'),
+    )
 
 
 def downgrade():
-    pass
+    op.drop_table('refusal_counts')

@@ -1,0 +1,94 @@
+"""Issue 12, finding 6: refusals of clients nobody authenticated are counted and rate-limited, never one
+permanent audit log entry (or issuer exchange row) each."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import socketio
+from guarantees.adapters.models import IssuerExchange
+from signing import refusals
+from signing.models import LogEntry
+from tests.functional.test_opening_socket import ScopedSocketClient
+
+
+def _log_size(session) -> int:
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(LogEntry))
+
+
+def _counted(session, channel: str, reason: str) -> int:
+    session.expire_all()
+    return refusals.counts(channel).get((channel, reason), 0)
+
+
+@pytest.fixture
+def tight_limit(app):
+    """A limiter of 5 refusals a minute per address for the test, the suite's own afterwards."""
+    kept = app.extensions.get("ebid.refusal_limiter")
+    app.extensions["ebid.refusal_limiter"] = limiter = refusals.AddressLimiter(limit=5, window=60)
+    yield limiter
+    if kept is None:
+        app.extensions.pop("ebid.refusal_limiter", None)
+    else:
+        app.extensions["ebid.refusal_limiter"] = kept
+
+
+def _connect(app, namespace: str, auth=None) -> ScopedSocketClient:
+    return ScopedSocketClient(app, socketio, namespace=namespace, auth=auth)
+
+
+@pytest.mark.parametrize("namespace", ["/evaluation", "/opening"])
+def test_twenty_refused_connections_write_no_log_entry_and_are_counted(app, session, namespace):
+    channel = "socket:" + namespace
+    size, before = _log_size(session), _counted(session, channel, "unauthorized")
+    for _ in range(20):
+        # /evaluation refuses anonymous sockets; /opening takes them as watchers, so use a bad token there
+        c = _connect(app, namespace, None if namespace == "/evaluation" else {"token": "junk"})
+        assert not c.is_connected(namespace)
+    assert _log_size(session) == size
+    assert _counted(session, channel, "unauthorized") == before + 20
+
+
+def test_an_address_over_the_limit_is_refused_with_nothing_written(app, session, tight_limit):
+    channel = "socket:/evaluation"
+    before = _counted(session, channel, "unauthorized")
+    for _ in range(8):
+        assert not _connect(app, "/evaluation").is_connected("/evaluation")
+    assert _counted(session, channel, "unauthorized") == before + 5  # the rest were not even counted
+    assert tight_limit.dropped[(channel, "unauthorized")] == 3
+
+
+def test_a_watchers_refused_actions_are_counted_and_limited(app, session, tight_limit):
+    watcher = _connect(app, "/opening")
+    assert watcher.is_connected("/opening")
+    size = _log_size(session)
+    codes = [watcher.emit("join", {"tender": 999999}, namespace="/opening", callback=True)["code"]
+             for _ in range(7)]
+    assert codes == ["not_found"] * 5 + ["rate_limited"] * 2
+    assert _log_size(session) == size
+    watcher.disconnect(namespace="/opening")
+
+
+def test_unsigned_junk_posted_to_an_issuer_callback_writes_no_row(client, session, tight_limit):
+    rows = session.scalar(select(func.count()).select_from(IssuerExchange))
+    size, before = _log_size(session), _counted(session, "issuer_callback", "unknown_request")
+    answers = [client.post("/api/issuers/no-such-bank/callbacks", data=b"junk" * 10).status_code
+               for _ in range(7)]
+    assert answers == [404] * 5 + [429] * 2
+    assert session.scalar(select(func.count()).select_from(IssuerExchange)) == rows
+    assert _log_size(session) == size
+    assert _counted(session, "issuer_callback", "unknown_request") == before + 5
+
+
+def test_the_limiter_keeps_a_bounded_number_of_addresses_and_forgets_old_refusals():
+    now = [0.0]
+    limiter = refusals.AddressLimiter(limit=2, window=10, max_addresses=3, clock=lambda: now[0])
+    assert limiter.allow("a") and limiter.allow("a") and not limiter.allow("a")
+    for address in ("b", "c", "d", "e"):
+        limiter.allow(address)
+    assert len(limiter) == 3  # "a", the least recently seen, was dropped first
+    assert limiter.allow("a")  # so it starts again
+    now[0] = 11.0
+    assert limiter.allow("e") and limiter.allow("e") and not limiter.allow("e")
