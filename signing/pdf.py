@@ -14,6 +14,7 @@ from asn1crypto import keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font.api import FontEngine, FontEngineFactory, ShapeResult
@@ -42,7 +43,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import CondPageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from signing.loops import outside_event_loop
-from signing.timestamps import as_asn1_cert
+from signing.timestamps import LocalTimestamper, as_asn1_cert
 
 # Adobe's standard Simplified Chinese font: viewers supply it, so nothing is embedded and no font file
 # has to ship; poppler maps it through poppler-data.
@@ -265,6 +266,50 @@ def _key_info(key: PrivateKeyTypes) -> keys.PrivateKeyInfo:
     return keys.PrivateKeyInfo.load(der)
 
 
+#: Room for what a CMS SignedData holds beside its certificates, names and signature value: the
+#: structure, algorithm identifiers, and the signed attributes (content type, message digest, CMS
+#: algorithm protection, ...), about 500 bytes in practice; the rest is margin.
+CMS_OVERHEAD = 1024
+
+
+def _signature_size(key: Any) -> int:
+    """Upper bound of a signature value's DER size: ECDSA two integers, RSA the modulus."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return 2 * ((key.curve.key_size + 7) // 8) + 9
+    if isinstance(key, rsa.RSAPrivateKey):
+        return (key.key_size + 7) // 8
+    return 512
+
+
+def _signer_info_size(cert: asn1_x509.Certificate, key: Any) -> int:
+    """The parts of a SignerInfo that grow with its certificate: the issuer name and serial number, twice
+    (the signer identifier and the signing-certificate-v2 attribute), and the signature value."""
+    issuer = len(cert.issuer.dump()) + len(cert["tbs_certificate"]["serial_number"].dump())
+    return 2 * issuer + _signature_size(key)
+
+
+def signature_reserve(signer_cert: x509.Certificate, signer_key: Any,
+                      certificates: Sequence[x509.Certificate], timestamper: TimeStamper) -> int | None:
+    """Bytes to reserve for the signature container (hex digits in the PDF), computed from the sizes of
+    what goes into it, or None when the time-stamp's size cannot be known beforehand (a remote TSA).
+
+    The container is the seal's CMS SignedData (its certificate and the chain, its SignerInfo) with the
+    TSA's token as an unsigned attribute (the TSA certificate and chain, its SignerInfo and the TSTInfo
+    naming the TSA); each part is counted from the actual certificates, plus `CMS_OVERHEAD` twice. A
+    fixed size lets pyHanko sign once, instead of building the whole container a first time (a dry
+    run, with a throw-away time-stamp) only to measure it.
+    """
+    if not isinstance(timestamper, LocalTimestamper):
+        return None
+    signer = as_asn1_cert(signer_cert)
+    seal = (sum(len(as_asn1_cert(c).dump()) for c in (signer, *certificates))
+            + _signer_info_size(signer, signer_key))
+    tsa = timestamper.tsa_cert
+    token = (sum(len(c.dump()) for c in (tsa, *timestamper.chain))
+             + _signer_info_size(tsa, timestamper.tsa_key) + len(tsa.subject.dump()))
+    return 2 * (seal + token + 2 * CMS_OVERHEAD)
+
+
 def _is_certified(writer: IncrementalPdfFileWriter) -> bool:
     """Whether an earlier signature certified the document (a DocMDP entry in the catalog's /Perms)."""
     perms = writer.root.get("/Perms")
@@ -361,6 +406,7 @@ def sign_pdf(
         out = pdf_signer.sign_pdf(
             writer,
             existing_fields_only=new_field is None,
+            bytes_reserved=signature_reserve(signer_cert, signer_key, [ca_cert], timestamper),
             appearance_text_params={"label": signer_label, "reason": reason},
         )
     except TimestampRequestError as exc:

@@ -313,3 +313,68 @@ def test_ragged_table_and_slot_overflow_are_refused(pki: Pki) -> None:
             reason="r",
             box_index=12,
         )
+
+
+# -- one signing pass, a reserve computed from the certificates (issue 17) ----------------------------------
+
+
+def _containers(pdf: bytes) -> list[tuple[int, int]]:
+    """(bytes reserved for /Contents, bytes of the CMS SignedData in it) per signature."""
+    reader = PdfFileReader(BytesIO(pdf), strict=False)
+    return [(len(bytes(s.sig_object["/Contents"])), len(s.signed_data.dump()))
+            for s in reader.embedded_regular_signatures]
+
+
+def test_a_signature_is_built_once_without_a_dry_run(pki: Pki, document: bytes, monkeypatch) -> None:
+    """pyHanko's size estimate signs a throw-away container first; the computed reserve makes it unneeded."""
+    from pyhanko.sign.signers import pdf_signer
+
+    def no_dry_run(*_args, **_kwargs):
+        raise AssertionError("the signature container was built twice (a dry run to measure it)")
+
+    monkeypatch.setattr(pdf_signer.PdfSigningSession, "estimate_signature_container_size", no_dry_run)
+    stamps = []
+    original = LocalTimestamper.request_tsa_response
+    monkeypatch.setattr(LocalTimestamper, "request_tsa_response",
+                        lambda self, req: stamps.append(1) or original(self, req))
+    certified = _sign(pki, document, pki.agency, "agency", certify=True, reserve_fields=("expert1",))
+    signed = _sign(pki, certified, pki.expert, "expert1", certify=False)
+    assert len(stamps) == 2, "one time-stamp per signature, none thrown away"
+    assert all(r.ok for r in inspect_pdf(signed, [pki.ca.certificate]))
+
+
+def test_the_reserve_fits_large_certificates_an_rsa_tsa_and_a_longer_chain(document: bytes) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    long_org = "某某省某某市公共资源交易中心电子招标投标平台"  # 66 bytes of UTF-8
+    ca = CertificateAuthority.create("测试根证书颁发机构很长的名称用于测试预留", now=NOW,  # 60 bytes
+                                     organisation=long_org)
+    tsa_key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    _none, tsa_cert = ca.issue("时间戳服务单元 RSA 4096", organisation=long_org, kind="timestamping",
+                               public_key=tsa_key.public_key(), now=NOW)
+    signer = _signer(ca, "欧阳某某某某某某某某某某某某某某某某", long_org)
+    other = CertificateAuthority.create("another root in the chain", now=NOW, organisation=long_org)
+    big = Pki(ca=ca, tsa=LocalTimestamper(tsa_cert, tsa_key, chain=[ca.certificate, other.certificate]),
+              agency=signer, expert=signer, second_expert=signer)
+    signed = _sign(big, document, signer, "agency", certify=True)
+    (report,) = inspect_pdf(signed, [ca.certificate])
+    assert report.ok and report.timestamp_valid, report.message
+    ((reserved, used),) = _containers(signed)
+    assert used < reserved < 2 * used, (reserved, used)
+
+
+def test_the_reserve_wastes_no_more_than_pyhankos_estimate(two_signed: bytes) -> None:
+    """pyHanko's estimate is the dry run's size plus half; the computed reserve stays within that."""
+    for reserved, used in _containers(two_signed):
+        assert used < reserved <= 1.6 * used, (reserved, used)
+
+
+def test_a_remote_tsa_keeps_the_estimate(pki: Pki) -> None:
+    """A remote TSA's token size is not known beforehand: pyHanko measures it (signature_reserve is None)."""
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+
+    from signing.pdf import signature_reserve
+
+    remote = HTTPTimeStamper("http://127.0.0.1:9/tsa")
+    assert signature_reserve(pki.agency.cert, pki.agency.key, [pki.ca.certificate], remote) is None
+    assert signature_reserve(pki.agency.cert, pki.agency.key, [pki.ca.certificate], pki.tsa) > 0
