@@ -9,7 +9,7 @@ from flask_babel import format_datetime, format_decimal
 from flask_babel import lazy_gettext as _l
 
 from app.models import OrganisationKind, Role
-from app.money import Money
+from app.money import Money, format_amount
 from bidding.lifecycle import TenderState
 from bidding.models import CriterionCategory, EvaluationMethod
 
@@ -32,15 +32,22 @@ CATEGORIES = {CriterionCategory.PRICE: _l("Price"), CriterionCategory.COMMERCIAL
 
 
 def money(value: Money | None) -> str:
-    """1,234,567.00 CNY in the page's locale."""
+    """1,234,567.00 CNY (1,234,567 JPY: the currency's own decimals) in the page's locale."""
     if value is None:
         return "—"
-    return f"{format_decimal(value.amount, format='#,##0.00')} {value.currency}"
+    places = len(format_amount(value.amount, value.currency).partition(".")[2])
+    pattern = "#,##0" + ("." + "0" * places if places else "")
+    return f"{format_decimal(value.amount, format=pattern, decimal_quantization=False)} {value.currency}"
 
 
 def when(value: dt.datetime | None) -> str:
-    """A time in the display zone, medium format."""
-    return format_datetime(value, "yyyy-MM-dd HH:mm zzz") if value else "—"
+    """A time in the display zone, medium format (in UTC, ISO 8601, if the zone cannot show it)."""
+    if not value:
+        return "—"
+    try:
+        return format_datetime(value, "yyyy-MM-dd HH:mm zzz")
+    except (OverflowError, ValueError):  # a time stored before the range check (app.validation)
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def init_app(app: Flask) -> None:

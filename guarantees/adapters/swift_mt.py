@@ -33,6 +33,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from app.money import minor_units
+
 #: The SWIFT `x` character set (without CrLf); `z` adds a few more, which we never need to emit.
 X_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-?:().,'+ ")
 Z_EXTRA = frozenset('=!"%&*<>;@#_{}')
@@ -405,20 +407,36 @@ def parse(text: str) -> MTMessage:
 # -- values -----------------------------------------------------------------------------------------
 
 
+def _places(currency: str) -> int:
+    try:
+        return minor_units(currency)
+    except ValueError as exc:
+        raise MTFormatError(str(exc)) from None
+
+
 def amount(currency: str, value: Decimal) -> str:
-    """`3!a15d`: CNY20000,00."""
-    text = format(value.quantize(Decimal("0.01")), "f").replace(".", ",")
-    return f"{currency}{text}"
+    """`3!a15d` with the currency's own decimals (ISO 4217): CNY20000,00 and JPY20000, (comma always)."""
+    places = _places(currency)
+    try:
+        exact = value.quantize(Decimal(1).scaleb(-places))
+    except InvalidOperation:
+        exact = None
+    if exact is None or exact != value or exact < 0:
+        raise MTFormatError(f"{value} is not an amount in {currency} ({places} decimals at most)")
+    whole, _, fraction = format(exact, "f").partition(".")
+    return f"{currency}{whole},{fraction}"
 
 
 def parse_amount(value: str) -> tuple[str, Decimal]:
-    m = re.fullmatch(r"([A-Z]{3})(\d+),(\d{0,2})", value or "")
+    """(currency, amount) of a `3!a15d` field; more decimals than the currency has is an error (T43)."""
+    m = re.fullmatch(r"([A-Z]{3})(\d{1,14}),(\d*)", value or "", re.ASCII)
     if m is None:
         raise MTFormatError(f"not an amount: {value!r}")
-    try:
-        return m.group(1), Decimal(f"{m.group(2)}.{m.group(3) or '0'}").quantize(Decimal("0.01"))
-    except InvalidOperation as exc:  # pragma: no cover - the pattern guards this
-        raise MTFormatError(f"not an amount: {value!r}") from exc
+    places = _places(m.group(1))
+    if len(m.group(3)) > places:
+        raise MTFormatError(f"{value!r}: {m.group(1)} amounts have at most {places} decimals")
+    number = Decimal(f"{m.group(2)}.{m.group(3) or '0'}")
+    return m.group(1), number.quantize(Decimal(1).scaleb(-places))
 
 
 def date6(value: dt.date) -> str:
