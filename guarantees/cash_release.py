@@ -14,6 +14,9 @@ The definitions (docs/cash-release.md):
   deadline (when cash would have been paid in) to its release (the guarantee's closing, else the
   tender's outcome, else the report date), in currency-days.
 
+Only requirements whose opening time has come (by the report's date and by the clock, whichever is
+earlier) are counted, for every viewer: before the opening, who arranged deposits is hidden.
+
 Amounts are summed as integer cents inside the database (exact on SQLite, whose NUMERIC is a float,
 and on PostgreSQL), then grouped in SQL; pandas turns the grouped rows into the figures by month,
 region, tendering office, issuer and instrument. Nothing is sampled, so the figures reconcile with
@@ -160,7 +163,9 @@ def _grouped(as_of: dt.datetime, dialect: str, period: Period,
     non_cash = c.c.instrument != CASH
     capital = case((non_cash, c.c.cents * days), else_=0)
     month = _local_month(r.submission_deadline, dialect).label("month")
-    where = []
+    # A requirement counts only once its opening has come (for every viewer): before it, even a count by
+    # region or issuer would tell the office how many deposits a live tender has, and from whom.
+    where = [r.opening_time <= min(as_of, utcnow())]
     if period.start:
         where.append(_local_day(r.submission_deadline, dialect) >= _day_number(period.start, dialect))
     if period.end:
@@ -287,7 +292,10 @@ class CashRelease:
 
 def report(*, period: Period | None = None, as_of: dt.datetime | None = None,
            office: int | None = None) -> CashRelease:
-    """The cash-release figures of the deposit cases whose deadline falls in `period` (of one office)."""
+    """The cash-release figures of the deposit cases whose deadline falls in `period` (of one office).
+
+    Requirements whose opening time has not come (by `as_of`, and by the clock) are left out.
+    """
     from app.extensions import db
 
     as_of = as_of or utcnow()

@@ -104,3 +104,26 @@ def test_the_monthly_report_is_a_signed_pdf_issued_once(client, login, two_offic
         {"month": "2026-03", "office": mine.organisation_id}]
     bad = client.post("/cash-release/reports", data={"month": "March"})
     assert bad.status_code == 400
+
+
+def test_no_viewer_sees_a_tender_before_its_opening(client, login, bearer, session):
+    # Issue 12, finding 2: by=issuer for a month told the office how many deposits a live tender had.
+    from app.orm import utcnow
+
+    office = factories.user(Role.TENDERING_OFFICE)
+    deadline = utcnow() - dt.timedelta(hours=1)
+    live = records.requirement("3000.00", deadline=deadline, office=office)
+    live.opening_time = utcnow() + dt.timedelta(days=1)
+    records.guarantee(live, records.bidder(), "3000.00", issuer="live-bank")
+    records.guarantee(live, records.bidder(), "3000.00", issuer="live-bank")
+    session.commit()
+    month = (deadline + dt.timedelta(hours=8)).strftime("%Y-%m")
+    for viewer in (office, factories.user(Role.SUPERVISOR), factories.user(Role.ADMINISTRATOR)):
+        for by in ("issuer", "region", "office", "instrument", "month", "total"):
+            body = client.get(f"/api/cash-release?by={by}&from={month}&to={month}",
+                              headers=bearer(viewer)).get_json()
+            assert not any(r.get("issuer") == "live-bank" for r in body["rows"]), (by, body)
+            assert not any(r.get("cases") or r.get("instruments") for r in body["rows"]), (by, body)
+    login(client, office)
+    text = client.get(f"/cash-release/export.csv?by=issuer&from={month}&to={month}").get_data(as_text=True)
+    assert "live-bank" not in text

@@ -45,3 +45,45 @@ def test_an_opening_long_past_is_left_alone(session):
     h.move_deadline(requirement, utcnow() - dt.timedelta(days=30))
     assert tenders.opened(requirement)
     assert tenders.follow_tender_times() == 0
+
+
+# -- finding 2 -------------------------------------------------------------------------------------
+
+
+def _live_and_opened(office):
+    """Two tenders of one office, one month, one region: one opened an hour ago, one opening tomorrow."""
+    from tests import deposit_records as records
+
+    now = utcnow()
+    opened = records.requirement("1000.00", deadline=now - dt.timedelta(hours=1), office=office)
+    records.guarantee(opened, records.bidder(), "1000.00", issuer="opened-bank")
+    live = records.requirement("3000.00", deadline=now - dt.timedelta(hours=1), office=office)
+    live.opening_time = now + dt.timedelta(days=1)
+    for _ in range(2):
+        records.guarantee(live, records.bidder(), "3000.00", issuer="live-bank")
+    records.cash(live, records.bidder(), "3000.00")
+    db.session.flush()
+    return opened, live
+
+
+def test_the_figures_leave_out_a_requirement_whose_opening_has_not_come(session):
+    from app.models import Role
+    from guarantees import cash_release
+    from tests import factories
+
+    office = factories.user(Role.TENDERING_OFFICE)
+    _live_and_opened(office)
+    month = cash_release.Period.month(tenders.local_date(utcnow() - dt.timedelta(hours=1)).strftime("%Y-%m"))
+    # an office's view, a supervisor's (every office), and a report dated after the opening: all the same
+    for figures in (
+        cash_release.report(period=month, office=office.organisation_id),
+        cash_release.report(period=month, office=office.organisation_id, as_of=utcnow() + dt.timedelta(3)),
+    ):
+        (total,) = cash_release.presented(figures.totals())
+        assert total["cases"] == 1 and total["guaranteed"] == 1000 and total["cash"] == 0
+        assert [r["issuer"] for r in cash_release.presented(figures.by("issuer"))] == ["opened-bank"]
+        (region,) = cash_release.presented(figures.by("region"))
+        assert region["cases"] == 1 and region["required"] == 1000
+    everyone = cash_release.report(period=month)
+    issuers = {r["issuer"] for r in cash_release.presented(everyone.by("issuer"))}
+    assert "live-bank" not in issuers and "opened-bank" in issuers
