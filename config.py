@@ -86,8 +86,20 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_DURATION = dt.timedelta(0)
-    LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", 5))
-    LOGIN_LOCKOUT = _duration("LOGIN_LOCKOUT", dt.timedelta(minutes=15))
+    # Rate limits per client address (app/limits.py), Flask-Limiter strings ("N per minute; M per hour").
+    # No account is ever locked: an address that fails too often is told to wait (429, Retry-After).
+    #: Refused sign-ins one address may make, on the form and at POST /api/auth/token together.
+    SIGN_IN_RATE_LIMIT = os.environ.get("SIGN_IN_RATE_LIMIT", "10 per minute; 50 per hour")
+    #: Resumable envelope uploads one address may begin.
+    UPLOAD_START_RATE_LIMIT = os.environ.get("UPLOAD_START_RATE_LIMIT", "30 per minute; 300 per hour")
+    #: Where the counters live: memory:// (one process) or a shared store, e.g. redis://host:6379/0
+    #: (which needs the `redis` package), when several processes serve the platform.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_STRATEGY = "moving-window"
+    RATELIMIT_HEADERS_ENABLED = True
+    #: Reverse proxies in front of the platform whose X-Forwarded-For/-Proto are believed (0: none). The
+    #: rate limits and the audit log count the address they report, so set it behind a proxy.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
     API_TOKEN_LIFETIME = _duration("API_TOKEN_LIFETIME", dt.timedelta(minutes=15))
     API_AUDIENCE = "ebid-api"
     WTF_CSRF_TIME_LIMIT = None  # the session's own lifetime bounds the token
@@ -130,7 +142,9 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     WTF_CSRF_ENABLED = True
-    LOGIN_LOCKOUT = dt.timedelta(minutes=15)
+    #: The suite signs in and out thousands of times from one address; rate-limit tests set their own.
+    SIGN_IN_RATE_LIMIT = "100000 per minute"
+    UPLOAD_START_RATE_LIMIT = "100000 per minute"
     OPENING_SYNC_DECRYPTION = True
 
 

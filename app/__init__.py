@@ -73,6 +73,9 @@ def create_app(config: str | type | dict[str, Any] | None = None, **overrides: A
     from app import cli
 
     cli.init_app(app)
+    from app import limits
+
+    limits.init_app(app)  # after every blueprint: it wraps the views it limits
     authz.init_app(app)  # last: it checks that every registered endpoint has a policy
     _validate(app)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
 
@@ -26,14 +25,9 @@ def login():
     if form.validate_on_submit():
         try:
             user = authenticate(form.username.data, form.password.data)
-        except LoginRefused as exc:
+        except LoginRefused:
             db.session.commit()  # the failure count must survive the refusal
-            if exc.locked_until:
-                form.username.errors.append(_(
-                    "This account is locked after repeated failed sign-ins until %(t)s.",
-                                              t=format_datetime(exc.locked_until)))
-            else:
-                form.username.errors.append(_("Wrong username or password."))
+            form.username.errors.append(_("Wrong username or password."))
             return render_template("auth/login.html", form=form), 401
         db.session.commit()
         session.clear()
@@ -65,7 +59,7 @@ def token():
         user = authenticate(str(data.get("username") or ""), str(data.get("password") or ""))
     except LoginRefused as exc:
         db.session.commit()
-        return error_response(401, "locked" if exc.locked_until else "unauthorized", str(exc))
+        return error_response(401, "unauthorized", str(exc))
     db.session.commit()
     access_token, expires_in = issue_token(user)
     current_app.logger.info("API token issued to user %s", user.id)

@@ -1,49 +1,38 @@
-"""Signing in: password check, lockout after repeated failures, and user creation."""
+"""Signing in: the password check (the same work and answer for an unknown name), and user creation."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
-from flask import current_app
 from sqlalchemy import select
 
 from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.extensions import db
 from app.models import ROLE_ORGANISATION_KINDS, Organisation, Role, User
-from app.orm import utcnow
 from app.validation import ValidationError, parse_choice, parse_text
 
 
 class LoginRefused(Exception):
     """Sign-in refused; the message is safe to show (it never says which of name or password was wrong)."""
 
-    def __init__(self, message: str, *, locked_until: dt.datetime | None = None) -> None:
-        super().__init__(message)
-        self.locked_until = locked_until
 
+def authenticate(username: str, password: str) -> User:
+    """The user if the name and password are right; counts the account's consecutive failures.
 
-def authenticate(username: str, password: str, *, now: dt.datetime | None = None) -> User:
-    """The user if the password is right and the account is not locked; counts failures.
-
-    Failures are flushed, not committed: the caller commits even when it refuses the login, so
-    the count survives.
+    Nothing is locked: repeated failures are slowed down per client address (`app.limits`), so a stranger
+    cannot shut the owner out. An unknown name costs the same argon2 work as a wrong password and gets
+    the same answer, so neither the time nor the message tells whether the account exists.
+    Failures are flushed, not committed: the caller commits even when it refuses the login.
     """
-    now = now or utcnow()
     user = db.session.scalar(select(User).where(User.username == (username or "").strip().lower()))
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        verify_password(None, password)
-        raise LoginRefused("account locked after repeated failed sign-ins", locked_until=user.locked_until)
-    if user is None or not verify_password(user.password_hash, password):
+    correct = verify_password(user.password_hash if user is not None else None, password)
+    if user is None or not correct:
         if user is not None:
             user.failed_logins += 1
-            if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
-                user.locked_until = now + current_app.config["LOGIN_LOCKOUT"]
-                user.failed_logins = 0
             db.session.flush()
         raise LoginRefused("wrong username or password")
     user.failed_logins = 0
-    user.locked_until = None
+    user.locked_until = None  # no longer set; cleared where an older version had set it
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     db.session.flush()
