@@ -100,6 +100,15 @@ class Config:
     #: Reverse proxies in front of the platform whose X-Forwarded-For/-Proto are believed (0: none). The
     #: rate limits and the audit log count the address they report, so set it behind a proxy.
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+
+    # Response headers (app/security.py).
+    #: The platform's public address, e.g. https://ebid.example: the CSP's connect-src names it (and its
+    #: wss:// twin) and no other host. Unset: the address each request came to.
+    PUBLIC_URL = os.environ.get("PUBLIC_URL") or None
+    #: What the Server header says on every response, in place of the web server's name and version.
+    SERVER_HEADER = os.environ.get("SERVER_HEADER", "ebid")
+    #: Strict-Transport-Security; unset: not sent (development serves plain HTTP).
+    STRICT_TRANSPORT_SECURITY = os.environ.get("STRICT_TRANSPORT_SECURITY") or None
     API_TOKEN_LIFETIME = _duration("API_TOKEN_LIFETIME", dt.timedelta(minutes=15))
     API_AUDIENCE = "ebid-api"
     WTF_CSRF_TIME_LIMIT = None  # the session's own lifetime bounds the token
@@ -153,6 +162,8 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
+    STRICT_TRANSPORT_SECURITY = os.environ.get("STRICT_TRANSPORT_SECURITY",
+                                               "max-age=31536000; includeSubDomains")
     REQUIRED = (*Config.REQUIRED, "DATABASE_URL")
     DATABASE_URL = os.environ.get("DATABASE_URL")
 

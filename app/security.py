@@ -1,16 +1,55 @@
-"""Security headers on every response."""
+"""Security headers on every response, the server's name, trusted proxies, and safe redirect targets."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 #: Scripts and styles come only from our own static files (built from the npm registry), never a CDN.
+#: `connect-src` is filled per request with the platform's own origin (see `connect_sources`).
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
+       "connect-src {connect}; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
        "object-src 'none'")
+
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+
+def connect_sources() -> str:
+    """The CSP's `connect-src`: this site, and its own Socket.IO endpoint by name (ws: or wss:), no other.
+
+    `'self'` alone covers same-origin sockets only in recent browsers, hence the explicit origin. It is
+    `PUBLIC_URL` when set (production), else the address this request came to; a Host header that is
+    not a plain host name gets `'self'` alone.
+    """
+    public = current_app.config.get("PUBLIC_URL")
+    if public:
+        parts = urlsplit(public)
+        scheme, host = parts.scheme, parts.netloc
+    else:
+        scheme, host = request.scheme, request.host
+    if not _HOST.match(host or ""):
+        return "'self'"
+    return f"'self' {'wss' if scheme == 'https' else 'ws'}://{host}"
+
+
+class ServerHeader:
+    """WSGI middleware: every response, Socket.IO's included, names the server as configured (no version)."""
+
+    def __init__(self, app: Callable, value: str) -> None:
+        self.app = app
+        self.value = value
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+            headers = [(k, v) for k, v in headers if k.lower() != "server"] + [("Server", self.value)]
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
 
 
 def safe_redirect_target(target: str | None, default: str) -> str:
@@ -37,14 +76,19 @@ def init_app(app: Flask) -> None:
     if proxies:  # the client's address and scheme as the platform's own proxies report them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
+    server = app.config.get("SERVER_HEADER")
+    if server:  # outermost, so it covers the Socket.IO middleware too
+        app.wsgi_app = ServerHeader(app.wsgi_app, server)  # type: ignore[method-assign]
+
     @app.after_request
     def headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Content-Security-Policy", CSP.format(connect=connect_sources()))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if app.config.get("SESSION_COOKIE_SECURE"):
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        hsts = app.config.get("STRICT_TRANSPORT_SECURITY")
+        if hsts:
+            response.headers.setdefault("Strict-Transport-Security", hsts)
         return response

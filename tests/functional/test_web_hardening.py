@@ -1,10 +1,16 @@
-"""Redirect targets stay on the site; production headers; bounded ids in URLs (issue 12)."""
+"""Redirect targets stay on the site; production headers; bounded ids (issue 12)."""
 
 from __future__ import annotations
 
-import pytest
+import io
+import re
 
+import pytest
+from flask import Flask
+
+from app import security
 from app.models import Role
+from config import DevelopmentConfig, ProductionConfig
 from tests import factories
 
 FOREIGN = ["/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "//evil.example/x",
@@ -42,3 +48,73 @@ def test_the_language_switch_never_redirects_off_the_site(client, session, targe
 @pytest.mark.parametrize("target", ["/tenders", "/tenders?page=2&q=a%20b", "/office/tenders/new#lots"])
 def test_local_paths_are_still_followed(client, session, target):
     assert client.post("/language", data={"lang": "en", "next": target}).headers["Location"] == target
+
+
+# -- production headers ----------------------------------------------------------------------------------
+
+
+def _bare(config: type, **overrides) -> Flask:
+    """A bare application with a configuration class and the platform's security headers."""
+    bare = Flask("headers")
+    bare.config.from_object(config)
+    bare.config.update(overrides)
+    security.init_app(bare)
+    bare.add_url_rule("/page", "page", lambda: "ok")
+    return bare
+
+
+def _serve(app: Flask, path: str = "/page", **environ) -> tuple[str, dict[str, str]]:
+    """Status and headers as the WSGI server would send them (the middleware included)."""
+    answer: dict = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer["status"], answer["headers"] = status, dict(headers)
+
+    base = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "SERVER_NAME": "ebid.example", "SERVER_PORT": "443",
+            "wsgi.url_scheme": "https", "HTTP_HOST": "ebid.example", "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": io.StringIO(), "SERVER_PROTOCOL": "HTTP/1.1"}
+    b"".join(app.wsgi_app({**base, **environ}, start_response))
+    return answer["status"], answer["headers"]
+
+
+def test_production_sends_hsts_and_hides_the_server_and_names_its_own_socket_origin():
+    app = _bare(ProductionConfig, PUBLIC_URL="https://ebid.example")
+    _, headers = _serve(app)
+    assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert headers["Server"] == "ebid"
+    csp = headers["Content-Security-Policy"]
+    connect = re.search(r"connect-src ([^;]+);", csp).group(1).split()
+    assert connect == ["'self'", "wss://ebid.example"]
+
+
+def test_development_sends_no_hsts():
+    _, headers = _serve(_bare(DevelopmentConfig), **{"wsgi.url_scheme": "http"})
+    assert "Strict-Transport-Security" not in headers
+
+
+def test_the_server_header_replaces_the_web_servers_own_even_outside_flask():
+    def server_app(environ, start_response):  # as Werkzeug's server or the Socket.IO middleware would answer
+        start_response("200 OK", [("Server", "Werkzeug/3.1.3 Python/3.11.2"), ("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    wrapped = security.ServerHeader(server_app, "ebid")
+    _, headers = _serve(type("A", (), {"wsgi_app": staticmethod(wrapped)}))
+    assert headers["Server"] == "ebid"
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({"wsgi.url_scheme": "https", "HTTP_HOST": "tender.gov.example"}, ["'self'", "wss://tender.gov.example"]),
+    ({"wsgi.url_scheme": "http", "HTTP_HOST": "127.0.0.1:5000"}, ["'self'", "ws://127.0.0.1:5000"]),
+    ({"wsgi.url_scheme": "https", "HTTP_HOST": "evil; script-src *"}, ["'self'"]),
+])
+def test_without_a_public_url_the_csp_names_the_address_the_request_came_to(environ, expected):
+    _, headers = _serve(_bare(DevelopmentConfig), **environ)
+    connect = re.search(r"connect-src ([^;]+);", headers["Content-Security-Policy"]).group(1).split()
+    assert connect == expected
+
+
+def test_the_platforms_csp_lets_no_page_connect_to_any_other_socket_host(client, session):
+    csp = client.get("/tenders").headers["Content-Security-Policy"]
+    connect = re.search(r"connect-src ([^;]+);", csp).group(1).split()
+    assert "ws:" not in connect and "wss:" not in connect
+    assert connect == ["'self'", "ws://localhost"]
