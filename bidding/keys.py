@@ -3,6 +3,8 @@
 The server only ever receives public halves. An opening key is registered while the tender is a
 draft and publication requires one; a bidder company registers an X25519 key (recipients seal to
 it) and an Ed25519 key (its envelopes are signed with it), replacing — not deleting — older ones.
+A bidder's keys are the company's, not a tender's: registered once, used for every tender, and logged
+without naming the company (docs/threat-model.md, "What each party learns before the opening").
 """
 
 from __future__ import annotations
@@ -144,10 +146,15 @@ def register_bidder_keys(actor: User, data: Any) -> BidderKey:
     )
     db.session.add(key)
     db.session.flush()
+    # The public log must not name the company: a bidder often registers its keys moments before it
+    # submits, and the (anonymous) bid.submitted entry would follow a named one. So the entry names the
+    # keys only, with no actor and no client address; who registered them is in `bidder_keys`, and a
+    # company watching the log sees its own kids in `replaces` if anyone else replaces its keys.
     audit.record(
         "key.registered",
-        actor=actor,
-        subject={"organisation": actor.organisation.credit_code},
+        actor=None,
+        ip=None,
+        subject={"bidder_key": key.x25519_kid},
         data={
             "x25519_kid": key.x25519_kid,
             "ed25519_kid": key.ed25519_kid,
