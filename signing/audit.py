@@ -7,9 +7,12 @@ transaction, committed (or rolled back) together by the caller. docs/audit-log.m
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import enum
+import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, has_request_context, request
@@ -92,14 +95,63 @@ def actor_json(user: User | None) -> dict[str, Any] | None:
             "organisation": organisation.credit_code if organisation else None}
 
 
+@dataclass(frozen=True, slots=True)
+class AppendedEntry:
+    """An entry just appended: the columns of its `log_entries` row (a plain value, not an ORM object)."""
+
+    index: int
+    body: str
+    leaf_hash: bytes
+    event: str
+    created_at: dt.datetime
+
+
+_SAFE_INTEGER = 2**53 - 1
+
+
+def _plain(value: object, depth: int = 0) -> bool:
+    """Whether `json.dumps` with sorted keys writes `value` exactly as RFC 8785 does.
+
+    True for None, bool, str, integers within ±(2**53 - 1), and lists and objects of them whose keys
+    sort the same by code point as by UTF-16 code unit (no key has a character at or above U+E000).
+    Floats (ECMAScript number formatting) and anything else go to `canonical_json`.
+    """
+    if value is None or value is True or value is False or type(value) is str:
+        return True
+    if type(value) is int:
+        return -_SAFE_INTEGER <= value <= _SAFE_INTEGER
+    if depth > 32:
+        return False
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str or not (key.isascii() or max(key) < "\ue000"):
+                return False
+            if not _plain(item, depth + 1):
+                return False
+        return True
+    if type(value) is list or type(value) is tuple:
+        return all(_plain(item, depth + 1) for item in value)
+    return False
+
+
+def member_json(value: object) -> bytes:
+    """`canonical_json(value)`, through the standard library's C encoder when that gives the same bytes."""
+    if _plain(value):
+        try:
+            return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+        except UnicodeEncodeError:  # a lone surrogate: canonical_json says what is wrong
+            pass
+    return canonical_json(value)
+
+
 def record(event: str, *, actor: User | None, subject: dict[str, Any], data: dict[str, Any] | None = None,
-           ip: str | None | IpDefault = FROM_REQUEST, checkpoint: str | None = None) -> LogEntry:
+           ip: str | None | IpDefault = FROM_REQUEST, checkpoint: str | None = None) -> AppendedEntry:
     """Append one entry; `ip` defaults to the current request's (None: no address); `checkpoint` names a
     milestone to sign.
 
     The entry's row and Merkle nodes are written in a batch with the transaction's other appends
-    (`logstore.PendingAppends`), before anything else reads or writes through the connection; the
-    returned `LogEntry` is not attached to the session (query the table for a persistent one).
+    (`logstore.PendingAppends`), before anything else reads or writes through the connection. The
+    answer is the row's values, not an ORM object (query `LogEntry` for one).
     """
     if not isinstance(event, str) or len(event) > 64 or not _EVENT.fullmatch(event):
         raise ValueError(f"event {event!r} is not a dotted lower-case name such as 'tender.published'")
@@ -112,18 +164,18 @@ def record(event: str, *, actor: User | None, subject: dict[str, Any], data: dic
     # the members in RFC 8785 order (keys sorted; every key here is ASCII), byte for byte what
     # canonical_json of the whole object gives (tests/unit/signing/test_log_batches.py checks it).
     head = b'{"actor":%s,"data":%s,"event":"%s","index":' % (
-        canonical_json(actor_json(actor)), canonical_json(data or {}), event.encode())
+        member_json(actor_json(actor)), member_json(data or {}), event.encode())
     address = request_context_ip() if ip is FROM_REQUEST else ip
-    tail = b',"ip":%s,"subject":%s,"time":"' % (canonical_json(address), canonical_json(subject))
-    index = logstore.next_index()
+    tail = b',"ip":%s,"subject":%s,"time":"' % (member_json(address), member_json(subject))
+    index, pending = logstore.claim()
     # The time is read after the claim: the head's lock orders entries, so times follow indexes.
     now = utcnow()
     body = b'%s%d%s%s","v":%d}' % (head, index, tail, now.strftime(TIME_FORMAT).encode(), FORMAT_VERSION)
     leaf = leaf_hash(body)
     text = body.decode()
-    logstore.append(leaf, {"index": index, "body": text, "leaf_hash": leaf, "event": event,
-                           "created_at": now})
-    entry = LogEntry(index=index, body=text, leaf_hash=leaf, event=event, created_at=now)
+    pending.add(index, leaf, {"index": index, "body": text, "leaf_hash": leaf, "event": event,
+                              "created_at": now})
+    entry = AppendedEntry(index, text, leaf, event, now)
     if checkpoint is not None:
         make_checkpoint(milestone=checkpoint)
     return entry
@@ -243,7 +295,7 @@ def export_lines() -> Iterator[str]:
     return lines()
 
 
-def receipt(entry: LogEntry, kind: str, subject: dict[str, Any]) -> str:
+def receipt(entry: LogEntry | AppendedEntry, kind: str, subject: dict[str, Any]) -> str:
     """A compact JWS (ES256) proving `entry` is in the log, with a checkpoint covering it."""
     latest = latest_checkpoint()
     if latest is None or latest.tree_size <= entry.index:

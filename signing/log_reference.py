@@ -1,6 +1,6 @@
 """The audit log's one-at-a-time append path (issue 3), kept only as the reference for equivalence tests.
 
-Issue 17 replaced it with batched appends (`signing.audit.record` over `signing.logstore.append`).
+Issue 17 replaced it with batched appends (`signing.audit.record` over `signing.logstore.claim`).
 This is the old code unchanged in effect: per entry, an `UPDATE log_head ... RETURNING` through the
 ORM, the entry added to the session and flushed, then `MerkleTree.append` over `DbNodeStore`, which
 reads each sibling it needs and inserts each node with its own statement. The tests append the same

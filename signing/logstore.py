@@ -1,8 +1,8 @@
 """The audit log's Merkle tree kept in the database, read in batches that never hold the whole log.
 
-Appends are batched (issue 17): `append` claims an index and computes the entry's Merkle nodes in
-memory, and the rows (entries, nodes and the head's `+1` steps) are written with prepared Core
-statements and parameter lists, once per batch, in the caller's transaction. See `PendingAppends`.
+Appends are batched (issue 17): `claim` takes an index and `PendingAppends.add` computes the entry's
+Merkle nodes in memory; the rows (entries, nodes and the head's `+1` steps) are written with prepared
+Core statements and parameter lists, once per batch, in the caller's transaction. See `PendingAppends`.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def size() -> int:
 
 def claim_index() -> int:
     """Take the next index with its own statement; the row lock (PostgreSQL) or write lock (SQLite) lasts
-    until commit. The one-at-a-time path (`signing.log_reference`); `append` claims in batches."""
+    until commit. The one-at-a-time path (`signing.log_reference`); `claim` batches."""
     claimed = db.session.execute(
         update(LogHead).where(LogHead.id == HEAD_ID).values(size=LogHead.size + 1).returning(LogHead.size),
         execution_options={"synchronize_session": False}).scalar_one()
@@ -189,29 +189,22 @@ def _frontier(connection: Connection, size: int) -> list[tuple[int, bytes]]:
     return [(lv, found[(lv, i)]) for lv, i in wanted]
 
 
-def append(leaf: bytes, row: dict[str, Any]) -> None:
-    """Queue one entry's row (with its `index`, claimed by `next_index`) and its Merkle nodes."""
-    state = _PENDING[db.session.connection()]
-    state.add(row["index"], leaf, row)
+def claim() -> tuple[int, PendingAppends]:
+    """Claim the next index for an entry; queue its row and nodes with `PendingAppends.add`.
 
-
-def next_index() -> int:
-    """Claim the next index for an entry this transaction will append with `append`.
-
-    The first claim in a transaction is a statement (it takes the head's lock); later ones are counted
-    and written with the rows.
+    The first claim in a transaction is a statement (it takes the head's lock and reads the tree's right
+    border); later ones are counted and written with the rows.
     """
     connection = db.session.connection()
     state = _PENDING.get(connection)
     if state is None:
-        flush_pending()  # nothing can be pending without a state, but keep the order obvious
         index = connection.execute(_CLAIM).scalar_one() - 1
-        _PENDING[connection] = PendingAppends(index + 1, _frontier(connection, index))
-        return index
+        state = _PENDING[connection] = PendingAppends(index + 1, _frontier(connection, index))
+        return index, state
     index = state.next_index
     state.next_index += 1
     state.bumps += 1
-    return index
+    return index, state
 
 
 def flush_pending() -> None:

@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event, func, select
 
 from app.models import Role, User
@@ -163,3 +165,38 @@ def test_a_value_that_cannot_be_serialised_claims_no_index(session):
         audit.record("test.event", actor=None, subject={"x": 1}, data={"when": dt.date(2026, 1, 1)})
     assert audit.record("test.event", actor=None, subject={"x": 2}).index == 2
     assert verify_log().ok
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON)
+def test_member_json_is_canonical_json_byte_for_byte(value):
+    try:
+        expected = canonical_json(value)
+    except (TypeError, ValueError) as exc:
+        with pytest.raises(type(exc)):
+            audit.member_json(value)
+        return
+    assert audit.member_json(value) == expected
+
+
+@pytest.mark.parametrize("value", [
+    {"\U0001f600": 1, "\ufb01": 2},  # U+1F600 sorts before U+FB01 in UTF-16, after it by code point
+    {"é": "ü", "Z": "a", "a": ["\u2028", "\x7f", "\x1f"]},
+    "\ud800",  # a lone surrogate is refused, as canonical_json refuses it
+])
+def test_member_json_agrees_where_the_orders_or_encodings_differ(value):
+    try:
+        expected = canonical_json(value)
+    except Exception as exc:  # noqa: BLE001 -- whichever error canonical_json raises, member_json raises
+        with pytest.raises(type(exc)):
+            audit.member_json(value)
+        return
+    assert audit.member_json(value) == expected
