@@ -261,3 +261,21 @@ def parse_region(value: Any, field: str = "region") -> str:
     if not _REGION.fullmatch(text):
         raise ValidationError(field, "an administrative division code is six digits, e.g. 350100")
     return text
+
+
+#: The largest id anything accepts: in a URL (`<int:...>` answers 404 above it), a body or a socket event.
+#: Every table's key fits (a PostgreSQL `integer`), and every JSON reader and the audit log's canonical
+#: JSON (integers up to 2^53) hold it exactly, so an id never overflows a query or a log entry.
+MAX_ID = 2**31 - 1
+
+
+def is_id(value: Any) -> bool:
+    """Whether `value` is an id: an integer (not a boolean) from 1 to `MAX_ID`."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+def parse_id(value: Any, field: str) -> int:
+    """An id given as a JSON integer, from 1 to `MAX_ID`."""
+    if not is_id(value):
+        raise ValidationError(field, f"{field} must be an integer id from 1 to {MAX_ID}")
+    return value

@@ -37,6 +37,7 @@ from app.auth.identity import SocketAuthError, socket_user
 from app.errors import Refused
 from app.extensions import db, socketio
 from app.models import User
+from app.validation import MAX_ID, is_id
 from bidding.evaluation import services
 from bidding.experts.models import Panel
 from signing import refusals
@@ -204,9 +205,12 @@ class EvaluationNamespace(Namespace):
     ) -> dict[str, Any]:
         panel_id = data.get("panel") if isinstance(data, dict) else None
         user = _user()
-        named = isinstance(panel_id, int) and not isinstance(panel_id, bool)
+        named = is_id(panel_id)
         try:
             with services.refusals_logged(panel_id if named else None, user, action):
+                if isinstance(panel_id, int) and not isinstance(panel_id, bool) and not named:
+                    raise Refused(f'name the panel: {{"panel": <id>}}, an integer from 1 to {MAX_ID}',
+                                  code="bad_request", status=400, field="panel")
                 status = authz.check(endpoint, user, {"panel_id": panel_id})
                 if status == 401:
                     raise Refused("sign in, or connect with a bearer token", code="unauthorized", status=401)

@@ -33,6 +33,7 @@ from app.auth.identity import SocketAuthError, socket_user
 from app.errors import Refused
 from app.extensions import db
 from app.models import User
+from app.validation import MAX_ID, is_id
 from bidding.lifecycle import TenderState
 from bidding.models import Tender
 from bidding.opening import publisher, services
@@ -152,9 +153,10 @@ class OpeningNamespace(Namespace):
     ) -> dict[str, Any]:
         tender_id = data.get("tender") if isinstance(data, dict) else None
         try:
-            if not isinstance(tender_id, int) or isinstance(tender_id, bool):
+            if not is_id(tender_id):
                 raise Refused(
-                    'name the tender: {"tender": <id>}', code="bad_request", status=400, field="tender"
+                    f'name the tender: {{"tender": <id>}}, an integer from 1 to {MAX_ID}', code="bad_request",
+                    status=400, field="tender"
                 )
             with services.refusals_logged(tender_id, _user(), action):
                 tender = db.session.get(Tender, tender_id)
@@ -170,7 +172,7 @@ class OpeningNamespace(Namespace):
                     raise Refused(f"join {publisher.room(tender_id)} first", code="not_in_room", status=403)
                 return body(tender)
         except Refused as exc:
-            if not isinstance(tender_id, int) or isinstance(tender_id, bool):
+            if not is_id(tender_id):
                 _log_unnamed(action, exc)
             error = {"code": exc.code, "message": exc.message}
             emit("error", error)
@@ -184,8 +186,9 @@ def _user() -> User | None:
 
 def _integer(data: dict[str, Any], key: str) -> int:
     value = data.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise Refused(f"{key} must be an integer id", code="bad_request", status=400, field=key)
+    if not is_id(value):
+        raise Refused(f"{key} must be an integer id from 1 to {MAX_ID}", code="bad_request", status=400,
+                      field=key)
     return value
 
 
