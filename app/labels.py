@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from flask import Flask
 from flask_babel import format_datetime, format_decimal
@@ -35,9 +36,10 @@ def money(value: Money | None) -> str:
     """1,234,567.00 CNY (1,234,567 JPY: the currency's own decimals) in the page's locale."""
     if value is None:
         return "—"
-    places = len(format_amount(value.amount, value.currency).partition(".")[2])
+    shown = format_amount(value.amount, value.currency)  # exactly the decimals to show
+    places = len(shown.partition(".")[2])
     pattern = "#,##0" + ("." + "0" * places if places else "")
-    return f"{format_decimal(value.amount, format=pattern, decimal_quantization=False)} {value.currency}"
+    return f"{format_decimal(Decimal(shown), format=pattern)} {value.currency}"
 
 
 def when(value: dt.datetime | None) -> str:

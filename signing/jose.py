@@ -111,15 +111,21 @@ def public_jwk(kid: str, public_key) -> dict[str, str]:
             "kid": kid, "alg": ALGORITHM, "use": "sig"}
 
 
+#: Longest protected header accepted, in base64url characters (ours are about 150).
+MAX_HEADER_CHARS = 512
+
+
 def _header(token: str) -> dict[str, Any]:
     """The protected header, decoded alone: the payload is decoded once, by the verification."""
     if isinstance(token, bytes):
         token = token.decode("ascii", "replace")
     if not isinstance(token, str) or token.count(".") < 2:
         raise TokenError("malformed token: Not enough segments")
+    if token.index(".") > MAX_HEADER_CHARS:  # bounded before parsing: no nesting can exhaust the parser
+        raise TokenError("malformed token: the header is too long")
     try:
         header = json.loads(base64url_decode(token[:token.index(".")].encode("ascii")))
-    except (ValueError, TypeError, binascii.Error, UnicodeError) as exc:
+    except (ValueError, TypeError, binascii.Error, UnicodeError, RecursionError) as exc:
         raise TokenError(f"malformed token: invalid header: {exc}") from exc
     if not isinstance(header, dict):
         raise TokenError("malformed token: the header is not a JSON object")
