@@ -20,6 +20,9 @@ def create_app(config: str | type | dict[str, Any] | None = None, **overrides: A
 
     app = Flask(__name__, instance_path=str(_instance_path(config)),
                 template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    from app import openapi
+
+    openapi.init_app(app)  # before any route: bounded <int:...> path segments
     name = config if isinstance(config, str) else os.environ.get("EBID_CONFIG", "development")
     if isinstance(config, dict):
         app.config.from_object(CONFIGS[os.environ.get("EBID_CONFIG", "development")])

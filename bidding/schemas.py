@@ -1,24 +1,34 @@
-"""What a tender's form or JSON body may say, checked field by field with errors that name the field."""
+"""What a tender's form or JSON body may say: one pydantic model per shape, errors that name the field."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from app.money import Money
-from app.validation import (
-    ValidationError,
-    parse_amount,
-    parse_choice,
-    parse_datetime,
-    parse_decimal,
-    parse_int,
-    parse_money,
-    parse_region,
-    parse_text,
+from flask_babel import gettext as _
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from app.money import Money, check_currency
+from app.shapes import (
+    Choice,
+    Currency,
+    DecimalText,
+    Number,
+    Region,
+    RequestModel,
+    ResponseModel,
+    Text,
+    UtcTime,
+    Whole,
+    validate,
 )
+from app.shapes import (
+    Money as MoneyField,
+)
+from app.validation import ValidationError, parse_amount, parse_money
+from bidding.lifecycle import TenderState
 from bidding.models import CriterionCategory, EvaluationMethod, OpeningRemedy
 
 
@@ -55,113 +65,134 @@ class TenderInput:
     opening_remedy: OpeningRemedy = OpeningRemedy.CUSTODIAN_SHARES
 
 
+#: Most lots and criteria one tender may have (a larger list is refused before its items are read).
+MAX_LOTS = 100
+MAX_CRITERIA = 50
+
+
+class LotIn(RequestModel):
+    title: Text(200)
+    estimated_price: MoneyField
+
+    @field_validator("estimated_price")
+    @classmethod
+    def _positive(cls, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise ValidationError(None, "a lot's estimated price must be more than zero")
+        return value
+
+
+class CriterionIn(RequestModel):
+    name: Text(200)
+    category: Choice(CriterionCategory)
+    weight: Number(minimum=Decimal("0.01"), maximum=Decimal(100))
+    max_score: Number(minimum=Decimal("0.01"), maximum=Decimal(1000))
+
+
+class TenderIn(RequestModel):
+    """A tender as the office describes it (create, or replace a draft); the context gives `now` and
+    `deposit_cap_percent`."""
+
+    title: Text(200)
+    description: Text(20000, required=False) = ""
+    region: Region
+    currency: Currency
+    estimated_price: MoneyField
+    deposit_amount: MoneyField = Decimal("0")
+    submission_deadline: UtcTime
+    opening_time: UtcTime | None = None
+    bid_validity_days: Whole(minimum=1, maximum=365)
+    evaluation_method: Choice(EvaluationMethod)
+    lots: list[LotIn] | None = None
+    criteria: list[CriterionIn] = Field(min_length=1)
+    decryption_window_minutes: Whole(minimum=5, maximum=1440) = 60
+    opening_remedy: Choice(OpeningRemedy) = OpeningRemedy.CUSTODIAN_SHARES
+
+    @field_validator("opening_time", "lots", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return value or None
+
+    @field_validator("criteria", mode="before")
+    @classmethod
+    def _criteria_given(cls, value: Any) -> Any:
+        if not isinstance(value, list) or not value:
+            raise ValidationError(None, "at least one evaluation criterion is required")
+        if len(value) > MAX_CRITERIA:
+            raise ValidationError(None, _("a tender has at most %(count)s criteria", count=MAX_CRITERIA))
+        return value
+
+    @field_validator("lots", mode="before")
+    @classmethod
+    def _lots_bounded(cls, value: Any) -> Any:
+        """Counted before any lot is read: a draft of 10,000 lots is refused at once."""
+        if isinstance(value, list) and len(value) > MAX_LOTS:
+            raise ValidationError(None, _("a tender has at most %(count)s lots", count=MAX_LOTS))
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> TenderIn:
+        context = info.context or {}
+        estimated = parse_money(self.estimated_price, self.currency, "estimated_price")
+        if estimated.amount <= 0:
+            raise ValidationError("estimated_price", "the estimated price must be more than zero")
+        parse_amount(self.deposit_amount, "deposit_amount", currency=estimated.currency)
+        for i, lot in enumerate(self.lots or []):  # each lot in the currency's own decimals (JPY none)
+            parse_amount(lot.estimated_price, f"lots[{i}].estimated_price", currency=estimated.currency)
+        cap_percent = context.get("deposit_cap_percent")
+        if cap_percent is not None:
+            cap = (estimated.amount * cap_percent / 100).quantize(Decimal("0.01"))
+            if self.deposit_amount > cap:
+                raise ValidationError(
+                    "deposit_amount",
+                    f"the deposit may not exceed {cap_percent}% of the "
+                    f"estimated price ({cap} {estimated.currency})",
+                )
+        now = context.get("now")
+        if now is not None and self.submission_deadline <= now:
+            raise ValidationError("submission_deadline", "the submission deadline must be in the future")
+        if self.opening_time is not None and self.opening_time < self.submission_deadline:
+            raise ValidationError("opening_time", "the opening cannot come before the submission deadline")
+        lots = self.lots or []
+        if lots and sum(lot.estimated_price for lot in lots) != estimated.amount:
+            total = sum(lot.estimated_price for lot in lots)
+            raise ValidationError(
+                "lots",
+                f"the lots' estimated prices add up to {total}, not to the tender's {estimated.amount}",
+            )
+        total_weight = sum(c.weight for c in self.criteria)
+        if total_weight != 100:
+            raise ValidationError("criteria", f"criteria weights must sum to 100, not {total_weight}")
+        if sum(1 for c in self.criteria if c.category == CriterionCategory.PRICE) > 1:
+            raise ValidationError("criteria", "a tender has at most one price criterion")
+        names = [c.name for c in self.criteria]
+        if len(set(names)) != len(names):
+            raise ValidationError("criteria", "criterion names must differ")
+        return self
+
+    def to_input(self) -> TenderInput:
+        currency = check_currency(self.currency)
+        return TenderInput(
+            title=self.title,
+            description=self.description,
+            region=self.region,
+            estimated_price=Money(self.estimated_price, currency),
+            deposit=Money(self.deposit_amount, currency),
+            submission_deadline=self.submission_deadline,
+            opening_time=self.opening_time or self.submission_deadline,
+            bid_validity_days=self.bid_validity_days,
+            evaluation_method=self.evaluation_method,
+            lots=[LotInput(lot.title, lot.estimated_price) for lot in self.lots or []],
+            criteria=[CriterionInput(c.name, c.category, c.weight, c.max_score) for c in self.criteria],
+            decryption_window_minutes=self.decryption_window_minutes,
+            opening_remedy=self.opening_remedy,
+        )
+
+
 def parse_tender(data: Any, *, now: dt.datetime, deposit_cap_percent: Decimal) -> TenderInput:
-    """Validate a whole tender description (create, or replace a draft)."""
-    if not isinstance(data, dict):
-        raise ValidationError(None, "send a JSON object describing the tender")
-    title = parse_text(data.get("title"), "title", max_length=200)
-    description = parse_text(data.get("description"), "description", max_length=20000, required=False)
-    region = parse_region(data.get("region"))
-    estimated = parse_money(data.get("estimated_price"), data.get("currency"), "estimated_price")
-    if estimated.amount <= 0:
-        raise ValidationError("estimated_price", "the estimated price must be more than zero")
-    deposit = Money(parse_amount(data.get("deposit_amount", "0"), "deposit_amount"), estimated.currency)
-    cap = (estimated.amount * deposit_cap_percent / 100).quantize(Decimal("0.01"))
-    if deposit.amount > cap:
-        raise ValidationError(
-            "deposit_amount",
-            f"the deposit may not exceed {deposit_cap_percent}% of the "
-            f"estimated price ({cap} {estimated.currency})",
-        )
-    deadline = parse_datetime(data.get("submission_deadline"), "submission_deadline")
-    if deadline <= now:
-        raise ValidationError("submission_deadline", "the submission deadline must be in the future")
-    opening_raw = data.get("opening_time")
-    opening = parse_datetime(opening_raw, "opening_time") if opening_raw else deadline
-    if opening < deadline:
-        raise ValidationError("opening_time", "the opening cannot come before the submission deadline")
-    validity = parse_int(data.get("bid_validity_days"), "bid_validity_days", minimum=1, maximum=365)
-    method = parse_choice(data.get("evaluation_method"), "evaluation_method", EvaluationMethod)
-    lots = _parse_lots(data.get("lots") or [], estimated)
-    criteria = _parse_criteria(data.get("criteria"))
-    window = parse_int(
-        data.get("decryption_window_minutes", 60), "decryption_window_minutes", minimum=5, maximum=1440
-    )
-    remedy = parse_choice(
-        data.get("opening_remedy", OpeningRemedy.CUSTODIAN_SHARES.value), "opening_remedy", OpeningRemedy
-    )
-    return TenderInput(
-        title=title,
-        description=description,
-        region=region,
-        estimated_price=estimated,
-        deposit=deposit,
-        submission_deadline=deadline,
-        opening_time=opening,
-        bid_validity_days=validity,
-        evaluation_method=method,
-        lots=lots,
-        criteria=criteria,
-        decryption_window_minutes=window,
-        opening_remedy=remedy,
-    )
-
-
-def _parse_lots(raw: Any, estimated: Money) -> list[LotInput]:
-    if not isinstance(raw, list):
-        raise ValidationError("lots", "lots are a list")
-    lots = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise ValidationError(f"lots[{i}]", "each lot is an object with title and estimated_price")
-        title = parse_text(item.get("title"), f"lots[{i}].title", max_length=200)
-        amount = parse_amount(item.get("estimated_price"), f"lots[{i}].estimated_price")
-        if amount <= 0:
-            raise ValidationError(
-                f"lots[{i}].estimated_price", "a lot's estimated price must be more than zero"
-            )
-        lots.append(LotInput(title, amount))
-    if lots and sum(lot.estimated_amount for lot in lots) != estimated.amount:
-        total = sum(lot.estimated_amount for lot in lots)
-        raise ValidationError(
-            "lots", f"the lots' estimated prices add up to {total}, not to the tender's {estimated.amount}"
-        )
-    return lots
-
-
-def _parse_criteria(raw: Any) -> list[CriterionInput]:
-    if not isinstance(raw, list) or not raw:
-        raise ValidationError("criteria", "at least one evaluation criterion is required")
-    criteria = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise ValidationError(
-                f"criteria[{i}]", "each criterion is an object with name, category, weight, max_score"
-            )
-        criteria.append(
-            CriterionInput(
-                name=parse_text(item.get("name"), f"criteria[{i}].name", max_length=200),
-                category=parse_choice(item.get("category"), f"criteria[{i}].category", CriterionCategory),
-                weight=parse_decimal(
-                    item.get("weight"), f"criteria[{i}].weight", minimum=Decimal("0.01"), maximum=Decimal(100)
-                ),
-                max_score=parse_decimal(
-                    item.get("max_score"),
-                    f"criteria[{i}].max_score",
-                    minimum=Decimal("0.01"),
-                    maximum=Decimal(1000),
-                ),
-            )
-        )
-    total = sum(c.weight for c in criteria)
-    if total != 100:
-        raise ValidationError("criteria", f"criteria weights must sum to 100, not {total}")
-    if sum(1 for c in criteria if c.category == CriterionCategory.PRICE) > 1:
-        raise ValidationError("criteria", "a tender has at most one price criterion")
-    names = [c.name for c in criteria]
-    if len(set(names)) != len(names):
-        raise ValidationError("criteria", "criterion names must differ")
-    return criteria
+    """Validate a whole tender description (create, or replace a draft; the API, the form, a re-tender)."""
+    context = {"now": now, "deposit_cap_percent": deposit_cap_percent}
+    return validate(TenderIn, data, context=context).to_input()
 
 
 #: Fields an amendment may change, with their parsers.
@@ -181,31 +212,175 @@ class AmendmentInput:
     changes: dict[str, Any]
 
 
-def parse_amendment(data: Any) -> AmendmentInput:
+class AmendmentChanges(RequestModel):
+    """The fields an amendment may change; any other is refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: Text(200) | None = None
+    description: Text(20000, required=False) | None = None
+    submission_deadline: UtcTime | None = None
+    opening_time: UtcTime | None = None
+    bid_validity_days: Whole(minimum=1, maximum=365) | None = None
+    deposit_amount: MoneyField | None = None
+
+
+class AmendmentIn(RequestModel):
     """An amendment: a reason and the fields it changes (a clarification may change none)."""
-    if not isinstance(data, dict):
-        raise ValidationError(None, "send a JSON object with reason and changes")
-    reason = parse_text(data.get("reason"), "reason", max_length=4000)
-    changes = data.get("changes") or {}
-    if not isinstance(changes, dict):
-        raise ValidationError("changes", "changes is an object of field -> new value")
-    unknown = sorted(set(changes) - set(AMENDABLE))
-    if unknown:
-        raise ValidationError(
-            f"changes.{unknown[0]}",
-            f"an amendment cannot change {unknown[0]}; it may change: {', '.join(AMENDABLE)}",
-        )
-    parsed: dict[str, Any] = {}
-    for name, value in changes.items():
-        key = f"changes.{name}"
-        if name == "title":
-            parsed[name] = parse_text(value, key, max_length=200)
-        elif name == "description":
-            parsed[name] = parse_text(value, key, max_length=20000, required=False)
-        elif name in ("submission_deadline", "opening_time"):
-            parsed[name] = parse_datetime(value, key)
-        elif name == "bid_validity_days":
-            parsed[name] = parse_int(value, key, minimum=1, maximum=365)
-        elif name == "deposit_amount":
-            parsed[name] = parse_amount(value, key)
-    return AmendmentInput(reason=reason, changes=parsed)
+
+    reason: Text(4000)
+    changes: AmendmentChanges = AmendmentChanges()
+
+    @field_validator("changes", mode="before")
+    @classmethod
+    def _changes(cls, value: Any) -> Any:
+        if not value:
+            return {}
+        if not isinstance(value, dict):
+            raise ValidationError(None, "changes is an object of field -> new value")
+        unknown = sorted(set(value) - set(AMENDABLE))
+        if unknown:
+            raise ValidationError(
+                unknown[0], f"an amendment cannot change {unknown[0]}; it may change: {', '.join(AMENDABLE)}"
+            )
+        for name in AMENDABLE:
+            if name in value and value[name] is None and name != "description":
+                raise ValidationError(name, "this field is required")
+        return value
+
+
+def parse_amendment(data: Any) -> AmendmentInput:
+    """An amendment as the services use it: only the fields it changes."""
+    parsed = validate(AmendmentIn, data)
+    return AmendmentInput(reason=parsed.reason,
+                          changes={name: getattr(parsed.changes, name)
+                                   for name in AMENDABLE if name in parsed.changes.model_fields_set})
+
+
+class CancelIn(RequestModel):
+    """Why a tender is cancelled."""
+
+    reason: Text(4000)
+
+
+# --- what the API answers ------------------------------------------------------------------------------
+
+class OpeningKeyOut(ResponseModel):
+    kid: str
+    threshold: int
+    count: int
+
+
+class OfficeOut(ResponseModel):
+    name: str
+    credit_code: str
+
+
+class LotOut(ResponseModel):
+    number: int
+    title: str
+    estimated_price: MoneyField
+
+
+class CriterionOut(ResponseModel):
+    position: int
+    name: str
+    category: Choice(CriterionCategory)
+    weight: DecimalText
+    max_score: DecimalText
+
+
+class AmendmentOut(ResponseModel):
+    number: int
+    reason: str
+    changes: dict[str, Any]
+    deadline_extended: bool
+    created_at: UtcTime
+
+
+class TenderLinks(ResponseModel):
+    self: str
+    page: str
+    notice_pdf: str | None
+    failure_notice_pdf: str | None
+
+
+class TenderOut(ResponseModel):
+    """A tender as the API shows it; money as decimal strings, times in UTC."""
+
+    id: int
+    reference: str
+    title: str
+    description: str
+    region: str
+    state: Choice(TenderState)
+    currency: str
+    estimated_price: MoneyField
+    deposit_amount: MoneyField
+    submission_deadline: UtcTime
+    opening_time: UtcTime
+    bid_validity_days: int
+    evaluation_method: Choice(EvaluationMethod)
+    decryption_window_minutes: int
+    opening_remedy: Choice(OpeningRemedy)
+    opening_key: OpeningKeyOut | None
+    published_at: UtcTime | None
+    cancelled_at: UtcTime | None
+    cancel_reason: str | None
+    tendering_office: OfficeOut
+    lots: list[LotOut]
+    criteria: list[CriterionOut]
+    amendments: list[AmendmentOut]
+    allowed_actions: list[str]
+    links: TenderLinks
+
+
+class PublishedTenderOut(TenderOut):
+    """A just-published tender with the signed receipt of its publication."""
+
+    receipt: str
+
+
+class TenderPage(ResponseModel):
+    items: list[TenderOut]
+    page: int
+    per_page: int
+    total: int
+    pages: int
+
+
+class TenderSearch(RequestModel):
+    """The public search's query string."""
+
+    q: Annotated[str, Field(description="words in the title, reference or description (first 100 "
+                                       "characters)")] = ""
+    state: Annotated[str, Field(json_schema_extra={"enum": [s.value for s in TenderState
+                                                          if s != TenderState.DRAFT]})] | None = None
+    region: Annotated[str, Field(json_schema_extra={"pattern": r"^\d{1,6}$"},
+                                 description="a prefix of an administrative division code")] | None = None
+    page: Whole(minimum=1, maximum=100000) = 1
+    per_page: Whole(minimum=1, maximum=100) = 20
+
+    @field_validator("state", "region", mode="before")
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return value or None
+
+    @field_validator("q", mode="before")
+    @classmethod
+    def _words(cls, value: Any) -> Any:
+        return value.strip()[:100] if isinstance(value, str) else value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and (not value.isascii() or not value.isdigit() or len(value) > 6):
+            raise ValidationError(None, "a region is up to six digits of an administrative division code")
+        return value
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str | None) -> str | None:
+        if value is not None and value not in {s.value for s in TenderState if s != TenderState.DRAFT}:
+            raise ValidationError(None, f"unknown state {value!r}")
+        return value

@@ -75,6 +75,7 @@ GUARANTEE = {
     "governing_rules": "string",
     "premium": MONEY,
     "letter_sha256": "string",
+    "commitment_salt": "string",
     "accepted": "boolean",
     "problem": "string",
     "verified_at": "datetime",

@@ -315,6 +315,9 @@ class Guarantee(Base):
     premium_currency: Mapped[str | None] = mapped_column(String(3))
     #: The current letter (SHA-256; the PDF is in the blob store under this name).
     letter_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: 32 random bytes (hex) behind the commitments the public log carries instead of this guarantee's
+    #: values (guarantees/records.py); held by the platform, shown to the parties.
+    commitment_salt: Mapped[str | None] = mapped_column(String(64))
     #: Whether the issued guarantee passed the platform's checks (beneficiary, amount, validity, issuer).
     accepted: Mapped[bool] = mapped_column(default=False)
     #: Why not, or the issuer's reason for declining.

@@ -87,11 +87,26 @@ def _move(guarantee: Guarantee, action: GuaranteeAction, data: dict[str, Any] | 
         GuaranteeState.EXPIRED,
     ):
         guarantee.closed_at = utcnow()
-    records.private(
+    _log(
+        guarantee,
         f"guarantee.{guarantee.state.value}",
-        {"guarantee": guarantee.idempotency_key},
-        {"from": before.value, "issuer": guarantee.issuer_code, **(data or {})},
+        {"issuer": guarantee.issuer_code, **(data or {})},
+        public={"from": before.value},
     )
+
+
+def salt_of(guarantee: Guarantee) -> str:
+    """The guarantee's commitment salt (made on first use for a guarantee recorded without one)."""
+    if not guarantee.commitment_salt:
+        guarantee.commitment_salt = records.new_salt()
+    return guarantee.commitment_salt
+
+
+def _log(
+    guarantee: Guarantee, event: str, hidden: dict[str, Any], *, public: dict[str, Any] | None = None
+) -> None:
+    """A guarantee's event in the public log: its values only as commitments (issue 12, finding 3)."""
+    records.committed(event, {"guarantee": guarantee.idempotency_key}, salt_of(guarantee), hidden, public)
 
 
 def _party(organisation: Organisation) -> Party:
@@ -188,13 +203,14 @@ def apply(
         governing_rules=URDG_758,
         applied_by_id=actor.id if actor else None,
         applied_at=now,
+        commitment_salt=records.new_salt(),
     )
     db.session.add(guarantee)
     db.session.flush()
     _queue(guarantee, "apply", key, application, now)
-    records.private(
+    _log(
+        guarantee,
         "guarantee.applied",
-        {"guarantee": key},
         {
             "issuer": entry.code,
             "instrument": entry.kind,
@@ -244,9 +260,9 @@ def amend(
         reason=reason,
     )
     row = _queue(guarantee, "amend", request.idempotency_key, request, utcnow())
-    records.private(
+    _log(
+        guarantee,
         "guarantee.amendment_requested",
-        {"guarantee": guarantee.idempotency_key},
         {
             "amount": amount.to_json() if amount else None,
             "expiry_date": expiry_date.isoformat() if expiry_date else None,
@@ -327,13 +343,13 @@ def _retry(request: IssuerRequest, exc: Exception, now: dt.datetime) -> None:
     request.status = "waiting"
     request.next_attempt_at = now + delay
     db.session.flush()
-    records.private(
+    _log(
+        request.guarantee,
         "guarantee.issuer_retry",
-        {"guarantee": request.guarantee.idempotency_key},
-        {
+        {"error": request.last_error},
+        public={
             "operation": request.operation,
             "attempt": request.attempts,
-            "error": request.last_error,
             "next_attempt_at": request.next_attempt_at.isoformat(),
         },
     )
@@ -353,11 +369,7 @@ def _fail(request: IssuerRequest, reason: str, now: dt.datetime) -> None:
             claim.status, claim.answer, claim.answered_at = "rejected", reason, now
             _move(guarantee, GuaranteeAction.REJECT, {"reason": reason, "by": "platform"})
     db.session.flush()
-    records.private(
-        "guarantee.request_failed",
-        {"guarantee": guarantee.idempotency_key},
-        {"operation": request.operation, "reason": reason},
-    )
+    _log(guarantee, "guarantee.request_failed", {"reason": reason}, public={"operation": request.operation})
 
 
 def _claim_for(request: IssuerRequest) -> Claim | None:
@@ -550,9 +562,7 @@ def _judge(guarantee: Guarantee, problems: list[str]) -> None:
     guarantee.problem = "; ".join(problems) or None
     if problems:
         guarantee.accepted = False
-        records.private(
-            "guarantee.not_accepted", {"guarantee": guarantee.idempotency_key}, {"problems": problems}
-        )
+        _log(guarantee, "guarantee.not_accepted", {"problems": problems})
 
 
 def verify_with_issuer(guarantee: Guarantee) -> bool | None:
@@ -575,15 +585,11 @@ def verify_with_issuer(guarantee: Guarantee) -> bool | None:
         guarantee.problem = f"the issuer does not confirm the letter: {answer.detail}"
     elif guarantee.problem is None:
         guarantee.accepted = True
-    records.private(
+    _log(
+        guarantee,
         "guarantee.verified",
-        {"guarantee": guarantee.idempotency_key},
-        {
-            "genuine": answer.genuine,
-            "detail": answer.detail,
-            "letter_sha256": guarantee.letter_sha256,
-            "accepted": guarantee.accepted,
-        },
+        {"detail": answer.detail, "letter_sha256": guarantee.letter_sha256},
+        public={"genuine": answer.genuine, "accepted": guarantee.accepted},
     )
     return answer.genuine
 
@@ -637,11 +643,7 @@ def _amended(
 def _amendment_declined(
     guarantee: Guarantee, outcome: Declined, now: dt.datetime, request: IssuerRequest
 ) -> None:
-    records.private(
-        "guarantee.amendment_declined",
-        {"guarantee": guarantee.idempotency_key},
-        {"reason": outcome.reason, "code": outcome.code},
-    )
+    _log(guarantee, "guarantee.amendment_declined", {"reason": outcome.reason, "code": outcome.code})
 
 
 def _paid(guarantee: Guarantee, outcome: DemandPaid, now: dt.datetime, request: IssuerRequest) -> None:
@@ -675,11 +677,7 @@ def _demand_rejected(
 def _released(guarantee: Guarantee, outcome: Released, now: dt.datetime, request: IssuerRequest) -> None:
     if outcome.remaining_amount.amount > 0:
         guarantee.undertaking_amount = outcome.remaining_amount.amount
-        records.private(
-            "guarantee.reduced",
-            {"guarantee": guarantee.idempotency_key},
-            {"remaining": outcome.remaining_amount.to_json()},
-        )
+        _log(guarantee, "guarantee.reduced", {"remaining": outcome.remaining_amount.to_json()})
         return
     if guarantee.state in IN_FORCE | {GuaranteeState.REJECTED}:
         _move(guarantee, GuaranteeAction.RELEASE, {"effective_date": outcome.effective_date.isoformat()})
@@ -781,6 +779,7 @@ def guarantee_json(guarantee: Guarantee, *, with_requests: bool = False) -> dict
         if guarantee.premium_amount is not None
         else None,
         "letter_sha256": guarantee.letter_sha256,
+        "commitment_salt": guarantee.commitment_salt,
         "accepted": guarantee.accepted,
         "problem": guarantee.problem,
         "verified_at": guarantee.verified_at.isoformat() if guarantee.verified_at else None,

@@ -5,6 +5,10 @@ whether it issued a letter with this hash under this number; it answers with the
 whether the letter is the one the platform holds. When the answer is "no", it says the same thing
 whether the number is unknown or the letter differs, so the page cannot be used to learn which
 guarantees exist before an opening.
+
+The letter itself is required, not its hash: the public log publishes only commitments to a
+guarantee's number and letter hash (guarantees/records.py), and whoever holds the letter already reads
+the beneficiary and amount the answer confirms.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from app.extensions import csrf
 from app.openapi import document
 from app.validation import ValidationError, parse_text
 from guarantees import issuers, services
-from guarantees.adapters.interface import IssuerError, check_sha256
+from guarantees.adapters.interface import IssuerError
 
 bp = Blueprint("guarantee_verification", __name__)
 api = Blueprint("guarantee_verification_api", __name__, url_prefix="/api/guarantees")
@@ -94,14 +98,9 @@ def _pdf_hash() -> str:
         if not data.startswith(b"%PDF-"):
             raise ValidationError("pdf", "not a PDF")
         return hashlib.sha256(data).hexdigest()
-    body = request.get_json(silent=True) or {}
-    value = body.get("letter_sha256") if isinstance(body, dict) else None
-    if not value:
-        raise ValidationError("pdf", "send the letter as `pdf` (multipart) or its SHA-256 as `letter_sha256`")
-    try:
-        return check_sha256(str(value).lower())
-    except ValueError as exc:
-        raise ValidationError("letter_sha256", str(exc)) from None
+    raise ValidationError(
+        "pdf", "send the letter itself as `pdf` (multipart): a number and a hash alone are not verified"
+    )
 
 
 def _number() -> str:
@@ -116,9 +115,10 @@ def _number() -> str:
 
 @api.post("/verify")
 @document(
-    summary="Is this the genuine letter of guarantee? (anyone: the number and the PDF, or its SHA-256)",
+    summary="Is this the genuine letter of guarantee? (anyone: the number and the PDF letter itself, "
+    "multipart fields `undertaking_identification` and `pdf`)",
     public=True,
-    request={"undertaking_identification": "string", "letter_sha256": "string"},
+    request={"undertaking_identification": "string", "pdf": "string"},
     response={
         "undertaking_identification": "string",
         "genuine": "boolean",

@@ -4,11 +4,12 @@ Revision ID: 1a2b3c4d5e01
 Revises: de674876fd90
 Create Date: 2026-12-06 09:30:00
 
-Issue 12, findings 1-3: guarantee commitments in place of published values (a slot kept in the chain so
-parallel work keeps one linear schema history; empty where the finding needed no schema change).
+Issue 12, findings 1-3: guarantee commitments in place of published values. Each guarantee keeps the
+random salt (32 bytes, hex) behind the commitments its public log entries carry; guarantees recorded
+before have none until their next event makes one. Findings 1 and 2 need no schema change.
 """
-from alembic import op  # noqa: F401 (the slot's owner fills it in)
-import sqlalchemy as sa  # noqa: F401
+from alembic import op
+import sqlalchemy as sa
 
 import app.orm  # noqa: F401
 
@@ -21,8 +22,10 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table("guarantees", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("commitment_salt", sa.String(length=64), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table("guarantees", schema=None) as batch_op:
+        batch_op.drop_column("commitment_salt")

@@ -229,10 +229,7 @@ def test_public_verification_asks_the_issuer(client, world):
     assert answer["genuine"] is False and "undertaking_amount" not in answer
     unknown = client.post(
         "/api/guarantees/verify",
-        json={
-            "undertaking_identification": "SBXBG2026999999",
-            "letter_sha256": hashlib.sha256(pdf).hexdigest(),
-        },
+        data={"undertaking_identification": "SBXBG2026999999", "pdf": (io.BytesIO(pdf), "letter.pdf")},
     )
     assert unknown.get_json()["detail"] == answer["detail"]  # the same words: existence is not revealed
     assert_json_error(
@@ -243,6 +240,30 @@ def test_public_verification_asks_the_issuer(client, world):
         data={"undertaking_identification": number, "pdf": (io.BytesIO(pdf), "letter.pdf")},
     )
     assert page.status_code == 200 and 'data-genuine="true"' in page.get_data(as_text=True)
+
+
+def test_a_number_and_a_hash_alone_are_not_verified(client, world):
+    # Issue 12, finding 3: the public log carried the number and the letter's hash, and verification
+    # with those two answered "genuine" with the beneficiary and the amount. The letter itself is needed.
+    set_requirement(client, world)
+    guarantee = client.post(
+        f"/api/deposits/tenders/{world['tender'].id}/guarantees",
+        json={"issuer": BANK},
+        headers=world["h"]["bidder"],
+    ).get_json()
+    error = assert_json_error(
+        client.post(
+            "/api/guarantees/verify",
+            json={
+                "undertaking_identification": guarantee["undertaking_identification"],
+                "letter_sha256": guarantee["letter_sha256"],
+            },
+        ),
+        422,
+        field="pdf",
+    )
+    assert "letter itself" in error["message"]
+    assert len(bytes.fromhex(guarantee["commitment_salt"])) == 32  # the bidder holds its salt
 
 
 def test_a_claim_then_a_second_and_the_outcome_releases_the_rest(client, world, bearer):

@@ -87,3 +87,82 @@ def test_the_figures_leave_out_a_requirement_whose_opening_has_not_come(session)
     everyone = cash_release.report(period=month)
     issuers = {r["issuer"] for r in cash_release.presented(everyone.by("issuer"))}
     assert "live-bank" not in issuers and "opened-bank" in issuers
+
+
+# -- finding 3 -------------------------------------------------------------------------------------
+
+
+def _applied_and_issued(app):
+    import json
+
+    from sqlalchemy import select
+
+    from guarantees import services
+    from guarantees.models import IssuerRequest
+    from signing.models import LogEntry
+
+    requirement, bidder = h.requirement(), h.bidder()
+    first = db.session.scalar(select(LogEntry.index).order_by(LogEntry.index.desc()))
+    guarantee = services.apply(
+        requirement, bidder.organisation, issuer_code="sandbox-bank", amount=None, expiry_date=None,
+        actor=bidder,
+    )
+    db.session.flush()
+    (request,) = db.session.scalars(select(IssuerRequest).where(IssuerRequest.guarantee_id == guarantee.id))
+    services.send(request)
+    db.session.flush()
+    bodies = {
+        (body := json.loads(e.body))["event"]: body
+        for e in db.session.scalars(select(LogEntry).where(LogEntry.index > first))
+    }
+    return guarantee, bodies
+
+
+def test_the_public_log_carries_commitments_not_a_guarantees_values(app, session):
+    import json
+
+    guarantee, bodies = _applied_and_issued(app)
+    assert guarantee.state.value == "issued" and guarantee.letter_sha256
+    values = [
+        str(guarantee.undertaking_amount),
+        format(guarantee.undertaking_amount, ".2f"),
+        guarantee.expiry_date.isoformat(),
+        guarantee.undertaking_identification,
+        guarantee.letter_sha256,
+    ]
+    for event in ("guarantee.applied", "guarantee.issued", "guarantee.verified"):
+        text = json.dumps(bodies[event], ensure_ascii=False)
+        for value in values:
+            assert value not in text, (event, value)
+        assert set(bodies[event]["data"]["commitments"]) and all(
+            len(c) == 64 for c in bodies[event]["data"]["commitments"].values()
+        )
+
+
+def test_an_outsider_given_the_salt_and_the_values_checks_the_commitments(app, session):
+    import hashlib
+
+    from guarantees import services
+    from signing.canonical import canonical_json
+
+    guarantee, bodies = _applied_and_issued(app)
+    shown = services.guarantee_json(guarantee)  # what the bidder (and, from the opening, the office) reads
+    salt = bytes.fromhex(shown["commitment_salt"])
+    assert len(salt) == 32
+
+    def check(name, value):
+        return hashlib.sha256(salt + name.encode() + b"\x00" + canonical_json(value)).hexdigest()
+
+    issued = bodies["guarantee.issued"]["data"]["commitments"]
+    number = shown["undertaking_identification"]
+    assert issued["undertaking_identification"] == check("undertaking_identification", number)
+    assert issued["amount"] == check("amount", shown["undertaking_amount"])
+    assert issued["expiry_date"] == check("expiry_date", shown["expiry_date"])
+    assert issued["letter_sha256"] == check("letter_sha256", shown["letter_sha256"])
+    assert bodies["guarantee.issued"]["data"]["from"] == "applied"
+    applied = bodies["guarantee.applied"]["data"]["commitments"]
+    assert applied["amount"] == check("amount", shown["undertaking_amount"])
+    assert applied["amount"] != check("amount", {"amount": "20000.01", "currency": "CNY"})
+    # another guarantee's salt gives other commitments to the same values
+    other, other_bodies = _applied_and_issued(app)
+    assert other_bodies["guarantee.applied"]["data"]["commitments"]["amount"] != applied["amount"]
