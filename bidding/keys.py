@@ -13,16 +13,18 @@ import base64
 import binascii
 import hashlib
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+from pydantic import BeforeValidator, Field, PlainSerializer, ValidationInfo, WithJsonSchema, field_validator
 from sqlalchemy import select
 
 from app.errors import Refused
 from app.extensions import db
 from app.models import Role, User
 from app.orm import utcnow
-from app.validation import ValidationError, parse_int
+from app.shapes import RequestModel, ResponseModel, UtcTime, Whole, validate
+from app.validation import ValidationError
 from bidding.lifecycle import TenderState
 from bidding.models import BidderKey, OpeningKey, Tender
 from signing import audit
@@ -52,6 +54,71 @@ def _raw_key(value: Any, field: str, kind: type) -> bytes:
     return raw
 
 
+def _public_key(kind: type) -> Any:
+    """A raw 32-byte public key given as base64."""
+    return Annotated[bytes, BeforeValidator(lambda value: _raw_key(value, "", kind)),
+                     WithJsonSchema({"type": "string", "contentEncoding": "base64",
+                                     "description": "base64 of the 32 raw public bytes"})]
+
+
+#: Raw bytes answered as base64.
+Base64Text = Annotated[bytes, PlainSerializer(lambda raw: base64.b64encode(raw).decode(), return_type=str),
+                       WithJsonSchema({"type": "string", "contentEncoding": "base64"})]
+
+class OpeningKeyIn(RequestModel):
+    """The public half of a tender's opening key and its custodians' share fingerprints."""
+
+    public_key: _public_key(x25519.X25519PublicKey)
+    kid: str
+    count: Whole(minimum=2, maximum=MAX_SHARES)
+    threshold: Whole(minimum=2, maximum=MAX_SHARES)
+    fingerprints: Annotated[list[Any], WithJsonSchema({
+        "type": "array", "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "minItems": 2, "maxItems": MAX_SHARES, "uniqueItems": True})]
+    custodians: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = None
+
+    @field_validator("kid")
+    @classmethod
+    def _kid(cls, value: str, info: ValidationInfo) -> str:
+        raw = info.data.get("public_key")
+        if raw is not None and value != kid_of(raw):
+            raise ValidationError(None, f"the kid must be the SHA-256 of the public key: {kid_of(raw)}")
+        return value
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold(cls, value: int, info: ValidationInfo) -> int:
+        count = info.data.get("count")
+        if count is not None and value > count:
+            raise ValidationError(None, f"must be at most {count}")
+        return value
+
+    @field_validator("fingerprints")
+    @classmethod
+    def _fingerprints(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
+        count = info.data.get("count")
+        if count is not None and len(value) != count:
+            raise ValidationError(None, f"give one fingerprint for each of the {count} shares")
+        if not all(isinstance(f, str) and _HEX64.match(f) for f in value) or len(set(value)) != len(value):
+            raise ValidationError(None, "fingerprints are distinct 64-character lower-case hex strings")
+        return value
+
+    @field_validator("custodians", mode="before")
+    @classmethod
+    def _custodians(cls, value: Any) -> Any:
+        if value and (not isinstance(value, list)
+                      or not all(isinstance(c, str) and 0 < len(c) <= 100 for c in value)):
+            raise ValidationError(None, "custodians is a list of names")
+        return value or None
+
+
+class BidderKeysIn(RequestModel):
+    """A bidder company's public keys: X25519 (recipients seal to it) and Ed25519 (it signs)."""
+
+    x25519_public: _public_key(x25519.X25519PublicKey)
+    ed25519_public: _public_key(ed25519.Ed25519PublicKey)
+
+
 def register_opening_key(tender: Tender, actor: User, data: Any) -> OpeningKey:
     """Record the public half of the tender's opening key and its custodians' share fingerprints."""
     if tender.state != TenderState.DRAFT:
@@ -59,27 +126,9 @@ def register_opening_key(tender: Tender, actor: User, data: Any) -> OpeningKey:
             "the opening key is registered before publication and cannot change after it",
             code="opening_key_fixed",
         )
-    if not isinstance(data, dict):
-        raise ValidationError(None, "send a JSON object with public_key, kid, threshold, count, fingerprints")
-    raw = _raw_key(data.get("public_key"), "public_key", x25519.X25519PublicKey)
-    kid = kid_of(raw)
-    if data.get("kid") != kid:
-        raise ValidationError("kid", f"the kid must be the SHA-256 of the public key: {kid}")
-    count = parse_int(data.get("count"), "count", minimum=2, maximum=MAX_SHARES)
-    threshold = parse_int(data.get("threshold"), "threshold", minimum=2, maximum=count)
-    fingerprints = data.get("fingerprints")
-    if not isinstance(fingerprints, list) or len(fingerprints) != count:
-        raise ValidationError("fingerprints", f"give one fingerprint for each of the {count} shares")
-    if (
-        not all(isinstance(f, str) and _HEX64.match(f) for f in fingerprints)
-        or len(set(fingerprints)) != count
-    ):
-        raise ValidationError("fingerprints", "fingerprints are distinct 64-character lower-case hex strings")
-    custodians = data.get("custodians") or []
-    if not isinstance(custodians, list) or not all(
-        isinstance(c, str) and 0 < len(c) <= 100 for c in custodians
-    ):
-        raise ValidationError("custodians", "custodians is a list of names")
+    parsed = validate(OpeningKeyIn, data)
+    raw, kid, threshold, count = parsed.public_key, parsed.kid, parsed.threshold, parsed.count
+    fingerprints, custodians = list(parsed.fingerprints), list(parsed.custodians or [])
     if tender.opening_key is not None:
         db.session.delete(tender.opening_key)
         db.session.flush()
@@ -119,10 +168,8 @@ def register_bidder_keys(actor: User, data: Any) -> BidderKey:
     """Register a bidder company's public keys; an older active pair is revoked (and kept)."""
     if actor.role != Role.BIDDER or actor.organisation_id is None:
         raise Refused("only bidder staff register bidder keys", code="forbidden", status=403)
-    if not isinstance(data, dict):
-        raise ValidationError(None, "send a JSON object with x25519_public and ed25519_public")
-    x_raw = _raw_key(data.get("x25519_public"), "x25519_public", x25519.X25519PublicKey)
-    e_raw = _raw_key(data.get("ed25519_public"), "ed25519_public", ed25519.Ed25519PublicKey)
+    parsed = validate(BidderKeysIn, data)
+    x_raw, e_raw = parsed.x25519_public, parsed.ed25519_public
     for raw, field in ((x_raw, "x25519_public"), (e_raw, "ed25519_public")):
         taken = db.session.scalar(
             select(BidderKey.id).where(
@@ -184,24 +231,40 @@ def bidder_keys(organisation_id: int) -> list[BidderKey]:
     )
 
 
-def opening_key_json(key: OpeningKey) -> dict[str, Any]:
-    return {
-        "kid": key.kid,
-        "public_key": base64.b64encode(key.public_key).decode(),
-        "threshold": key.threshold,
-        "count": key.count,
-        "fingerprints": key.fingerprints,
-        "custodians": key.custodians,
-        "registered_at": key.registered_at.isoformat(),
-    }
+class OpeningKeyOut(ResponseModel):
+    """A tender's opening key as its notice states it."""
+
+    kid: str
+    public_key: Base64Text
+    threshold: int
+    count: int
+    fingerprints: list[str]
+    custodians: list[str]
+    registered_at: UtcTime
+
+    @classmethod
+    def of(cls, key: OpeningKey) -> OpeningKeyOut:
+        return cls(kid=key.kid, public_key=key.public_key, threshold=key.threshold, count=key.count,
+                   fingerprints=key.fingerprints, custodians=key.custodians or [],
+                   registered_at=key.registered_at)
 
 
-def bidder_key_json(key: BidderKey) -> dict[str, Any]:
-    return {
-        "x25519_public": base64.b64encode(key.x25519_public).decode(),
-        "x25519_kid": key.x25519_kid,
-        "ed25519_public": base64.b64encode(key.ed25519_public).decode(),
-        "ed25519_kid": key.ed25519_kid,
-        "registered_at": key.registered_at.isoformat(),
-        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
-    }
+class BidderKeyOut(ResponseModel):
+    """A bidder company's registered key pair."""
+
+    x25519_public: Base64Text
+    x25519_kid: str
+    ed25519_public: Base64Text
+    ed25519_kid: str
+    registered_at: UtcTime
+    revoked_at: UtcTime | None
+
+    @classmethod
+    def of(cls, key: BidderKey) -> BidderKeyOut:
+        return cls(x25519_public=key.x25519_public, x25519_kid=key.x25519_kid,
+                   ed25519_public=key.ed25519_public, ed25519_kid=key.ed25519_kid,
+                   registered_at=key.registered_at, revoked_at=key.revoked_at)
+
+
+class BidderKeyList(ResponseModel):
+    keys: list[BidderKeyOut]
