@@ -158,6 +158,7 @@ POLICIES: dict[str, Rule] = {
     "opening_api.check_in": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
     "opening_api.state": PUBLIC,
     "opening_api.hand_over_key": roles(Role.BIDDER),
+    "opening_api.restore_envelope": roles(Role.BIDDER),
     "opening_api.share": roles(OFFICE, Role.SUPERVISOR),
     "opening_api.objection": roles(Role.BIDDER),
     "opening_api.answer": roles(OFFICE, owner=owns_tender),

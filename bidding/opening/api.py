@@ -48,6 +48,7 @@ BID_SHAPE = {
     "duration_days": "integer",
     "terms": "object",
     "opened_at": "datetime",
+    "restored_at": "datetime",
 }
 SNAPSHOT = {
     "tender": "integer",
@@ -145,6 +146,40 @@ def hand_over_key(tender_id: int, bid_id: int):
     data_key = _body().get("data_key")
     _change(tender_id, "key", lambda t: services.hand_over_key(t, bid_id, current_actor(), data_key))
     return _snapshot(tender_id, 202)
+
+
+@bp.post("/<int:tender_id>/opening/bids/<int:bid_id>/envelope")
+@document(
+    summary="Hand in one's own copy of a bid's envelope that the platform damaged or lost (body: the "
+    "envelope, application/octet-stream), in the decryption window; it must hash to the receipt and the log",
+    response=SNAPSHOT,
+)
+def restore_envelope(tender_id: int, bid_id: int):
+    tender, user = _tender(tender_id), current_actor()
+    with services.refusals_logged(tender.id, user, "restore_envelope"):
+        expected = services.restorable_envelope(tender, bid_id, user)
+        db.session.commit()  # no transaction is held while the copy streams
+        size = services.store_copy(expected, _body_blocks())
+        outcome = services.restore_envelope(tender, bid_id, user, size)
+    db.session.commit()
+    services.after_commit(outcome)
+    try:
+        publisher.publish_outcome(tender, outcome)
+    except Exception:  # committed: a failed push must not turn it into an error
+        log.exception("publishing the opening state of tender %s failed", tender.id)
+    return _snapshot(tender_id)
+
+
+def _body_blocks():
+    """The request body in blocks, within the envelope size limit."""
+    from bidding.submissions.intake import max_envelope_size
+
+    limit = max_envelope_size()
+    if request.content_length is not None and request.content_length > limit:
+        raise Refused(f"the body is larger than the limit of {limit} bytes", code="too_large", status=413)
+    request.max_content_length = limit
+    while block := request.stream.read(1 << 20):
+        yield block
 
 
 @bp.post("/<int:tender_id>/opening/shares")

@@ -65,7 +65,8 @@ class BidOpeningState(enum.StrEnum):
     DECRYPTING = "decrypting"
     #: Decrypted and verified; its price and terms are announced.
     OPENED = "opened"
-    #: The stored envelope differs from its receipt: the platform's fault (deemed withdrawn, compensable).
+    #: The stored envelope differs from its receipt: the platform's fault (deemed withdrawn, compensable),
+    #: unless its bidder hands in its own intact copy during the decryption window (RESTORE).
     PLATFORM_FAULT = "platform_fault"
     #: Its bidder did not hand over a key in the window and no remedy applies: deemed revoked.
     REVOKED = "revoked"
@@ -81,6 +82,8 @@ class BidOpeningAction(enum.StrEnum):
     FAIL = "fail"
     REVOKE = "revoke"
     FAULT = "fault"
+    #: The bidder handed in its own copy, which hashes to its receipt: the bid waits for its key again.
+    RESTORE = "restore"
 
 
 class KeySource(enum.StrEnum):
@@ -115,9 +118,10 @@ BID_TRANSITIONS: dict[tuple[BidOpeningState, BidOpeningAction], BidOpeningState]
     (B.DECRYPTING, BA.OPEN): B.OPENED,
     (B.DECRYPTING, BA.FAIL): B.FAILED,
     (B.DECRYPTING, BA.FAULT): B.PLATFORM_FAULT,
+    (B.PLATFORM_FAULT, BA.RESTORE): B.WAITING_KEY,
 }
 
-#: States a bid does not leave.
+#: States a bid does not leave (PLATFORM_FAULT only by RESTORE, during the decryption window).
 FINAL_BID_STATES = frozenset({B.OPENED, B.PLATFORM_FAULT, B.REVOKED, B.FAILED})
 
 del O, OA, B, BA
@@ -216,6 +220,8 @@ class BidOpening(Base):
     #: Why it failed, was revoked, or is the platform's fault; plain words.
     outcome: Mapped[str | None] = mapped_column(Text)
     opened_at: Mapped[dt.datetime | None]
+    #: When its bidder's own copy replaced a damaged or missing stored envelope (issue 12, finding 5).
+    restored_at: Mapped[dt.datetime | None]
 
     bid: Mapped[Bid] = relationship()
 

@@ -4,8 +4,9 @@ Revision ID: 1a2b3c4d5e02
 Revises: 1a2b3c4d5e01
 Create Date: 2026-12-06 09:30:00
 
-Issue 12, findings 4-6: bid entries published apart from key registrations, bidders' own envelope
-copies at the opening, and refusals counted instead of logged (a slot; empty where nothing was needed).
+Issue 12, findings 5-6: when a bidder's own envelope copy replaced a damaged stored one at the opening
+(bid_openings.restored_at), and refusals of unauthenticated clients counted per hour (refusal_counts)
+instead of logged one by one.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -31,7 +32,11 @@ def upgrade():
         sa.PrimaryKeyConstraint('id', name=op.f('pk_refusal_counts')),
         sa.UniqueConstraint('hour', 'channel', 'reason', name='uq_refusal_counts_bucket'),
     )
+    with op.batch_alter_table('bid_openings', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('restored_at', app.orm.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('bid_openings', schema=None) as batch_op:
+        batch_op.drop_column('restored_at')
     op.drop_table('refusal_counts')

@@ -210,6 +210,9 @@ function renderBids(bids) {
       el("span", { className: `badge state-${b.state}`, text: label("bid", b.state) }));
     if (b.state === "decrypting") stateCell.append(" ", el("progress", { className: "decrypting" }));
     if (b.outcome && b.state !== "opened") stateCell.append(el("small", { className: "muted outcome", text: b.outcome }));
+    if (b.restored_at) {
+      stateCell.append(el("small", { className: "muted restored", text: text("restoredAt", { at: when(b.restored_at) }) }));
+    }
     return el("tr", { "data-bid": b.bid, "data-state": b.state, className: own ? "mine" : null },
       el("td", { text: own ? `${b.bid} ★` : String(b.bid) }),
       el("td", { text: String(b.lot) }),
@@ -417,7 +420,8 @@ function renderMine(bids) {
       el("strong", { text: text("mine", { bid: m.bid, lot: m.lot }) }), " ",
       el("span", { className: `badge state-${now?.state || "none"}`, text: now ? label("bid", now.state) : "—" }),
       el("small", { text: m.envelope_sha256 }),
-      m.header ? null : el("small", { className: "error", text: text("noHeader") }));
+      m.header ? null : el("small", { className: "error", text: text("noHeader") }),
+      restorable(now) ? restoreForm(m.bid) : null);
   }));
   const waiting = mine.filter((m) => byId.get(m.bid)?.state === "waiting_key");
   const select = $("key-bid");
@@ -436,6 +440,40 @@ function renderMine(bids) {
       step(null, text("decrypting"));
     }
   }
+}
+
+// A bid the platform damaged or lost (platform_fault) while the window is open: the bidder may hand in its
+// own copy of the envelope (POST .../opening/bids/<bid>/envelope), checked against its receipt and the log.
+function restorable(bid) {
+  return bid?.state === "platform_fault" && state.opening?.state === "decrypting";
+}
+
+function restoreForm(bid) {
+  // the same form across redraws, so a file already chosen survives the room's state pushes
+  const kept = $("my-bids").querySelector(`form.restore[data-bid="${Number(bid)}"]`);
+  if (kept) return kept;
+  return el("form", { className: "restore", "data-bid": bid },
+    el("p", { className: "muted", text: text("restoreIntro") }),
+    el("input", { type: "file", className: "restore-file" }),
+    el("button", { type: "submit", className: "button secondary", text: text("restoreSubmit") }));
+}
+
+function restoreCopy(event) {
+  const form = event.target.closest("form.restore");
+  if (!form) return;
+  event.preventDefault();
+  const file = form.querySelector(".restore-file").files[0];
+  perform(form.querySelector("button"), async () => {
+    if (!file) throw new Error(text("restoreMissing"));
+    const response = await fetch(
+      `/api/tenders/${encodeURIComponent(tender)}/opening/bids/${encodeURIComponent(form.dataset.bid)}/envelope`,
+      { method: "POST", credentials: "omit", cache: "no-store", body: file,
+        headers: { Authorization: `Bearer ${await bearer()}`, Accept: "application/json",
+                   "Content-Type": "application/octet-stream" } });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) throw new Refusal(body?.error || { message: `HTTP ${response.status}` });
+    apply(body);
+  }, text("restored"));
 }
 
 function step(value, message) {
@@ -669,6 +707,7 @@ function wire() {
     render();
   }));
   $("key-form").addEventListener("submit", handOver);
+  $("my-bids").addEventListener("submit", restoreCopy);
   $("objection-form").addEventListener("submit", (event) => {
     event.preventDefault();
     perform($("objection-submit"), async () => {
