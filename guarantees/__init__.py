@@ -18,7 +18,7 @@ JOB = "guarantees.issuers"
 
 
 def issuer_job(now: dt.datetime) -> dt.datetime | None:
-    """Follow tenders' opening times, re-send waiting requests, poll pending ones, verify letters, expire,
+    """Follow tenders' opening times, re-send waiting requests, poll pending ones, expire,
     refund; commits per step."""
     from app.extensions import db
     from guarantees import claims, services, tenders
@@ -33,9 +33,7 @@ def issuer_job(now: dt.datetime) -> dt.datetime | None:
     if pending:
         services.poll_pending(pending, now)
         db.session.commit()
-    for guarantee in services.unverified():
-        services.verify_with_issuer(guarantee)
-    db.session.commit()
+    # Letters are verified by their own job, guarantees.letters.JOB (issue 17).
     services.expire_due(now)
     db.session.commit()
     claims.settle(None, actor=None)
@@ -67,3 +65,6 @@ def init_app(app: Flask) -> None:
 
     callbacks.init_app(app)
     app.extensions["ebid.scheduler"].register(JOB, issuer_job)
+    from guarantees import letters
+
+    letters.init_app(app)  # letters verified with their issuer as a job (issue 17)

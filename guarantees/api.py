@@ -79,6 +79,7 @@ GUARANTEE = {
     "accepted": "boolean",
     "problem": "string",
     "verified_at": "datetime",
+    "letter_verification": "string",
     "verification": "string",
     "claims": "array",
 }

@@ -93,3 +93,22 @@ def next_state(state: GuaranteeState, action: GuaranteeAction) -> GuaranteeState
         return TRANSITIONS[(state, action)]
     except KeyError:
         raise IllegalGuaranteeTransition(state, action) from None
+
+
+class LetterVerification(enum.StrEnum):
+    """Where an issued guarantee's letter stands with its issuer, beside the state (issue 17).
+
+    Every new letter (on issue and on each amendment) starts `pending`: the callback or poll that
+    brought it is committed first, and the issuer is asked whether the letter is genuine afterwards,
+    as a job (guarantees/letters.py). Only a `verified` letter lets a guarantee that passed the
+    platform's checks be accepted and count towards a deposit; `pending` and `failed` never count.
+    `failed` (the issuer does not confirm the letter) is final for that letter: an amendment brings a
+    new letter, pending again. None: no letter yet (applied, declined).
+    """
+
+    #: Issued (or amended), letter verification with the issuer still to come.
+    PENDING = "pending"
+    #: The issuer confirmed the letter is genuine.
+    VERIFIED = "verified"
+    #: The issuer does not confirm the letter; the guarantee is not accepted.
+    FAILED = "failed"

@@ -324,6 +324,8 @@ class Guarantee(Base):
     problem: Mapped[str | None] = mapped_column(Text)
     verified_at: Mapped[dt.datetime | None]
     verification_detail: Mapped[str | None] = mapped_column(Text)
+    #: pending | verified | failed (guarantees.lifecycle.LetterVerification); None until a letter arrives.
+    letter_verification: Mapped[str | None] = mapped_column(String(16), index=True)
     amendment_count: Mapped[int] = mapped_column(default=0)
     applied_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     applied_at: Mapped[created_at]

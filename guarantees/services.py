@@ -12,6 +12,7 @@ says the caller must commit before the function (`send`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import uuid
@@ -26,7 +27,7 @@ from app.models import Organisation, User
 from app.money import Money
 from app.orm import utcnow
 from app.validation import ValidationError
-from guarantees import issuers, records
+from guarantees import issuers, letters, records
 from guarantees.adapters import codec
 from guarantees.adapters.interface import (
     URDG_758,
@@ -379,9 +380,14 @@ def _claim_for(request: IssuerRequest) -> Claim | None:
 
 
 def record_issuer_event(
-    issuer_code: str, event: IssuerEvent, now: dt.datetime | None = None
+    issuer_code: str, event: IssuerEvent, now: dt.datetime | None = None, *, letter_later: bool = True
 ) -> IssuerRequest:
-    """Apply an answer from a callback or polling; one for no request sent to this issuer is refused."""
+    """Apply an answer from a callback or polling; one for no request sent to this issuer is refused.
+
+    `letter_later` (callbacks): a new letter is verified with the issuer by a job after the commit, so
+    the callback is answered without waiting on the issuer; polling (the scheduler's job, which nobody
+    waits on) verifies it at once.
+    """
     request = db.session.scalar(
         select(IssuerRequest).where(IssuerRequest.idempotency_key == event.idempotency_key)
     )
@@ -389,7 +395,8 @@ def record_issuer_event(
         raise CallbackRejected(
             "unknown_request", f"no request {event.idempotency_key} was sent to {issuer_code}"
         )
-    apply_outcome(request, event.outcome, now=now)
+    with letters.later() if letter_later else contextlib.nullcontext():
+        apply_outcome(request, event.outcome, now=now)
     return request
 
 
@@ -553,7 +560,7 @@ def _issued(
         },
     )
     _judge(guarantee, problems)
-    verify_with_issuer(guarantee)
+    letters.letter_received(guarantee)
     if guarantee.requirement.outcome is not None:  # the tender ended while the application was out
         queue_release(guarantee, f"tender {guarantee.requirement.outcome.value}")
 
@@ -637,7 +644,7 @@ def _amended(
     )
     guarantee.accepted = False
     _judge(guarantee, problems)
-    verify_with_issuer(guarantee)
+    letters.letter_received(guarantee)
 
 
 def _amendment_declined(
@@ -716,7 +723,7 @@ def poll_pending(requests: list[IssuerRequest], now: dt.datetime) -> None:
         answered = set()
         for event in events:
             try:
-                record_issuer_event(code, event, now)
+                record_issuer_event(code, event, now, letter_later=False)
                 answered.add(event.idempotency_key)
             except CallbackRejected:
                 continue
@@ -784,6 +791,7 @@ def guarantee_json(guarantee: Guarantee, *, with_requests: bool = False) -> dict
         "problem": guarantee.problem,
         "verified_at": guarantee.verified_at.isoformat() if guarantee.verified_at else None,
         "verification": guarantee.verification_detail,
+        "letter_verification": guarantee.letter_verification,
         "applied_at": guarantee.applied_at.isoformat(),
         "issued_at": guarantee.issued_at.isoformat() if guarantee.issued_at else None,
         "claims": [
