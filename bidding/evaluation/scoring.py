@@ -263,8 +263,12 @@ def to_cents(values: pd.Series, what: str, field: str) -> np.ndarray:
         if bad.any():
             raise ScoringError(f"{what}: {_name(values[bad].iloc[0])} has more than two decimals", field)
         return c.astype(np.int64)
-    # Decimal, str or mixed objects: convert each distinct value once (one hashing pass).
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    # Decimal, str or mixed objects: convert each distinct value once (one hashing pass over the array).
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object))
+    if len(codes) and codes.min() < 0:
+        # A missing value (None, NaN, NA) is refused; converting the distinct values in order of first
+        # appearance, missing ones included, names the same first bad value as always.
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
     converted = np.array([_decimal_cents(v, what, field) for v in uniques], dtype=np.int64)
     return converted[codes]
 
@@ -329,49 +333,45 @@ def _scores_table(scores: pd.DataFrame, crit: pd.DataFrame, bids: pd.Index | Non
     checked: criterion exists and is not price, in range, bid exists, one score per (expert, bid,
     criterion). Bid codes index `bids` when given (else the bids in order of appearance)."""
     _require(scores, ("expert", "bid", "criterion", "score"), "scores")
-    s = pd.DataFrame({
-        "expert": scores["expert"].to_numpy(),
-        "bid": scores["bid"].to_numpy(),
-        "criterion": scores["criterion"].to_numpy(),
-        "cents": to_cents(scores["score"].reset_index(drop=True), "score", "scores"),
-    })
-    codes = crit.index.get_indexer(s["criterion"])
+    expert = scores["expert"].to_numpy()
+    bid = scores["bid"].to_numpy()
+    criterion = scores["criterion"].to_numpy()
+    cents = to_cents(scores["score"].reset_index(drop=True), "score", "scores")
+    codes = crit.index.get_indexer(criterion)
     if (codes < 0).any():
-        c = s.loc[codes < 0, "criterion"].iloc[0]
-        raise ScoringError(f"criterion {_name(c)} does not exist in this tender", "criterion")
-    category = crit["category"].to_numpy()[codes]
-    if (category == "price").any():
-        c = s.loc[category == "price", "criterion"].iloc[0]
-        raise ScoringError(
-            f"criterion {_name(c)} is a price criterion: its score comes from the price formula", "criterion")
-    s["max_cents"] = crit["max_cents"].to_numpy()[codes]
-    out = (s["cents"] < 0) | (s["cents"] > s["max_cents"])
+        raise ScoringError(f"criterion {_name(criterion[codes < 0][0])} does not exist in this tender",
+                           "criterion")
+    is_price = (crit["category"].to_numpy() == "price")[codes]
+    if is_price.any():
+        raise ScoringError(f"criterion {_name(criterion[is_price][0])} is a price criterion: its score "
+                           "comes from the price formula", "criterion")
+    max_cents = crit["max_cents"].to_numpy(np.int64)[codes]
+    out = (cents < 0) | (cents > max_cents)
     if out.any():
-        row = s[out].iloc[0]
+        i = np.flatnonzero(out)[0]
         raise ScoringError(
-            f"score {_dec(row['cents'])} for criterion {_name(row['criterion'])} is out of range "
-            f"0 to {_dec(row['max_cents'])}", "score")
+            f"score {_dec(cents[i])} for criterion {_name(criterion[i])} is out of range "
+            f"0 to {_dec(max_cents[i])}", "score")
     if bids is not None:
-        b_codes = bids.get_indexer(s["bid"])
+        b_codes = bids.get_indexer(bid)
         if (b_codes < 0).any():
-            first = s.loc[b_codes < 0, "bid"].iloc[0]
-            raise ScoringError(f"bid {_name(first)} is not among the opened bids", "bid")
+            raise ScoringError(f"bid {_name(bid[b_codes < 0][0])} is not among the opened bids", "bid")
     else:
-        b_codes, _uniques = pd.factorize(s["bid"])
-    e_codes, experts = pd.factorize(s["expert"])
-    s["e_code"], s["b_code"], s["c_code"] = e_codes, b_codes, codes
+        b_codes, _uniques = pd.factorize(bid)
+    e_codes, experts = pd.factorize(expert)
     n_e, n_c = max(len(experts), 1), len(crit)
-    cell = (s["b_code"].to_numpy(np.int64) * n_c + codes) * n_e + e_codes
-    if len(s) and cell.max() < 50_000_000:
+    cell = (b_codes.astype(np.int64) * n_c + codes) * n_e + e_codes
+    if len(cell) and cell.max() < DENSE_CELLS_LIMIT:
         counts = np.bincount(cell)
         twice = counts[cell] > 1
     else:
         twice = pd.Series(cell).duplicated(keep=False).to_numpy()
     if twice.any():
-        row = s[twice].iloc[0]
-        raise ScoringError(f"expert {_name(row['expert'])} scored bid {_name(row['bid'])} on criterion "
-                           f"{_name(row['criterion'])} twice", "scores")
-    return s
+        i = np.flatnonzero(twice)[0]
+        raise ScoringError(f"expert {_name(expert[i])} scored bid {_name(bid[i])} on criterion "
+                           f"{_name(criterion[i])} twice", "scores")
+    return pd.DataFrame({"expert": expert, "bid": bid, "criterion": criterion, "cents": cents,
+                         "max_cents": max_cents, "e_code": e_codes, "b_code": b_codes, "c_code": codes})
 
 
 def _bids_table(bids: pd.DataFrame) -> pd.DataFrame:
@@ -399,33 +399,60 @@ def _bids_table(bids: pd.DataFrame) -> pd.DataFrame:
 
 # -- the steps -----------------------------------------------------------------------------------
 
+#: Largest experts × bids × criteria layout (cells, 8 bytes each) grouped densely; beyond it, by sorting.
+DENSE_CELLS_LIMIT = 50_000_000
+
+
 @dataclasses.dataclass(frozen=True)
 class _Groups:
-    """Scores grouped by (bid, criterion) codes: one entry per group present, and each row's group."""
+    """Scores grouped by (bid, criterion): one entry per group present, and each row's group's n and sum."""
 
     key: np.ndarray      # b_code × n_criteria + c_code, ascending
     n: np.ndarray
     total: np.ndarray
     low: np.ndarray
     high: np.ndarray
-    row_group: np.ndarray
+    row_n: np.ndarray      # per score row (in input order): its group's count ...
+    row_total: np.ndarray  # ... and sum
 
 
-def _groups(s: pd.DataFrame, n_criteria: int) -> _Groups:
-    """Counts, sums, minima and maxima per (bid, criterion), exactly, in integers (one stable sort)."""
+def _groups(s: pd.DataFrame, n_criteria: int, n_bids: int) -> _Groups:
+    """Counts, sums, minima and maxima per (bid, criterion), exactly, in int64.
+
+    One score per (expert, bid, criterion) is checked before, so the scores fit a dense array of
+    groups × experts (-1 where an expert has not scored): the sums, minima and maxima are then reductions
+    along the expert axis, as a hand-written NumPy version would do. A layout above `DENSE_CELLS_LIMIT`
+    cells is grouped with one stable sort instead.
+    """
     key = s["b_code"].to_numpy(np.int64) * n_criteria + s["c_code"].to_numpy(np.int64)
     cents = s["cents"].to_numpy(np.int64)
     if len(key) == 0:
         empty = np.zeros(0, np.int64)
-        return _Groups(empty, empty, empty, empty, empty, empty)
+        return _Groups(empty, empty, empty, empty, empty, empty, empty)
+    e_code = s["e_code"].to_numpy(np.int64)
+    n_e = int(e_code.max()) + 1
+    n_groups = max(n_bids * n_criteria, int(key.max()) + 1)
+    if n_groups * n_e <= DENSE_CELLS_LIMIT:
+        dense = np.full((n_groups, n_e), -1, np.int64)
+        dense[key, e_code] = cents
+        present = dense >= 0
+        n_all = present.sum(axis=1)
+        total_all = dense.sum(axis=1) + (n_e - n_all)  # each absent score counted -1
+        high_all = dense.max(axis=1)
+        dense[~present] = np.iinfo(np.int64).max
+        low_all = dense.min(axis=1)
+        keys = np.flatnonzero(n_all)
+        return _Groups(keys, n_all[keys], total_all[keys], low_all[keys], high_all[keys],
+                       n_all[key], total_all[key])
     order = np.argsort(key, kind="stable")
     k, v = key[order], cents[order]
     starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
     n = np.diff(np.r_[starts, len(k)])
     row_group = np.empty(len(k), np.int64)
     row_group[order] = np.repeat(np.arange(len(starts)), n)
-    return _Groups(k[starts], n, np.add.reduceat(v, starts), np.minimum.reduceat(v, starts),
-                   np.maximum.reduceat(v, starts), row_group)
+    total = np.add.reduceat(v, starts)
+    return _Groups(k[starts], n, total, np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts),
+                   n[row_group], total[row_group])
 
 
 def _aggregate(g: _Groups, rules: ScoringRules) -> tuple[np.ndarray, np.ndarray]:
@@ -436,11 +463,15 @@ def _aggregate(g: _Groups, rules: ScoringRules) -> tuple[np.ndarray, np.ndarray]
     return trimmed, _round_div(num, den)
 
 
-def _decs(cents: np.ndarray) -> list[Decimal]:
-    """Decimals of many cents values, converting each distinct value once."""
+def _decs(cents: np.ndarray) -> np.ndarray | list:
+    """Decimals of many cents values (an object array), converting each distinct value once."""
     arr = np.asarray(cents, dtype=np.int64)
-    lookup = {int(v): _dec(v) for v in np.unique(arr)}
-    return [lookup[v] for v in arr.tolist()]
+    if arr.size == 0:
+        return []  # as an empty list: a column of it is float64, as it always was
+    uniques, inverse = np.unique(arr, return_inverse=True)
+    table = np.empty(len(uniques), dtype=object)
+    table[:] = [_dec(v) for v in uniques.tolist()]
+    return table[inverse.reshape(-1)]
 
 
 def _price_scores(b: pd.DataFrame, rules: ScoringRules, max_cents: int | None
@@ -502,7 +533,7 @@ def flag_outliers(scores: pd.DataFrame, criteria: pd.DataFrame,
     """
     crit = _criteria_table(criteria)
     s = _scores_table(scores, crit, None)
-    return _flags(s, _groups(s, len(crit)), Decimal(str(threshold)))
+    return _flags(s, _groups(s, len(crit), 0), Decimal(str(threshold)))
 
 
 def _flags(s: pd.DataFrame, g: _Groups, threshold: Decimal) -> pd.DataFrame:
@@ -510,7 +541,7 @@ def _flags(s: pd.DataFrame, g: _Groups, threshold: Decimal) -> pd.DataFrame:
     if s.empty:
         return pd.DataFrame(columns=columns)
     thr_cents = int(_decimal_cents(threshold, "outlier_threshold", "outlier_threshold"))
-    n, total = g.n[g.row_group], g.total[g.row_group]
+    n, total = g.row_n, g.row_total
     cents = s["cents"].to_numpy(dtype=np.int64)
     max_cents = s["max_cents"].to_numpy(dtype=np.int64)
     # |score − sum/n| > thr/100 × max   ⇔   |n·score − sum| · 100·100 > thr_cents · max · n
@@ -551,7 +582,7 @@ def evaluate(scores: pd.DataFrame, bids: pd.DataFrame, criteria: pd.DataFrame,
 
     price_criteria = crit.index[crit["category"] == "price"]
     valid_bids = b.index[b["valid"]]
-    g = _groups(s, n_c)
+    g = _groups(s, n_c, len(b))
 
     if require_complete and len(s):
         # No duplicates (checked): a (bid, criterion) is complete when every expert scored it once.
@@ -570,52 +601,68 @@ def evaluate(scores: pd.DataFrame, bids: pd.DataFrame, criteria: pd.DataFrame,
             raise ScoringError(f"expert {_name(e)} has not scored bid {_name(bid)} on criterion "
                                f"{_name(c)} ({missing} score(s) missing)", "scores")
 
-    # Expert-scored criteria: aggregate, then points.
+    # Expert-scored criteria: aggregate, then points, one int64 entry per (bid, criterion) group.
+    crit_max = crit["max_cents"].to_numpy(np.int64)
+    crit_weight = crit["weight_cents"].to_numpy(np.int64)
+    crit_category = crit["category"].to_numpy()
     trimmed, agg_cents = _aggregate(g, rules)
-    b_idx, c_idx = g.key // n_c, g.key % n_c
-    max_c = crit["max_cents"].to_numpy()[c_idx]
-    weight_c = crit["weight_cents"].to_numpy()[c_idx]
-    idx = pd.MultiIndex.from_arrays([b.index[b_idx], crit.index[c_idx]], names=["bid", "criterion"])
-    cs = pd.DataFrame({
-        "category": crit["category"].to_numpy()[c_idx],
-        "n_scores": g.n,
-        "trimmed": trimmed,
-        "agg_cents": agg_cents,
-        "low": g.low,
-        "high": g.high,
-        "points_cents": _round_div(agg_cents * weight_c, max_c),
-    }, index=idx)
+    c_idx = g.key % n_c
+    points_cents = _round_div(agg_cents * crit_weight[c_idx], crit_max[c_idx])
 
-    # Price criteria: the formula, on each price criterion's own scale.
+    # Price criteria: the formula, on each price criterion's own scale (exact integers beyond int64 too).
     first_price_max = int(crit.loc[price_criteria[0], "max_cents"]) if len(price_criteria) else None
     ps, lowest, benchmark = _price_scores(b, rules, first_price_max)
-    price_rows = []
+    price_key: list[int] = []
+    price_cents: list[int] = []
+    price_points: list[int] = []
     for c in price_criteria:
-        m = int(crit.loc[c, "max_cents"])
-        w = int(crit.loc[c, "weight_cents"])
+        ci = crit.index.get_loc(c)
+        m, w = int(crit_max[ci]), int(crit_weight[ci])
         per_bid = ps if m == first_price_max else _price_scores(b, rules, m)[0]
-        for bid, score in per_bid["score"].items():
+        for bi, score in enumerate(per_bid["score"].tolist()):
             if score is None:
                 continue
             sc = int(score * 100)
-            price_rows.append((bid, c, "price", 0, False, sc, 0, 0, int(_round_div(np.int64(sc * w), m))))
-    if price_rows:
-        pr = pd.DataFrame(price_rows, columns=["bid", "criterion", "category", "n_scores", "trimmed",
-                                               "agg_cents", "low", "high", "points_cents"])
-        cs = pd.concat([cs, pr.set_index(["bid", "criterion"])]).sort_index()
+            price_key.append(bi * n_c + ci)
+            price_cents.append(sc)
+            price_points.append((2 * sc * w + m) // (2 * m))
+    n_price = len(price_key)
+    zeros = np.zeros(n_price, np.int64)
+    row_key = np.concatenate([g.key, np.array(price_key, np.int64)])
+    n_scores = np.concatenate([g.n, zeros])
+    was_trimmed = np.concatenate([trimmed, np.zeros(n_price, bool)])
+    agg_all = np.concatenate([agg_cents, np.array(price_cents, np.int64)])
+    low_all, high_all = np.concatenate([g.low, zeros]), np.concatenate([g.high, zeros])
+    points_all = np.concatenate([points_cents, np.array(price_points, np.int64)])
+    # Rows in (bid, criterion) order. With price rows, that is the labels' order (as sorting the index
+    # gives); the codes' order is the same when both identifiers are sorted, else the index is sorted.
+    sort_labels = False
+    if n_price:
+        if b.index.is_monotonic_increasing and crit.index.is_monotonic_increasing:
+            order_rows = np.argsort(row_key, kind="stable")
+            columns = (row_key, n_scores, was_trimmed, agg_all, low_all, high_all, points_all)
+            row_key, n_scores, was_trimmed, agg_all, low_all, high_all, points_all = (
+                x[order_rows] for x in columns)
+        else:
+            sort_labels = True
+    b_all, c_all = row_key // n_c, row_key % n_c
 
-    # Subtotals and total, valid bids only, in integer cents.
-    valid_cs = cs[cs.index.get_level_values("bid").isin(valid_bids)]
-    sub = (valid_cs.groupby([valid_cs.index.get_level_values("bid"), "category"])["points_cents"].sum()
-           .unstack("category").reindex(index=b.index, columns=list(CATEGORIES)).fillna(0).astype(np.int64))
-    sub.loc[~b["valid"].to_numpy()] = 0
-    total = sub.sum(axis=1)
+    # Subtotals and total, valid bids only, in integer cents (points laid out bids × criteria).
+    valid_mask = b["valid"].to_numpy(bool)
+    grid = np.zeros(len(b) * n_c, np.int64)
+    grid[row_key] = points_all
+    grid = grid.reshape(len(b), n_c)
+    sub_cents = np.stack([grid[:, crit_category == cat].sum(axis=1) for cat in CATEGORIES], axis=1)
+    sub_cents[~valid_mask] = 0
+    total_cents = sub_cents.sum(axis=1)
+    bid_ids = b.index.tolist()
+    sub = {cat: dict(zip(bid_ids, sub_cents[:, i].tolist(), strict=True)) for i, cat in enumerate(CATEGORIES)}
+    tot = dict(zip(bid_ids, total_cents.tolist(), strict=True))
 
     # Ranking: a stable sort from the last key to the first.
     never = pd.Timestamp.max.tz_localize("UTC")
     work = {
-        "total": total.to_dict(), "technical": sub["technical"].to_dict(),
-        "commercial": sub["commercial"].to_dict(),
+        "total": tot, "technical": sub["technical"], "commercial": sub["commercial"],
         "price": {x: (p if p is not None else Decimal(0)) for x, p in b["price"].items()},
         "submitted_at": {x: (pd.Timestamp(t) if t is not None and not pd.isna(t) else never)
                          for x, t in b["submitted_at"].items()},
@@ -645,8 +692,7 @@ def evaluate(scores: pd.DataFrame, bids: pd.DataFrame, criteria: pd.DataFrame,
     unranked = [x for x in b.index if x not in ranked]
     final = order + unranked
     price, valid = b["price"].to_dict(), b["valid"].to_dict()
-    when, subs = b["submitted_at"].to_dict(), {k: sub[k].to_dict() for k in CATEGORIES}
-    tot = total.to_dict()
+    when, subs = b["submitted_at"].to_dict(), sub
 
     def published(x: Hashable, cents: int) -> Decimal | None:
         return _dec(cents) if valid[x] else None
@@ -662,17 +708,21 @@ def evaluate(scores: pd.DataFrame, bids: pd.DataFrame, criteria: pd.DataFrame,
         "rank": pd.array(list(range(1, len(order) + 1)) + [pd.NA] * len(unranked), dtype="Int64"),
     }, index=pd.Index(final, name="bid"))
 
-    scored = cs["category"] != "price"
+    category = crit_category[c_all]
     criterion_scores = pd.DataFrame({
-        "category": cs["category"],
-        "n_scores": cs["n_scores"].astype(np.int64),
-        "trimmed": cs["trimmed"].astype(bool),
-        "aggregate": _decs(cs["agg_cents"]),
-        "dropped_low": [lo if t else None for lo, t in zip(_decs(cs["low"]), cs["trimmed"], strict=True)],
-        "dropped_high": [hi if t else None for hi, t in zip(_decs(cs["high"]), cs["trimmed"], strict=True)],
-        "points": _decs(cs["points_cents"]),
-        "expert_scored": scored.to_numpy(),
-    }, index=cs.index)
+        "category": category,
+        "n_scores": n_scores,
+        "trimmed": was_trimmed,
+        "aggregate": _decs(agg_all),
+        "dropped_low": np.where(was_trimmed, _decs(low_all), None) if len(row_key) else [],
+        "dropped_high": np.where(was_trimmed, _decs(high_all), None) if len(row_key) else [],
+        "points": _decs(points_all),
+        "expert_scored": category != "price",
+    }, index=pd.MultiIndex.from_arrays([b.index[b_all], crit.index[c_all]], names=["bid", "criterion"]))
+    if not len(g.key):  # no expert-scored rows: the column keeps the object dtype it always had then
+        criterion_scores["category"] = criterion_scores["category"].astype(object)
+    if sort_labels:
+        criterion_scores = criterion_scores.sort_index()
 
     return Evaluation(
         rules=rules,
