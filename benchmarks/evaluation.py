@@ -7,6 +7,10 @@ integer rounding, the same lowest-price formula and the same lexicographic ranki
 (the module refuses out-of-range, duplicate, missing or over-precise scores and names them), keeps no
 Decimals and gives no tie-break trail. Both sides must agree on every total and on the ranking, or the
 benchmark fails: a check that they did the same work, not a test.
+
+Issue 17 adds, in the same run: the previous implementation (bidding/evaluation/scoring_reference.py,
+kept for the equivalence tests) beside the same NumPy reference, so the gain of the vectorised module
+is read from one run; and the module on float scores (no per-value Decimal conversion at the input).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import pandas as pd
 
 from benchmarks import benchmark
 from benchmarks.common import Report, Run, side_by_side
-from bidding.evaluation import scoring
+from bidding.evaluation import scoring, scoring_reference
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class Sizes:
 FULL = Sizes(bids=500, criteria=60, experts=25, repeat=5)
 QUICK = Sizes(bids=40, criteria=8, experts=5, repeat=2)
 GOAL_SECONDS = 0.5
+#: Issue 17: scoring within this many times the plain NumPy reference.
+RATIO_GOAL = 5.0
 
 
 @dataclass(frozen=True)
@@ -130,24 +136,41 @@ def evaluate_beside_numpy(report: Report, quick: bool) -> None:
     if len(result.flags) != numpy_flags(x):
         raise AssertionError("the module and the NumPy reference disagree on the outlier flags")
 
+    previous = scoring_reference.evaluate(x.scores, x.bids, x.criteria, scoring_reference.ScoringRules())
+    if previous.to_dict() != result.to_dict():
+        raise AssertionError("the module and the previous implementation publish different figures")
+
     n_scores = len(x.scores)
-    ours, reference = side_by_side(
+    as_float = x.scores.assign(score=x.scores["score"].astype(float))
+    old_rules = scoring_reference.ScoringRules()
+    ours, reference, before, floats = side_by_side(
         Run(lambda: scoring.evaluate(x.scores, x.bids, x.criteria, rules)),
-        Run(lambda: numpy_reference(x)), repeat=sizes.repeat)
+        Run(lambda: numpy_reference(x)),
+        Run(lambda: scoring_reference.evaluate(x.scores, x.bids, x.criteria, old_rules)),
+        Run(lambda: scoring.evaluate(as_float, x.bids, x.criteria, rules)), repeat=sizes.repeat)
     label = f"{sizes.bids} bids × {sizes.criteria} criteria × {sizes.experts} experts"
     report.compare(f"evaluate {label}", ours.best, reference.best, unit="seconds",
                    against="plain NumPy, same arithmetic")
-    flags_ours, flags_ref = side_by_side(
+    report.compare(f"evaluate {label}, float scores", floats.best, reference.best, unit="seconds",
+                   against="plain NumPy, same arithmetic")
+    report.compare(f"evaluate {label}, previous implementation", before.best, reference.best,
+                   unit="seconds", against="plain NumPy, same arithmetic")
+    flags_ours, flags_ref, flags_before = side_by_side(
         Run(lambda: scoring.flag_outliers(x.scores, x.criteria, rules.outlier_threshold)),
-        Run(lambda: numpy_flags(x)), repeat=sizes.repeat)
+        Run(lambda: numpy_flags(x)),
+        Run(lambda: scoring_reference.flag_outliers(x.scores, x.criteria, rules.outlier_threshold)),
+        repeat=sizes.repeat)
     report.compare(f"flag_outliers over {n_scores:,} scores", flags_ours.best, flags_ref.best, unit="seconds",
                    against="plain NumPy, same test")
-    as_float = x.scores.assign(score=x.scores["score"].astype(float))
-    (floats,) = side_by_side(Run(lambda: scoring.evaluate(as_float, x.bids, x.criteria, rules)),
-                             repeat=sizes.repeat)
+    report.compare(f"flag_outliers over {n_scores:,} scores, previous implementation", flags_before.best,
+                   flags_ref.best, unit="seconds", against="plain NumPy, same test")
     verdict = "meets" if ours.best < GOAL_SECONDS else "misses"
     report.note(f"{n_scores:,} scores; goal under {GOAL_SECONDS} s: ours {ours.best:.3f} s best "
                 f"({ours.median:.3f} s median) {verdict} it" + (" (at quick sizes)" if quick else ""))
+    ratio = ours.best / reference.best
+    report.note(f"issue 17's goal, within {RATIO_GOAL:g}x plain NumPy: {ratio:,.0f}x, "
+                + ("met" if ratio <= RATIO_GOAL else "not met") + f"; the previous implementation "
+                f"{before.best / reference.best:,.0f}x, so {before.best / ours.best:.1f}x faster in this run")
     report.note(f"with float scores instead of Decimals (no per-value conversion): {floats.best:.3f} s; "
                 f"{len(result.flags)} flagged, {len(result.tie_breaks)} tie(s) on the total")
     report.note(f"best of {sizes.repeat} alternating rounds; the reference builds no DataFrames and no "
