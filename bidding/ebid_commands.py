@@ -221,11 +221,12 @@ def _bid_from(args: argparse.Namespace, bidder: str) -> dict[str, Any]:
     bid = _read_json(args.bid, "bid")
     if not isinstance(bid, dict):
         raise UsageError(f"{args.bid} must hold a JSON object")
-    given = {"v": 1, "tender": args.tender, "lot": args.lot, "bidder": bidder}
+    given = {"tender": args.tender, "lot": args.lot, "bidder": bidder}
     for name, value in given.items():
         if name in bid and bid[name] != value:
             raise UsageError(f"{args.bid} names {name} {bid[name]!r} but this envelope is for {value!r}")
         bid[name] = value
+    bid["v"] = env.LATEST  # the package's version is the envelope's: `ebid seal` writes version 2
     return bid
 
 
@@ -243,7 +244,8 @@ def seal_command(args: argparse.Namespace) -> int:
     if out.exists():
         raise UsageError(f"{out} already exists; move it away first")
     partial = out.with_name(out.name + ".partial")
-    # The key file's PBKDF2 and the documents' hashing are each one core's work: do them side by side.
+    # The key file's PBKDF2 (600,000 rounds) runs on a thread beside the sealing, which needs only the
+    # public keys (in the key file's clear part) until it signs, at the end.
     with _KeyLoader(args) as loading:
         try:
             prepared = prepare_package(_bid_from(args, loading.bidder), documents)
@@ -252,12 +254,12 @@ def seal_command(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"cannot read a document: {exc}") from None
         with prepared:
-            keys = loading.keys()
             try:
-                info = _seal_and_check(prepared, partial, args, keys, opening)
+                info = _seal_and_check(prepared, partial, args, loading, opening)
             except BaseException:
                 partial.unlink(missing_ok=True)
                 raise
+            keys = loading.keys()
     os.replace(partial, out)
     written = prepared.bid
     _out(f"Tender: {args.tender}, lot {args.lot}")
@@ -266,9 +268,11 @@ def seal_command(args: argparse.Namespace) -> int:
     _out(f"Documents: {len(written['documents'])}")
     _out(f"Opening key: {info.header.kid}")
     _out(f"Commitment: {info.trailer.commitment}")
-    _out(f"Envelope: {out}, {info.size:,} bytes in {info.chunks} chunks")
+    _out(f"Envelope: {out}, {info.size:,} bytes in {info.chunks} chunks (format version {info.version})")
+    # Version 2 never hashes the ciphertext: the file's SHA-256 (the receipt's name for it) is computed
+    # by `ebid submit` as it reads the file to send it, and by the platform as it stores it.
     _out(f"OK: sealed {out} for tender {args.tender} lot {args.lot} and re-opened it with the bidder's key "
-         f"(commitment and bid.json match); sha256={info.sha256}")
+         f"(commitment and bid.json match); `ebid submit` gives its SHA-256")
     return EXIT_OK
 
 
@@ -278,8 +282,9 @@ class _KeyLoader:
     def __init__(self, args: argparse.Namespace) -> None:
         data = _read_json(args.key, "key")
         try:
-            #: The bidder's credit code, from the file's clear part (as read_key_file gives it).
-            self.bidder = key_file_publics(data)[0]
+            #: The bidder's credit code and public keys, from the file's clear part (read_key_file checks
+            #: them against the private keys: a file whose halves differ fails `keys()`).
+            self.bidder, self.x25519_public, self.ed25519_public = key_file_publics(data)
         except KeyFileError as exc:
             raise UsageError(f"{args.key}: {exc}") from None
         password = _password(args)  # asked here, on the main thread, before anything else runs
@@ -307,25 +312,45 @@ class _KeyLoader:
         if isinstance(self._result, BaseException):
             raise self._result
         assert self._result is not None
+        if (self._result.x25519_public, self._result.ed25519_public) != (self.x25519_public,
+                                                                         self.ed25519_public):
+            raise UsageError("the key file's public keys are not those of its private keys")
         return self._result
 
+    def check(self) -> None:
+        """Raise at once if the key file has already failed to open (a wrong password, say)."""
+        if not self._thread.is_alive() and isinstance(self._result, BaseException):
+            raise self._result
 
-def _seal_streaming(prepared: PreparedPackage, handle: BinaryIO, args: argparse.Namespace, keys: BidderKeys,
-                    opening: bytes) -> env.EnvelopeInfo:
+    def sign(self, data: bytes) -> bytes:
+        """Sign with the key file's Ed25519 key, once it is open (what `seal` calls, at its end)."""
+        return self.keys().ed25519.sign(data)
+
+
+def _seal_streaming(prepared: PreparedPackage, handle: BinaryIO, args: argparse.Namespace,
+                    loading: _KeyLoader, opening: bytes) -> env.EnvelopeInfo:
     """Seal the package as it is made: the tar is produced as the sealing reads it, so the plaintext
-    package is never written to the disk (no temporary file to leak it) and costs no extra pass."""
+    package is never written to the disk (no temporary file to leak it) and costs no extra pass.
+    The key file opens meanwhile; a wrong password stops the sealing as soon as it is known."""
     bar = _progress(prepared.documents_size, "sealing")
     package = prepared.open()
+
+    def progress(done: int) -> None:
+        loading.check()
+        bar.update(done)
+
     try:
-        return env.seal(package, handle, tender=args.tender, lot=args.lot, bidder=keys.bidder or "",
-                        opening_public=opening, bidder_public=keys.x25519_public, signing_key=keys.ed25519,
-                        chunk_size=args.chunk_size, progress=bar.update)
+        return env.seal(package, handle, tender=args.tender, lot=args.lot, bidder=loading.bidder or "",
+                        opening_public=opening, bidder_public=loading.x25519_public,
+                        signing_key=loading,  # type: ignore[arg-type] - signs once the key file is open
+                        signer_public=loading.ed25519_public, chunk_size=args.chunk_size, progress=progress,
+                        version=env.LATEST)
     finally:
         package.close()
         bar.close()
 
 
-def _seal_and_check(prepared: PreparedPackage, partial: Path, args: argparse.Namespace, keys: BidderKeys,
+def _seal_and_check(prepared: PreparedPackage, partial: Path, args: argparse.Namespace, loading: _KeyLoader,
                     opening: bytes) -> env.EnvelopeInfo:
     try:
         handle = partial.open("xb")
@@ -333,14 +358,14 @@ def _seal_and_check(prepared: PreparedPackage, partial: Path, args: argparse.Nam
         raise UsageError(f"cannot write {partial}: {exc.strerror or exc}") from None
     try:
         with handle:
-            info = _seal_streaming(prepared, handle, args, keys, opening)
+            info = _seal_streaming(prepared, handle, args, loading, opening)
     except BidError as exc:
         raise UsageError(str(exc)) from None
     except ValueError as exc:  # EnvelopeError included: a tender, lot or chunk size the format refuses
         raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot seal: {exc.strerror or exc}") from None
-    _reopen(partial, info, args, keys, opening, prepared.bid)
+    _reopen(partial, info, args, loading.keys(), opening, prepared.bid)
     return info
 
 
@@ -621,6 +646,12 @@ def submit_command(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write {receipt_path}: {exc.strerror or exc}") from None
     _out(f"Envelope: {path} sha256={info.sha256}")
     _out(f"Bid: {answer.get('bid')}")
+    stored = answer["bid"].get("envelope_sha256") if isinstance(answer.get("bid"), dict) else None
+    if stored is not None and stored != info.sha256:
+        # The receipt names the bytes the platform stored; a version 2 envelope's signature does not cover
+        # every ciphertext byte, so this comparison is what tells the bidder the bytes arrived unchanged.
+        raise VerificationError(f"the platform stored an envelope whose SHA-256 is {stored}, not this file's "
+                                f"{info.sha256}: the bytes changed on the way; submit it again")
     _out(f"Receipt: {receipt_path}")
     if answer.get("receipt_pdf"):
         _out(f"Receipt PDF: {args.server.rstrip('/')}{answer['receipt_pdf']}"

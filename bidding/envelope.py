@@ -1,4 +1,4 @@
-"""The sealed-bid envelope of docs/envelope.md: seal, parse while streaming, verify, unwrap and open.
+"""The sealed-bid envelope of docs/envelope.md, versions 1 and 2: seal, parse while streaming, verify, open.
 
 Pure: no Flask, no database. The bidder's `ebid seal` and the server's intake and opening all go
 through this module, so the format has one implementation in Python (the browser has the other,
@@ -6,6 +6,13 @@ checked against `tests/unit/bidding/envelope_vectors.json`).
 
 Everything streams: sealing and opening hold at most two chunks in memory, the server-side
 `EnvelopeReader` holds none (only the header, ≤ 64 KiB, and the trailer, ≤ 4 KiB).
+
+Version 2 has version 1's framing, header, chunks and key wrapping; its bidder signs the header's hash,
+the plaintext's length and every chunk's GCM tag instead of a SHA-256 of every ciphertext byte, its
+commitment has its own label, and its bid.json lists each document's name and size without a SHA-256.
+So sealing hashes the input once (the package, for the commitment) and the opening and the server's
+intake never hash the ciphertext for the signature. Readers take both versions; `seal` writes the
+version it is asked for (`ebid seal` and the browser write version 2).
 """
 
 from __future__ import annotations
@@ -34,13 +41,21 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from signing.canonical import canonical_json, reject_duplicate_keys
 
 MAGIC = b"EBIDENV1"
-END = b"EBIDEND1"
+MAGIC_V2 = b"EBIDENV2"
+#: The magic of each version, and the version of each magic.
+MAGICS = {1: MAGIC, 2: MAGIC_V2}
+_VERSION_OF = {magic: version for version, magic in MAGICS.items()}
+END = b"EBIDEND1"  # the end marker is the framing's, the same in both versions
 VERSION = 1
+VERSIONS = (1, 2)
+LATEST = 2
 SUITE = "HPKE-X25519-HKDF-SHA256-AES-256-GCM"
 #: HPKE `info` prefix (data-key wrapping), commitment label and signature label.
 WRAP_LABEL = b"ebid-envelope-v1"
 COMMITMENT_LABEL = b"ebid-commitment-v1"
 SIGNATURE_LABEL = b"ebid-envelope-signature-v1"
+COMMITMENT_LABELS = {1: COMMITMENT_LABEL, 2: b"ebid-commitment-v2"}
+SIGNATURE_LABELS = {1: SIGNATURE_LABEL, 2: b"ebid-envelope-signature-v2"}
 ROLES = ("opening", "bidder")
 
 MAX_HEADER = 65_536
@@ -171,11 +186,15 @@ def wrap_info(tender: int, lot: int, bidder: str) -> bytes:
     return b"\x00".join([WRAP_LABEL, str(tender).encode(), str(lot).encode(), bidder.encode()])
 
 
-def commitment(tender: int, lot: int, bidder: str, salt: bytes, package_sha256: bytes) -> str:
-    """C, hex: SHA-256(label, tender, lot, bidder, 0x00-separated; 0x00; salt; SHA-256(package))."""
+def commitment(tender: int, lot: int, bidder: str, salt: bytes, package_sha256: bytes,
+               version: int = 1) -> str:
+    """C, hex: SHA-256(label, tender, lot, bidder, 0x00-separated; 0x00; salt; SHA-256(package)).
+
+    The label is the version's: "ebid-commitment-v1" or "ebid-commitment-v2"."""
     if len(salt) != SALT_SIZE or len(package_sha256) != 32:
         raise ValueError("the salt and the package hash are 32 bytes each")
-    prefix = b"\x00".join([COMMITMENT_LABEL, str(tender).encode(), str(lot).encode(), bidder.encode()])
+    label = COMMITMENT_LABELS[version]
+    prefix = b"\x00".join([label, str(tender).encode(), str(lot).encode(), bidder.encode()])
     return hashlib.sha256(prefix + b"\x00" + salt + package_sha256).hexdigest()
 
 
@@ -219,11 +238,12 @@ class Header:
     nonce_prefix: bytes
     created: str
     raw: bytes = field(repr=False)
+    version: int = VERSION
 
     @property
     def prefix(self) -> bytes:
-        """MAGIC || u32 header_length || header: the envelope's first bytes."""
-        return MAGIC + struct.pack(">I", len(self.raw)) + self.raw
+        """MAGIC || u32 header_length || header: the envelope's first bytes (the version's magic)."""
+        return MAGICS[self.version] + struct.pack(">I", len(self.raw)) + self.raw
 
     @property
     def hash(self) -> bytes:
@@ -241,11 +261,14 @@ class Header:
         return datetime.strptime(self.created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
     @classmethod
-    def parse(cls, raw: bytes) -> Header:
-        """Validate the header bytes against docs/envelope.md: exact fields, types, sizes, canonical."""
+    def parse(cls, raw: bytes, version: int = VERSION) -> Header:
+        """Validate the header bytes against docs/envelope.md: exact fields, types, sizes, canonical.
+
+        `version` is the one the envelope's magic announced; the header's `v` must be the same."""
         obj = _exact_fields(_parse_json(raw, "header"), _HEADER_FIELDS, "header")
-        if not _is_int(obj["v"]) or obj["v"] != VERSION:
-            raise EnvelopeError(f"the header's version is {obj['v']!r}; this reader knows version {VERSION}")
+        if not _is_int(obj["v"]) or obj["v"] != version:
+            raise EnvelopeError(f"the header's version is {obj['v']!r}; the envelope's magic says version "
+                                f"{version}")
         if obj["suite"] != SUITE:
             raise EnvelopeError(f"the header's suite is {obj['suite']!r}, not {SUITE!r}")
         tender = _check_id(obj["tender"], "the header's tender")
@@ -281,18 +304,21 @@ class Header:
             raise EnvelopeError("the opening recipient's kid differs from the header's kid")
         if canonical_json(obj) != raw:
             raise EnvelopeError("the header is not canonical JSON (RFC 8785)")
-        return cls(tender, lot, bidder, kid, tuple(recipients), chunk_size, nonce_prefix, created, raw)
+        return cls(tender, lot, bidder, kid, tuple(recipients), chunk_size, nonce_prefix, created, raw,
+                   version)
 
     @classmethod
     def build(cls, *, tender: int, lot: int, bidder: str, recipients: list[Recipient], chunk_size: int,
-              nonce_prefix: bytes, created: str) -> Header:
-        obj = {"v": VERSION, "suite": SUITE, "tender": tender, "lot": lot, "bidder": bidder,
+              nonce_prefix: bytes, created: str, version: int = VERSION) -> Header:
+        if version not in VERSIONS:
+            raise ValueError(f"the envelope's version is one of {VERSIONS}")
+        obj = {"v": version, "suite": SUITE, "tender": tender, "lot": lot, "bidder": bidder,
                "kid": recipients[0].kid, "recipients": [r.to_json() for r in recipients],
                "chunk_size": chunk_size, "nonce_prefix": _b64(nonce_prefix), "created": created}
         raw = canonical_json(obj)
         if len(raw) > MAX_HEADER:
             raise EnvelopeError("the header is too long")
-        return cls.parse(raw)
+        return cls.parse(raw, version)
 
 
 @dataclass(frozen=True)
@@ -331,11 +357,22 @@ class EnvelopeInfo:
 
     header: Header
     trailer: Trailer
-    envelope_hash: str  # hex SHA-256 of everything before the trailer: what the signature covers
-    sha256: str  # hex SHA-256 of the whole file: the envelope's name in the blob store, receipt and log
+    #: What the signature covers, as one hex SHA-256: in version 1 the hash of everything before the
+    #: trailer (the statement's `envelope`); in version 2 the hash of the signed bytes themselves.
+    envelope_hash: str
+    #: hex SHA-256 of the whole file: the envelope's name in the blob store, receipt and log. Empty for a
+    #: version 2 envelope read or sealed without hashing the file (`hash_file=False`): the blob store
+    #: hashes what it stores, and version 2 needs no other hash of the ciphertext.
+    sha256: str
     size: int
     chunks: int
     package_size: int  # plaintext bytes after the salt
+    #: Version 2: hex SHA-256 of every chunk's 16-byte tag, in order (the statement's `tags`).
+    tags: str = ""
+
+    @property
+    def version(self) -> int:
+        return self.header.version
 
 
 # --- the streaming parser ---------------------------------------------------------------------------------
@@ -354,13 +391,23 @@ class EnvelopeReader:
 
     `on_chunk(index, last, ciphertext)` — when given — receives every complete chunk (used for
     opening; the chunk is then buffered, at most chunk_size + 16 bytes).
+
+    A version 1 envelope is hashed as it streams (its signature covers every byte). A version 2 one
+    is hashed only if `hash_file` (to give `EnvelopeInfo.sha256`); its signature needs only the chunks'
+    tags, which are collected as they pass. The server's intake passes `hash_file=False`: the blob
+    store hashes what it stores, so the bytes are hashed once.
     """
 
     def __init__(self, max_size: int | None = None, *, tender: int | None = None, lot: int | None = None,
                  bidder: str | None = None, opening_kid: str | None = None, bidder_kid: str | None = None,
                  signer_public: bytes | None = None,
-                 on_chunk: Callable[[int, bool, bytes], None] | None = None) -> None:
+                 on_chunk: Callable[[int, bool, bytes], None] | None = None, hash_file: bool = True) -> None:
         self.max_size = max_size
+        self._hash_file = hash_file
+        self._hashing = True  # until the magic says version 2 and the file's hash is not wanted
+        self.version: int | None = None
+        self._tags = hashlib.sha256()
+        self._tag = bytearray()
         self._expect = {"tender": tender, "lot": lot, "bidder": bidder, "opening_kid": opening_kid,
                         "bidder_kid": bidder_kid}
         self._signer_public = signer_public
@@ -408,7 +455,10 @@ class EnvelopeReader:
             if state == _CHUNK_BODY:
                 take = min(self._remaining, total - pos)
                 piece = view[pos:pos + take]
-                self._hash.update(piece)
+                if self._hashing:
+                    self._hash.update(piece)
+                if self.version == 2 and (start := self._remaining - TAG) < take:
+                    self._tag += piece[max(start, 0):]  # the chunk's last 16 bytes: its GCM tag
                 if self._on_chunk is not None:
                     self._body += piece
                 self._remaining -= take
@@ -428,7 +478,7 @@ class EnvelopeReader:
                 take = min(self._need - len(self._buf), total - pos)
                 self._buf += view[pos:pos + take]
                 pos += take
-                if state == _MAGIC and not MAGIC.startswith(self._buf):
+                if state == _MAGIC and not (MAGIC.startswith(self._buf) or MAGIC_V2.startswith(self._buf)):
                     raise EnvelopeError("not an ebid envelope (bad magic)")
                 if len(self._buf) == self._need:
                     self._field_done()
@@ -436,8 +486,11 @@ class EnvelopeReader:
     def _field_done(self) -> None:
         data = bytes(self._buf)
         self._buf.clear()
-        self._hash.update(data)
+        if self._hashing:
+            self._hash.update(data)
         if self._state == _MAGIC:
+            self.version = _VERSION_OF[data]
+            self._hashing = self.version == 1 or self._hash_file
             self._state, self._need = _HEADER_LENGTH, 4
         elif self._state == _HEADER_LENGTH:
             (length,) = struct.unpack(">I", data)
@@ -447,7 +500,8 @@ class EnvelopeReader:
                 raise EnvelopeError(f"the header is {length:,} bytes long; the limit is {MAX_HEADER:,}")
             self._state, self._need = _HEADER, length
         elif self._state == _HEADER:
-            self.header = Header.parse(data)
+            assert self.version is not None
+            self.header = Header.parse(data, self.version)
             check_header(self.header, **self._expect)
             self._state, self._need = _CHUNK_HEAD, 5
         else:
@@ -477,6 +531,9 @@ class EnvelopeReader:
     def _end_chunk(self) -> None:
         index, last = self._chunks, self._flag == 1
         self._chunks += 1
+        if self.version == 2:
+            self._tags.update(self._tag)
+            self._tag.clear()
         if self._on_chunk is not None:
             body = bytes(self._body)
             self._body.clear()
@@ -552,11 +609,15 @@ class EnvelopeReader:
             self._trailer_fault(final=True)
         trailer = Trailer.parse(data[:-12])
         assert self.header is not None
-        envelope_hash = self._hash.hexdigest()
         whole = self._hash.copy()
         whole.update(data)
-        info = EnvelopeInfo(self.header, trailer, envelope_hash, whole.hexdigest(), self._size, self._chunks,
-                            self._plaintext - SALT_SIZE)
+        sha256 = whole.hexdigest() if self._hashing else ""
+        if self.version == 1:
+            info = EnvelopeInfo(self.header, trailer, self._hash.hexdigest(), sha256, self._size,
+                                self._chunks, self._plaintext - SALT_SIZE)
+        else:
+            info = _v2_info(self.header, trailer, sha256, self._size, self._chunks,
+                            self._plaintext - SALT_SIZE, self._tags.hexdigest())
         if self._signer_public is not None:
             verify_signature(info, self._signer_public)
         return info
@@ -581,9 +642,10 @@ def check_header(header: Header, *, tender: int | None = None, lot: int | None =
                             f"not the bidder's registered encryption key {bidder_kid}")
 
 
-def read_envelope_info(stream: BinaryIO, max_size: int | None = None, **expect: Any) -> EnvelopeInfo:
+def read_envelope_info(stream: BinaryIO, max_size: int | None = None, *, hash_file: bool = True,
+                       **expect: Any) -> EnvelopeInfo:
     """Parse a whole envelope from a stream (constant memory); `expect` as for `EnvelopeReader`."""
-    reader = EnvelopeReader(max_size, **expect)
+    reader = EnvelopeReader(max_size, hash_file=hash_file, **expect)
     while block := stream.read(_READ):
         reader.feed(block)
     return reader.finish()
@@ -603,16 +665,32 @@ def read_header(stream: BinaryIO) -> Header:
 # --- the signature ---------------------------------------------------------------------------------------
 
 
-def _statement(header: Header, envelope_hash: str, commitment_hex: str) -> bytes:
-    statement = canonical_json({"v": VERSION, "tender": header.tender, "lot": header.lot,
-                                "bidder": header.bidder, "kid": header.kid, "envelope": envelope_hash,
-                                "commitment": commitment_hex})
-    return SIGNATURE_LABEL + b"\n" + statement
+def _statement(header: Header, envelope_hash: str, commitment_hex: str, *, tags: str = "",
+               package_size: int = 0) -> bytes:
+    if header.version == 1:
+        statement = canonical_json({"v": 1, "tender": header.tender, "lot": header.lot,
+                                    "bidder": header.bidder, "kid": header.kid, "envelope": envelope_hash,
+                                    "commitment": commitment_hex})
+    else:
+        statement = canonical_json({"v": 2, "tender": header.tender, "lot": header.lot,
+                                    "bidder": header.bidder, "kid": header.kid, "header": header.hash.hex(),
+                                    "plaintext_size": package_size + SALT_SIZE, "tags": tags,
+                                    "commitment": commitment_hex})
+    return SIGNATURE_LABELS[header.version] + b"\n" + statement
 
 
 def signed_statement(info: EnvelopeInfo) -> bytes:
-    """The exact bytes the bidder signs: the label, 0x0A, then the canonical JSON statement."""
-    return _statement(info.header, info.envelope_hash, info.trailer.commitment)
+    """The exact bytes the bidder signs: the version's label, 0x0A, then the canonical JSON statement."""
+    return _statement(info.header, info.envelope_hash, info.trailer.commitment, tags=info.tags,
+                      package_size=info.package_size)
+
+
+def _v2_info(header: Header, trailer: Trailer, sha256: str, size: int, chunks: int, package_size: int,
+             tags: str) -> EnvelopeInfo:
+    """A version 2 envelope's description; its `envelope_hash` is the SHA-256 of the bytes signed."""
+    signed = _statement(header, "", trailer.commitment, tags=tags, package_size=package_size)
+    return EnvelopeInfo(header, trailer, hashlib.sha256(signed).hexdigest(), sha256, size, chunks,
+                        package_size, tags)
 
 
 def verify_signature(info: EnvelopeInfo, ed25519_public_raw: bytes) -> None:
@@ -698,12 +776,18 @@ class _HashThread:
 def seal(package: BinaryIO, out: BinaryIO, *, tender: int, lot: int, bidder: str, opening_public: bytes,
          bidder_public: bytes, signing_key: Ed25519PrivateKey, chunk_size: int = DEFAULT_CHUNK,
          created: datetime | None = None, progress: Callable[[int], None] | None = None,
-         _data_key: bytes | None = None, _salt: bytes | None = None, _nonce_prefix: bytes | None = None,
+         version: int = VERSION, signer_public: bytes | None = None, _data_key: bytes | None = None,
+         _salt: bytes | None = None, _nonce_prefix: bytes | None = None,
          _recipients: list[Recipient] | None = None) -> EnvelopeInfo:
     """Seal the package to the tender's opening key and the bidder's own key, in one streaming pass.
 
-    `progress(n)` is called with the number of package bytes just consumed. The underscored
-    arguments exist for test vectors only (a fixed data key, salt and nonce prefix, and recipients
+    `progress(n)` is called with the number of package bytes just consumed. `version` 2 hashes only
+    the package (for the commitment) and signs the chunks' tags; its `EnvelopeInfo.sha256` is empty
+    (the file's SHA-256 is computed where it is needed: by the blob store, and by `ebid submit`).
+    The package must be of the same version (bid.json's `v`). `signing_key` needs only a
+    `sign(bytes)` method, called once at the end, if `signer_public` (its raw public key) is given:
+    `ebid seal` opens the key file meanwhile. The underscored arguments exist for
+    test vectors only (a fixed data key, salt and nonce prefix, and recipients
     wrapped elsewhere with fixed ephemeral keys); never pass them otherwise.
     """
     _check_id(tender, "tender")
@@ -719,10 +803,12 @@ def seal(package: BinaryIO, out: BinaryIO, *, tender: int, lot: int, bidder: str
         _recipients = [Recipient(role, kid_of(public), *wrap_data_key(data_key, public, info))
                        for role, public in (("opening", opening_public), ("bidder", bidder_public))]
     header = Header.build(tender=tender, lot=lot, bidder=bidder, recipients=_recipients,
-                          chunk_size=chunk_size, nonce_prefix=nonce_prefix, created=_utc_text(created))
+                          chunk_size=chunk_size, nonce_prefix=nonce_prefix, created=_utc_text(created),
+                          version=version)
     aad = header.hash
     aead = AESGCM(data_key)
-    hasher = hashlib.sha256(header.prefix)
+    # version 1: SHA-256 of every byte before the trailer; version 2: SHA-256 of the chunks' tags
+    hasher = hashlib.sha256(header.prefix) if version == 1 else hashlib.sha256()
     size = len(header.prefix)
     out.write(header.prefix)
     # This thread reads, encrypts, hashes the ciphertext and writes; a helper hashes the package on the
@@ -730,14 +816,23 @@ def seal(package: BinaryIO, out: BinaryIO, *, tender: int, lot: int, bidder: str
     package_hash = _HashThread(_batch(chunk_size))
     try:
         index, plaintext, size = _seal_chunks(package, out, package_hash, hasher, aead, aad, salt,
-                                              nonce_prefix, chunk_size, size, progress)
+                                              nonce_prefix, chunk_size, size, progress,
+                                              tags_only=version == 2)
         package_sha256 = package_hash.digest()
     finally:
         package_hash.close()
 
+    signer_public = signer_public if signer_public is not None else raw_public(signing_key)
+    c = commitment(tender, lot, bidder, salt, package_sha256, version)
+    if version == 2:
+        tags = hasher.hexdigest()
+        signed = _statement(header, "", c, tags=tags, package_size=plaintext - SALT_SIZE)
+        trailer = Trailer.build(c, kid_of(signer_public), signing_key.sign(signed))
+        out.write(trailer.record)
+        size += len(trailer.record)
+        return EnvelopeInfo(header, trailer, hashlib.sha256(signed).hexdigest(), "", size, index,
+                            plaintext - SALT_SIZE, tags)
     envelope_hash = hasher.hexdigest()
-    signer_public = raw_public(signing_key)
-    c = commitment(tender, lot, bidder, salt, package_sha256)
     trailer = Trailer.build(c, kid_of(signer_public), signing_key.sign(_statement(header, envelope_hash, c)))
     hasher.update(trailer.record)  # the file's hash continues the signed hash: no extra pass
     out.write(trailer.record)
@@ -754,8 +849,11 @@ def _batch(chunk_size: int) -> int:
 
 def _seal_chunks(package: BinaryIO, out: BinaryIO, package_hash: _HashThread, hasher: Any, aead: AESGCM,
                  aad: bytes, salt: bytes, nonce_prefix: bytes, chunk_size: int, size: int,
-                 progress: Callable[[int], None] | None) -> tuple[int, int, int]:
-    """Encrypt and write every chunk; (chunks, plaintext bytes, envelope bytes so far)."""
+                 progress: Callable[[int], None] | None, *, tags_only: bool = False) -> tuple[int, int, int]:
+    """Encrypt and write every chunk; (chunks, plaintext bytes, envelope bytes so far).
+
+    `hasher` takes every record (version 1) or only each ciphertext's last 16 bytes, its tag (version 2).
+    """
     batch = _batch(chunk_size)
     pieces: list[bytes] = []
     held = 0
@@ -787,8 +885,11 @@ def _seal_chunks(package: BinaryIO, out: BinaryIO, package_hash: _HashThread, ha
             raise EnvelopeError("the package is too large for this chunk size")
         ciphertext = aead.encrypt(chunk_nonce(nonce_prefix, index, last), piece, aad)
         record_head = pack(1 if last else 0, len(ciphertext))
-        hasher.update(record_head)
-        hasher.update(ciphertext)
+        if tags_only:
+            hasher.update(ciphertext[-TAG:])
+        else:
+            hasher.update(record_head)
+            hasher.update(ciphertext)
         out.write(record_head)
         out.write(ciphertext)
         size += len(record_head) + len(ciphertext)
@@ -933,13 +1034,15 @@ class _Opener:
 
 
 def open_envelope(stream: BinaryIO, data_key: bytes, package_out: BinaryIO, *,
-                  max_size: int | None = None, read_bid: bool = True, **expect: Any) -> OpenedEnvelope:
+                  max_size: int | None = None, read_bid: bool = True, hash_file: bool = False,
+                  **expect: Any) -> OpenedEnvelope:
     """Decrypt every chunk in order into `package_out`, check the commitment, and read bid.json.
 
     `expect` takes the `EnvelopeReader` checks (tender, lot, bidder, opening_kid, bidder_kid,
     signer_public). `package_out` receives plaintext before the whole envelope is verified:
     discard it if this raises. `read_bid=False` skips bid.json (the bid is then None): for
-    envelope-layer test vectors whose package is not a tar.
+    envelope-layer test vectors whose package is not a tar. A version 2 envelope's file is not hashed
+    unless `hash_file` (its tags and the package's hash are all the checks need): one SHA-256 pass.
     """
     from bidding import package
 
@@ -948,7 +1051,7 @@ def open_envelope(stream: BinaryIO, data_key: bytes, package_out: BinaryIO, *,
     reader: EnvelopeReader
     keep = package.MAX_BID_JSON + 4096 if read_bid else 0  # bid.json, its tar header and any pax header
     opener = _Opener(lambda: reader.header, data_key, package_out, keep)
-    reader = EnvelopeReader(max_size, on_chunk=opener, **expect)
+    reader = EnvelopeReader(max_size, on_chunk=opener, hash_file=hash_file, **expect)
     try:
         while block := stream.read(_READ):
             reader.feed(block)
@@ -959,7 +1062,8 @@ def open_envelope(stream: BinaryIO, data_key: bytes, package_out: BinaryIO, *,
         if opener.package_hash is not None:
             opener.package_hash.close()
     header = info.header
-    expected = commitment(header.tender, header.lot, header.bidder, opener.salt, package_sha256)
+    expected = commitment(header.tender, header.lot, header.bidder, opener.salt, package_sha256,
+                          header.version)
     if expected != info.trailer.commitment:
         raise EnvelopeError("the commitment does not match the package: this envelope opens to a "
                             "different bid than the one its bidder signed")
@@ -969,6 +1073,8 @@ def open_envelope(stream: BinaryIO, data_key: bytes, package_out: BinaryIO, *,
         bid = package.read_bid(io.BytesIO(bytes(opener.prefix)))
     except package.BidError as exc:
         raise EnvelopeError(f"the package's bid.json is not valid: {exc}") from None
+    if bid["v"] != header.version:
+        raise EnvelopeError(f"bid.json is version {bid['v']} but the envelope is version {header.version}")
     for name in ("tender", "lot", "bidder"):
         if bid[name] != getattr(header, name):
             raise EnvelopeError(f"bid.json names {name} {bid[name]} but the envelope is for {name} "

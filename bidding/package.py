@@ -1,5 +1,9 @@
 """The bid package inside an envelope (docs/envelope.md, "Package"): a tar whose first member is bid.json.
 
+Version 1's bid.json lists each document's name, SHA-256 and size, so every document is read twice
+(hashed, then copied into the tar). Version 2's lists name and size only (the envelope's commitment
+binds every byte of the package, documents included), so a version 2 package is made in one read.
+
 Pure: no Flask, no database. Writing and reading stream, so a package of any size is handled in
 constant memory; only bid.json itself (≤ 1 MiB) is read whole. Writing uses tarfile's own headers
 (ustar, pax where needed) and copies the data itself; reading uses tarfile's stream mode.
@@ -25,6 +29,9 @@ BID_JSON = "bid.json"
 DOCUMENTS = "documents/"
 MAX_BID_JSON = 1 << 20
 VERSION = 1
+VERSIONS = (1, 2)
+#: A document's fields in bid.json, by version.
+DOCUMENT_FIELDS = {1: {"name", "sha256", "size"}, 2: {"name", "size"}}
 
 _FIELDS = ("v", "tender", "lot", "bidder", "price", "duration_days", "criteria", "documents")
 _AMOUNT = re.compile(r"(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?")
@@ -67,8 +74,9 @@ def validate_bid(bid: Any) -> dict[str, Any]:
     if extra:
         raise BidError(f"bid.json has unknown field{'s' if len(extra) > 1 else ''} "
                        f"{', '.join(repr(k) for k in extra)}")
-    if not _is_int(bid["v"]) or bid["v"] != VERSION:
-        raise BidError(f"bid.json's version is {bid['v']!r}; this reader knows version {VERSION}")
+    if not _is_int(bid["v"]) or bid["v"] not in VERSIONS:
+        raise BidError(f"bid.json's version is {bid['v']!r}; this reader knows versions 1 and 2")
+    fields = DOCUMENT_FIELDS[bid["v"]]
     for name in ("tender", "lot"):
         if not _is_int(bid[name]) or not 1 <= bid[name] <= _MAX_ID:
             raise BidError(f"{name} must be a positive integer")
@@ -99,8 +107,8 @@ def validate_bid(bid: Any) -> dict[str, Any]:
         raise BidError("documents must be a list")
     seen: set[str] = set()
     for n, doc in enumerate(documents):
-        if not isinstance(doc, dict) or set(doc) != {"name", "sha256", "size"}:
-            raise BidError(f"documents[{n}] must be {{\"name\", \"sha256\", \"size\"}}")
+        if not isinstance(doc, dict) or set(doc) != fields:
+            raise BidError(f"documents[{n}] must be {{{', '.join(sorted(fields))}}}")
         name = doc["name"]
         if not isinstance(name, str) or not name.startswith(DOCUMENTS):
             raise BidError(f"documents[{n}].name must start with {DOCUMENTS!r}")
@@ -108,7 +116,7 @@ def validate_bid(bid: Any) -> dict[str, Any]:
         if name in seen:
             raise BidError(f"the document {name} is listed twice")
         seen.add(name)
-        if not isinstance(doc["sha256"], str) or not _HEX64.fullmatch(doc["sha256"]):
+        if "sha256" in fields and (not isinstance(doc["sha256"], str) or not _HEX64.fullmatch(doc["sha256"])):
             raise BidError(f"documents[{n}].sha256 must be 64 lower-case hex digits")
         if not _is_int(doc["size"]) or not 0 <= doc["size"] <= _MAX_ID:
             raise BidError(f"documents[{n}].size must be a whole number of bytes")
@@ -137,9 +145,13 @@ def _member(name: str, size: int) -> tarfile.TarInfo:
 
 
 class PreparedPackage:
-    """A package whose documents are hashed and whose bid.json is final, ready to be written (once).
+    """A package whose bid.json is final, ready to be written (once).
 
-    Preparing reads every document once (bid.json leads the tar and lists their SHA-256); writing
+    Version 2 (bid.json's `v` is 2): preparing only finds each document's size (a file's from the
+    file system; a stream that cannot seek is spooled first), so writing reads each document once.
+    A file must keep its size, inode and modification time while it is copied.
+
+    Version 1: preparing reads every document once (bid.json leads the tar and lists their SHA-256); writing
     reads them again. A document that changes in between fails the writing rather than producing
     a package whose bid.json does not match it: a file must keep its size, inode and modification
     time (checked after it is copied; hashing it twice would cost a third of `ebid seal`), a
@@ -151,8 +163,12 @@ class PreparedPackage:
         self._sources: list[tuple[str, Path | IO[bytes], int, str]] = []
         self._stats: dict[str, tuple[int, int, int, int]] = {}
         self._spooled: list[IO[bytes]] = []
+        self.version = bid.get("v")
         try:
-            listed = [self._hash(name, source) for name, source in documents]
+            if self.version == 2:
+                listed = [self._size(name, source) for name, source in documents]
+            else:
+                listed = [self._hash(name, source) for name, source in documents]
             self.bid["documents"] = listed
             validate_bid(self.bid)
             self.raw = canonical_json(self.bid)
@@ -186,6 +202,31 @@ class PreparedPackage:
             stream.seek(start)
             self._sources.append((member, stream, size, sha))
         return {"name": member, "sha256": sha, "size": size}
+
+    def _size(self, name: str, source: Path | BinaryIO) -> dict[str, Any]:
+        """Version 2: a document's size, without reading it."""
+        member = DOCUMENTS + check_document_name(name)
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            try:
+                before = _identity(path.stat())
+            except OSError as exc:
+                raise BidError(f"cannot read {member}: {exc.strerror or exc}") from None
+            self._stats[member] = before
+            self._sources.append((member, path, before[0], ""))
+            return {"name": member, "size": before[0]}
+        stream: IO[bytes] = source
+        if not (hasattr(stream, "seekable") and stream.seekable()):
+            spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+            self._spooled.append(spool)
+            shutil.copyfileobj(stream, spool, _BLOCK)
+            spool.seek(0)
+            stream = spool
+        start = stream.tell()
+        size = stream.seek(0, os.SEEK_END) - start
+        stream.seek(start)
+        self._sources.append((member, stream, size, ""))
+        return {"name": member, "size": size}
 
     @property
     def documents_size(self) -> int:
@@ -229,7 +270,7 @@ class PreparedPackage:
                     if _identity(os.fstat(handle.fileno())) != self._stats[member]:
                         raise BidError(f"{member} changed while the package was written")
             else:
-                yield from _blocks(_Exact(src, size, sha, member), size)
+                yield from _blocks(_Exact(src, size, sha or None, member), size)
             written += size
             yield (piece := padding(tarfile.BLOCKSIZE))
             written += len(piece)
@@ -388,7 +429,9 @@ def verify_package(package: IO[bytes], directory: Path | None = None) -> dict[st
     """Read the whole package: bid.json, then exactly the documents it lists, in order, sizes and hashes.
 
     With `directory` (which must exist), bid.json and the documents are also written into it, the
-    documents under `documents/`; a file there is complete only if this returns.
+    documents under `documents/`; a file there is complete only if this returns. A version 2 bid.json
+    lists no document hashes: each document in the bid returned then carries the SHA-256 computed as
+    it was read (`sha256`), which the file itself does not.
     """
     tar = _open(package)
     bid = _first(tar)
@@ -396,6 +439,7 @@ def verify_package(package: IO[bytes], directory: Path | None = None) -> dict[st
         (directory / BID_JSON).write_bytes(json.dumps(bid, ensure_ascii=False, indent=2).encode() + b"\n")
         (directory / "documents").mkdir(exist_ok=True)
     expected = list(bid["documents"])
+    computed: list[dict[str, Any]] = []
     position = 0
     while True:
         try:
@@ -432,9 +476,10 @@ def verify_package(package: IO[bytes], directory: Path | None = None) -> dict[st
                 target.close()
         if size != doc["size"]:
             raise BidError(f"{member.name} is truncated")
-        if digest.hexdigest() != doc["sha256"]:
+        if "sha256" in doc and digest.hexdigest() != doc["sha256"]:
             raise BidError(f"{member.name} does not match its SHA-256 in bid.json")
+        computed.append({**doc, "sha256": digest.hexdigest()})
         position += 1
     if position < len(expected):
         raise BidError(f"bid.json lists {expected[position]['name']!r}, which the package does not hold")
-    return bid
+    return {**bid, "documents": computed}

@@ -39,8 +39,8 @@ class Sealed:
 
 
 def package(tender: int, lot: int, bidder: str, *, price: str, criteria: dict[str, str] | None = None,
-            document: bytes = b"") -> tuple[bytes, dict[str, Any]]:
-    bid = {"v": 1, "tender": tender, "lot": lot, "bidder": bidder,
+            document: bytes = b"", version: int = 1) -> tuple[bytes, dict[str, Any]]:
+    bid = {"v": version, "tender": tender, "lot": lot, "bidder": bidder,
            "price": {"amount": price, "currency": "CNY"}, "duration_days": 540,
            "criteria": criteria or {"技术": "见 documents/technical.txt"}, "documents": []}
     out = io.BytesIO()
@@ -52,18 +52,21 @@ def seal(tender: Tender, kit: BidderKit, *, lot: int = 1, price: str = "987654.3
          opening_public: bytes | None = None, bidder_public: bytes | None = None,
          signing_key: Ed25519PrivateKey | None = None,
          header_tender: int | None = None, header_lot: int | None = None, bidder: str | None = None,
-         criteria: dict[str, str] | None = None, document: bytes = b"", chunk_size: int = 4096) -> Sealed:
-    """Seal a bid for the tender; the keyword arguments make the wrong envelopes bad-input tests need."""
+         criteria: dict[str, str] | None = None, document: bytes = b"", chunk_size: int = 4096,
+         version: int = 1) -> Sealed:
+    """Seal a bid for the tender; the keyword arguments make the wrong envelopes bad-input tests need.
+    `version` is the envelope format's (docs/envelope.md), 1 or 2."""
     tender_id = header_tender if header_tender is not None else tender.id
     lot_number = header_lot if header_lot is not None else lot
     code = bidder or kit.credit_code
-    data, bid = package(tender_id, lot_number, code, price=price, criteria=criteria, document=document)
+    data, bid = package(tender_id, lot_number, code, price=price, criteria=criteria, document=document,
+                        version=version)
     out = io.BytesIO()
     info = envelope.seal(
         io.BytesIO(data), out, tender=tender_id, lot=lot_number, bidder=code,
         opening_public=opening_public or tender.opening_key.public_key,
         bidder_public=bidder_public or envelope.raw_public(kit.x25519),
-        signing_key=signing_key or kit.ed25519, chunk_size=chunk_size)
+        signing_key=signing_key or kit.ed25519, chunk_size=chunk_size, version=version)
     return Sealed(out.getvalue(), info, bid, [price, *(criteria or {}).values()])
 
 

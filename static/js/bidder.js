@@ -323,17 +323,16 @@ function submitPage(form) {
       if (documentBytes > sealing.max_envelope_size) throw new Error(text("tooLarge"));
 
       say("sealing");
-      // Progress counts the documents twice: once hashed for bid.json, once sealed.
-      const work = 2 * documentBytes + 1;
-      const bid = { v: 1, tender, lot: entered.lot, bidder: sealing.bidder, price: entered.price,
+      // Format version 2: the documents are read once, as they are sealed (bid.json lists no hashes).
+      const work = documentBytes + 1;
+      const bid = { v: 2, tender, lot: entered.lot, bidder: sealing.bidder, price: entered.price,
         duration_days: entered.duration_days, criteria: entered.criteria };
-      const parts = await packageParts(bid, entered.documents,
-        { onProgress: (done) => setBar("seal", done, work) });
+      const parts = await packageParts(bid, entered.documents, { version: 2 });
       const sealed = await seal({
         tender, lot: entered.lot, bidder: sealing.bidder, parts, chunkSize: sealing.chunk_size || 65536,
         openingKey: Uint8Array.from(atob(sealing.opening_key.public_key), (c) => c.charCodeAt(0)),
         bidderKey: keys.x25519Public, signingKey: keys.signingKey, signerPublic: keys.ed25519Public,
-        onProgress: (done, total) => setBar("seal", documentBytes + (done / total) * (documentBytes + 1), work),
+        version: 2, onProgress: (done, total) => setBar("seal", (done / total) * work, work),
       });
       keys.x25519Private.fill(0);
       keys.ed25519Private.fill(0);

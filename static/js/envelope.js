@@ -1,14 +1,19 @@
-// The sealed-bid envelope of docs/envelope.md, in the browser.
+// The sealed-bid envelope of docs/envelope.md, in the browser: it writes version 2 and opens both.
 //
 // Everything secret happens here, on the bidder's machine: the platform only ever receives the
 // sealed bytes. The envelope is produced as a list of Blob parts (never one whole ArrayBuffer), so
-// a bid of hundreds of megabytes does not have to fit in the page's memory; both hashes the format
-// needs (of the package and of the envelope) are computed as the bytes stream past.
+// a bid of hundreds of megabytes does not have to fit in the page's memory. Version 2 reads each
+// document once (bid.json lists no document hashes); the package's hash (the commitment) and the
+// envelope file's hash (so the page can check that the receipt names exactly the bytes it sealed)
+// are computed as the bytes stream past; the signature covers the chunks' tags.
 
 import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "../vendor/hpke/core/mod.js";
 import { Sha256, sha256 } from "./sha256.js";
 
 export const MAGIC = ascii("EBIDENV1");
+export const MAGIC_V2 = ascii("EBIDENV2");
+const MAGICS = { 1: MAGIC, 2: MAGIC_V2 };
+export const LATEST = 2;
 export const END = ascii("EBIDEND1");
 export const SUITE = "HPKE-X25519-HKDF-SHA256-AES-256-GCM";
 const MAX_HEADER = 65536;
@@ -200,12 +205,23 @@ export function checkDocumentName(name) {
   return name;
 }
 
-/** The bid package: bid.json first, then the documents under documents/. */
-export async function packageParts(bid, documents, { mtime = 0, onProgress } = {}) {
+/**
+ * The bid package: bid.json first, then the documents under documents/. Version 2 (the default)
+ * lists each document's name and size, and reads nothing here; version 1 also lists its SHA-256,
+ * which costs a read of every document before the sealing reads it again.
+ */
+export async function packageParts(bid, documents, { mtime = 0, onProgress, version = LATEST } = {}) {
   documents.forEach(({ name }) => checkDocumentName(name));
   const listed = [];
   let done = 0;
   const total = documents.reduce((n, d) => n + d.file.size, 0);
+  if (version === 2) {
+    const bidJson = utf8(canonicalJson({ ...bid, v: 2,
+      documents: documents.map(({ name, file }) => ({ name: `documents/${name}`, size: file.size })) }));
+    if (bidJson.length > MAX_BID_JSON) throw new Error("bid.json is larger than 1 MiB");
+    return tarParts([{ name: "bid.json", data: bidJson },
+      ...documents.map(({ name, file }) => ({ name: `documents/${name}`, data: file }))], mtime);
+  }
   for (const { name, file } of documents) {
     const hash = new Sha256();
     for await (const piece of readBlob(file)) {
@@ -246,8 +262,8 @@ function hpkeInfo(tender, lot, bidder) {
   return utf8(`ebid-envelope-v1\0${tender}\0${lot}\0${bidder}`);
 }
 
-function commitmentOf(tender, lot, bidder, salt, packageHash) {
-  return sha256(concat(utf8(`ebid-commitment-v1\0${tender}\0${lot}\0${bidder}\0`), salt, packageHash));
+function commitmentOf(tender, lot, bidder, salt, packageHash, version = 1) {
+  return sha256(concat(utf8(`ebid-commitment-v${version}\0${tender}\0${lot}\0${bidder}\0`), salt, packageHash));
 }
 
 function nonce(prefix, index, last) {
@@ -255,7 +271,13 @@ function nonce(prefix, index, last) {
 }
 
 function signedMessage(statement) {
-  return concat(utf8("ebid-envelope-signature-v1\n"), utf8(canonicalJson(statement)));
+  return concat(utf8(`ebid-envelope-signature-v${statement.v}\n`), utf8(canonicalJson(statement)));
+}
+
+/** Version 2's statement: the header's hash, the plaintext's size and the hash of every chunk's tag. */
+function statementV2(header, headerHash, plaintextSize, tagsHash, commitment) {
+  return { v: 2, tender: header.tender, lot: header.lot, bidder: header.bidder, kid: header.kid,
+    header: hex(headerHash), plaintext_size: plaintextSize, tags: hex(tagsHash), commitment };
 }
 
 /** "2026-12-01T08:00:00Z": UTC to the second, as the header wants it. */
@@ -272,10 +294,13 @@ export function timestamp(date = new Date()) {
  * @param opts.signingKey  the bidder's Ed25519 private CryptoKey; opts.signerPublic its raw public key
  * @param opts.fixed       test vectors only: {dataKey, salt, noncePrefix, ephemeral: [opening, bidder]}
  *                         (the HPKE ephemeral private keys, raw)
+ * @param opts.version     the format version to write: 2 (the default) or 1
  * @returns {{blob: Blob, size, header, headerBytes, commitment, envelopeHash, statement}}
+ *          (envelopeHash is the hex SHA-256 of the whole file, the name the receipt gives it)
  */
 export async function seal({ tender, lot, bidder, openingKey, bidderKey, signingKey, signerPublic, parts,
-  chunkSize = 65536, created = new Date(), onProgress, fixed = {} }) {
+  chunkSize = 65536, created = new Date(), onProgress, fixed = {}, version = LATEST }) {
+  if (version !== 1 && version !== 2) throw new Error("the envelope's version is 1 or 2");
   if (!(chunkSize >= 4096 && chunkSize <= 16777216 && (chunkSize & (chunkSize - 1)) === 0)) {
     throw new Error("chunk size must be a power of two from 4096 to 16 MiB");
   }
@@ -292,16 +317,17 @@ export async function seal({ tender, lot, bidder, openingKey, bidderKey, signing
     const { enc, ct } = await suite.seal(params, dataKey);
     recipients.push({ role, kid: kid(publicKey), enc: b64(new Uint8Array(enc)), ct: b64(new Uint8Array(ct)) });
   }
-  const header = { v: 1, suite: SUITE, tender, lot, bidder, kid: kid(openingKey), recipients,
+  const header = { v: version, suite: SUITE, tender, lot, bidder, kid: kid(openingKey), recipients,
     chunk_size: chunkSize, nonce_prefix: b64(noncePrefix), created: timestamp(created) };
   const headerBytes = utf8(canonicalJson(header));
   if (headerBytes.length > MAX_HEADER) throw new Error("envelope header too large");
-  const prefix = concat(MAGIC, u32(headerBytes.length), headerBytes);
+  const prefix = concat(MAGICS[version], u32(headerBytes.length), headerBytes);
   const aad = sha256(prefix);
   const key = await crypto.subtle.importKey("raw", dataKey, "AES-GCM", false, ["encrypt"]);
 
   const envelopeHash = new Sha256().update(prefix);
   const packageHash = new Sha256();
+  const tagsHash = new Sha256();  // version 2: every chunk's 16-byte tag, in order
   const blobs = [new Blob([prefix])];
   let group = [];
   let groupSize = 0;
@@ -314,6 +340,7 @@ export async function seal({ tender, lot, bidder, openingKey, bidderKey, signing
       { name: "AES-GCM", iv: nonce(noncePrefix, index, last), additionalData: aad, tagLength: 128 }, key, piece));
     const record = concat(new Uint8Array([last ? 1 : 0]), u32(ct.length), ct);
     envelopeHash.update(record);
+    tagsHash.update(ct.subarray(ct.length - 16));
     group.push(record);
     groupSize += record.length;
     // Hand ciphertext over to Blobs as we go: the browser may keep them on disk, not in our heap.
@@ -344,10 +371,12 @@ export async function seal({ tender, lot, bidder, openingKey, bidderKey, signing
   }
   await emit(piece.subarray(0, filled), true);
 
-  const commitment = commitmentOf(tender, lot, bidder, salt, packageHash.digest());
+  const commitment = commitmentOf(tender, lot, bidder, salt, packageHash.digest(), version);
   const whole = envelopeHash.clone();
-  const statement = { v: 1, tender, lot, bidder, kid: kid(openingKey), envelope: hex(envelopeHash.digest()),
-    commitment: hex(commitment) };
+  const statement = version === 1
+    ? { v: 1, tender, lot, bidder, kid: kid(openingKey), envelope: hex(envelopeHash.digest()),
+      commitment: hex(commitment) }
+    : statementV2(header, aad, total, tagsHash.digest(), hex(commitment));
   const signature = new Uint8Array(await crypto.subtle.sign("Ed25519", signingKey, signedMessage(statement)));
   const trailerJson = utf8(canonicalJson({ commitment: hex(commitment), signer: kid(signerPublic), signature: b64(signature) }));
   const trailer = concat(trailerJson, u32(trailerJson.length), END);
@@ -363,13 +392,15 @@ export async function seal({ tender, lot, bidder, openingKey, bidderKey, signing
 /** Framing: header, chunk records and trailer of an envelope held in memory. */
 export function parseEnvelope(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < 12 || hex(bytes.subarray(0, 8)) !== hex(MAGIC)) throw new Error("not an ebid envelope");
+  const magic = bytes.length < 12 ? "" : hex(bytes.subarray(0, 8));
+  const version = magic === hex(MAGIC) ? 1 : magic === hex(MAGIC_V2) ? 2 : 0;
+  if (!version) throw new Error("not an ebid envelope");
   const headerLength = view.getUint32(8);
   if (headerLength > MAX_HEADER) throw new Error("header too large");
   const headerBytes = bytes.subarray(12, 12 + headerLength);
   const header = JSON.parse(decoder.decode(headerBytes));
   if (decoder.decode(headerBytes) !== canonicalJson(header)) throw new Error("header is not canonical JSON");
-  if (header.v !== 1 || header.suite !== SUITE) throw new Error("unsupported envelope version or suite");
+  if (header.v !== version || header.suite !== SUITE) throw new Error("unsupported envelope version or suite");
   if (hex(bytes.subarray(bytes.length - 8)) !== hex(END)) throw new Error("envelope has no end marker");
   const trailerLength = view.getUint32(bytes.length - 12);
   if (trailerLength > MAX_TRAILER) throw new Error("trailer too large");
@@ -386,7 +417,7 @@ export function parseEnvelope(bytes) {
     if (flag === 1) break;
   }
   if (at !== trailerStart || !chunks.length || !chunks[chunks.length - 1].last) throw new Error("bad chunk framing");
-  return { header, headerBytes, chunks, trailer, signed: bytes.subarray(0, trailerStart) };
+  return { version, header, headerBytes, chunks, trailer, signed: bytes.subarray(0, trailerStart) };
 }
 
 /** The data key, unwrapped with a raw 32-byte X25519 private key of one of the recipients. */
@@ -438,8 +469,8 @@ export function fromB64Url(text) {
  * @returns {{header, trailer, package, commitment, members, bid, envelopeHash, statementHash}}
  */
 export async function openEnvelope(bytes, dataKey, { signerPublic, tar = true } = {}) {
-  const { header, headerBytes, chunks, trailer, signed } = parseEnvelope(bytes);
-  const aad = sha256(concat(MAGIC, u32(headerBytes.length), headerBytes));
+  const { version, header, headerBytes, chunks, trailer, signed } = parseEnvelope(bytes);
+  const aad = sha256(concat(MAGICS[version], u32(headerBytes.length), headerBytes));
   const key = await crypto.subtle.importKey("raw", dataKey, "AES-GCM", false, ["decrypt"]);
   const prefix = fromB64(header.nonce_prefix);
   const pieces = [];
@@ -451,13 +482,19 @@ export async function openEnvelope(bytes, dataKey, { signerPublic, tar = true } 
   const plaintext = concat(...pieces);
   const salt = plaintext.subarray(0, 32);
   const pkg = plaintext.subarray(32);
-  const commitment = hex(commitmentOf(header.tender, header.lot, header.bidder, salt, sha256(pkg)));
+  const commitment = hex(commitmentOf(header.tender, header.lot, header.bidder, salt, sha256(pkg), version));
   if (commitment !== trailer.commitment) throw new Error("the plaintext does not match the commitment");
-  const statementHash = hex(sha256(signed));
+  const tags = new Sha256();
+  for (const { ciphertext } of chunks) tags.update(ciphertext.subarray(ciphertext.length - 16));
+  const statement = version === 1
+    ? { v: 1, tender: header.tender, lot: header.lot, bidder: header.bidder, kid: header.kid,
+      envelope: hex(sha256(signed)), commitment }
+    : statementV2(header, aad, plaintext.length, tags.digest(), commitment);
+  // What the signature covers as one hash (the platform's envelope_hash): version 1's signed hash of
+  // the file before the trailer, version 2's hash of the signed bytes themselves.
+  const statementHash = version === 1 ? statement.envelope : hex(sha256(signedMessage(statement)));
   if (signerPublic) {
     if (kid(signerPublic) !== trailer.signer) throw new Error("the envelope was signed by another key");
-    const statement = { v: 1, tender: header.tender, lot: header.lot, bidder: header.bidder, kid: header.kid,
-      envelope: statementHash, commitment };
     const verifyKey = await crypto.subtle.importKey("raw", signerPublic, { name: "Ed25519" }, false, ["verify"]);
     const ok = await crypto.subtle.verify("Ed25519", verifyKey, fromB64(trailer.signature), signedMessage(statement));
     if (!ok) throw new Error("bad signature");
@@ -466,5 +503,7 @@ export async function openEnvelope(bytes, dataKey, { signerPublic, tar = true } 
   if (!tar) return opened;  // the envelope layer alone (test vectors whose package is not a tar)
   const members = readTar(pkg);
   if (!members.length || members[0].name !== "bid.json") throw new Error("the package does not start with bid.json");
-  return { ...opened, members, bid: JSON.parse(decoder.decode(members[0].data)) };
+  const bid = JSON.parse(decoder.decode(members[0].data));
+  if (bid.v !== version) throw new Error("bid.json's version is not the envelope's");
+  return { ...opened, version, members, bid };
 }

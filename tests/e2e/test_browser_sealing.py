@@ -163,8 +163,20 @@ def open_in_python(data: bytes, key_file_text: str, opening: X25519PrivateKey | 
     plain = io.BytesIO()
     opened = envelope.open_envelope(io.BytesIO(data), data_key, plain)
     plain.seek(0)
-    assert package.verify_package(plain) == opened.bid
+    verified = package.verify_package(plain)  # version 2: it adds each document's SHA-256, computed
+    assert opened.bid is not None
+    assert verified == {**opened.bid, "documents": [
+        {**listed, "sha256": hashlib.sha256(read).hexdigest()} for listed, read in
+        zip(opened.bid["documents"], _documents(plain), strict=True)]}
     return opened.bid
+
+
+def _documents(plain: io.BytesIO) -> list[bytes]:
+    """The documents of a package, in order (bid.json first is skipped)."""
+    plain.seek(0)
+    with tarfile.open(fileobj=plain, mode="r|") as tar:
+        members = [(m.name, tar.extractfile(m).read()) for m in tar if m.isreg()]  # type: ignore[union-attr]
+    return [data for name, data in members if name != "bid.json"]
 
 
 # -- (a) the building blocks, in the page -------------------------------------------------------------------
@@ -286,16 +298,17 @@ def test_an_envelope_sealed_in_the_browser_opens_in_python(origin_page) -> None:
     info = envelope.read_envelope_info(io.BytesIO(data), tender=7, lot=2, bidder=BIDDER)
     assert info.header.chunk_size == 16384 and info.chunks > 9  # many chunks: the framing is exercised
     assert info.trailer.commitment == sealed["commitment"]
+    assert data[:8] == b"EBIDENV2"  # the browser writes version 2: bid.json lists names and sizes
     opened = open_in_python(data, sealed["keyFile"], opening)
-    assert opened == {**bid, "documents": [{"name": "documents/技术方案.pdf", "size": len(document),
-                                           "sha256": hashlib.sha256(document).hexdigest()}]}
+    assert opened == {**bid, "v": 2, "documents": [{"name": "documents/技术方案.pdf", "size": len(document)}]}
 
 
-def test_an_envelope_sealed_by_python_opens_in_the_browser(origin_page) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_envelope_sealed_by_python_opens_in_the_browser(origin_page, version: int) -> None:
     keys = keyfile.generate_bidder_keys(BIDDER)
     opening = X25519PrivateKey.generate()
     document = "投标函正文".encode() * 20_000
-    bid = {"v": 1, "tender": 9, "lot": 1, "bidder": BIDDER,
+    bid = {"v": version, "tender": 9, "lot": 1, "bidder": BIDDER,
            "price": {"amount": "990000.5", "currency": "USD"}, "duration_days": 120,
            "criteria": {"技术方案": "详见附件"}}
     pkg = io.BytesIO()
@@ -304,7 +317,7 @@ def test_an_envelope_sealed_by_python_opens_in_the_browser(origin_page) -> None:
     out = io.BytesIO()
     info = envelope.seal(pkg, out, tender=9, lot=1, bidder=BIDDER,
                          opening_public=envelope.raw_public(opening), bidder_public=keys.x25519_public,
-                         signing_key=keys.ed25519)
+                         signing_key=keys.ed25519, version=version)
     opened = in_page(origin_page, """
         const bytes = E.fromB64(arg.envelope);
         const { header } = E.parseEnvelope(bytes);
@@ -321,7 +334,8 @@ def test_an_envelope_sealed_by_python_opens_in_the_browser(origin_page) -> None:
           "opening": b64(opening.private_bytes_raw()), "signer": b64(keys.ed25519_public)})
     assert opened["bid"] == written
     assert opened["same"] is True
-    assert opened["hash"] == info.sha256 and opened["statement"] == info.envelope_hash
+    assert opened["hash"] == hashlib.sha256(out.getvalue()).hexdigest()
+    assert opened["statement"] == info.envelope_hash
     assert opened["tampered"] is not None
     assert opened["members"][1][0] == "documents/投标函.txt"
     assert base64.b64decode(opened["members"][1][1]) == document
@@ -348,7 +362,7 @@ VECTOR_JS = """
     const sealed = await E.seal({
       tender: v.tender, lot: v.lot, bidder: v.bidder, chunkSize: v.chunk_size, created: new Date(v.created),
       openingKey: x(v.opening_public), bidderKey: x(v.bidder_x25519_public),
-      signingKey, signerPublic: x(v.bidder_ed25519_public),
+      signingKey, signerPublic: x(v.bidder_ed25519_public), version: v.version,
       parts: [new Blob([x(v.package)])],
       fixed: { dataKey: x(v.data_key), salt: x(v.salt), noncePrefix: x(v.nonce_prefix),
                ephemeral: [x(v.ephemeral_opening_private), x(v.ephemeral_bidder_private)] },
@@ -385,10 +399,9 @@ def fill_bid(page, tender: dict[str, Any], documents: list[tuple[str, bytes]], k
                                         for name, data in documents])
     page.set_input_files("#key-file", str(key_file))
     page.fill("#key-password", PASSWORD)
-    return {"v": 1, "tender": tender["id"], "lot": 1, "price": {"amount": price, "currency": "CNY"},
+    return {"v": 2, "tender": tender["id"], "lot": 1, "price": {"amount": price, "currency": "CNY"},
             "duration_days": int(days), "criteria": criteria,
-            "documents": [{"name": f"documents/{name}", "sha256": hashlib.sha256(data).hexdigest(),
-                           "size": len(data)} for name, data in documents]}
+            "documents": [{"name": f"documents/{name}", "size": len(data)} for name, data in documents]}
 
 
 WATCH_PROGRESS = """() => {

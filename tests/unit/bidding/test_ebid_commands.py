@@ -4,6 +4,7 @@ three API calls (against a stand-in platform on a local port)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -143,7 +144,8 @@ def test_seal_then_open_with_the_bidders_key(work: Path, capsys: pytest.CaptureF
     data = (work / "envelope.bin").read_bytes()
     info = envelope.read_envelope_info(io.BytesIO(data))
     assert out[-1] == (f"OK: sealed {work / 'envelope.bin'} for tender 7 lot 1 and re-opened it with the "
-                       f"bidder's key (commitment and bid.json match); sha256={info.sha256}")
+                       "bidder's key (commitment and bid.json match); `ebid submit` gives its SHA-256")
+    assert info.version == 2 and data[:8] == b"EBIDENV2"  # ebid seal writes version 2
     assert f"Commitment: {info.trailer.commitment}" in out
     opening = json.loads((work / "ceremony" / "opening-key.json").read_text())
     assert info.header.kid == opening["kid"]
@@ -386,6 +388,19 @@ def test_submit_streams_the_envelope_and_keeps_the_receipt(work: Path, capsys, p
     assert f"Receipt PDF: {platform.url}/bids/3/receipt.pdf" in out
     sha256 = envelope.read_envelope_info(io.BytesIO(data)).sha256
     assert out[-1].startswith(f"OK: envelope {sha256} submitted")
+
+
+def test_submit_fails_when_the_platform_stored_other_bytes(work: Path, capsys, platform: Platform) -> None:
+    """The receipt names the SHA-256 of what the platform stored: it must be this file's."""
+    assert run(capsys, *seal_args(work))[0] == 0
+    sha256 = hashlib.sha256((work / "envelope.bin").read_bytes()).hexdigest()
+    for stored, status in ((sha256, 0), ("0" * 64, 1)):
+        platform.answers[("PUT", "/api/tenders/7/lots/1/envelope")] = (
+            201, {"bid": {"id": 3, "envelope_sha256": stored},
+                  "receipt": "eyJhbGciOiJFUzI1NiJ9.eyJ4IjoxfQ.c2ln"})
+        code, out, _ = api(capsys, platform, "submit", "--tender", 7, "--lot", 1, work / "envelope.bin")
+        assert code == status, out
+    assert out[-1].startswith(f"FAILED: the platform stored an envelope whose SHA-256 is {'0' * 64}")
 
 
 def test_submit_reports_refusals_and_checks_before_sending(work: Path, capsys, platform: Platform) -> None:

@@ -70,17 +70,18 @@ OTHER_X = X25519PrivateKey.from_private_bytes(_seed("another x25519"))
 OTHER_E = Ed25519PrivateKey.from_private_bytes(_seed("another ed25519"))
 
 
-def bid_for(tender: int = 7, lot: int = 1, bidder: str = BIDDER) -> dict[str, Any]:
-    return {"v": 1, "tender": tender, "lot": lot, "bidder": bidder,
+def bid_for(tender: int = 7, lot: int = 1, bidder: str = BIDDER, version: int = 1) -> dict[str, Any]:
+    return {"v": version, "tender": tender, "lot": lot, "bidder": bidder,
             "price": {"amount": "11850000.00", "currency": "CNY"}, "duration_days": 540,
             "criteria": {"施工组织设计": "见 documents/technical.pdf", "企业信誉与业绩": "三项同类工程"}}
 
 
-def make_package(tender: int = 7, lot: int = 1,
-                 documents: list[tuple[str, bytes]] | None = None) -> tuple[bytes, dict]:
+def make_package(tender: int = 7, lot: int = 1, documents: list[tuple[str, bytes]] | None = None,
+                 version: int = 1) -> tuple[bytes, dict]:
     out = io.BytesIO()
     docs = documents if documents is not None else [("technical.pdf", b"%PDF-1.7 technical proposal\n" * 40)]
-    written = write_package(out, bid_for(tender, lot), [(name, io.BytesIO(data)) for name, data in docs])
+    written = write_package(out, bid_for(tender, lot, version=version),
+                            [(name, io.BytesIO(data)) for name, data in docs])
     return out.getvalue(), written
 
 
@@ -484,7 +485,9 @@ def test_bad_magic_is_refused_at_the_first_wrong_byte(sealed) -> None:
     with pytest.raises(EnvelopeError, match=r"not an ebid envelope \(bad magic\)"):
         reader.feed(b"EBIDX")
     refused(b"%PDF-1.7" + data[8:], "bad magic")
-    refused(b"EBIDENV2" + data[8:], "bad magic")
+    refused(b"EBIDENV3" + data[8:], "bad magic")
+    # a version 1 header behind version 2's magic: the magic and the header's `v` must agree
+    refused(b"EBIDENV2" + data[8:], "the header's version is 1; the envelope's magic says version 2")
 
 
 def test_header_length_bounds(sealed) -> None:
@@ -618,7 +621,8 @@ def _recipients(obj: dict, **changes: Any) -> dict:
 HEADER_CASES: list[tuple[str, Any, str]] = [
     ("missing field", lambda o: {k: v for k, v in o.items() if k != "created"}, "the header lacks 'created'"),
     ("unknown field", lambda o: {**o, "note": "x"}, "the header has unknown field 'note'"),
-    ("version 2", lambda o: {**o, "v": 2}, "version is 2; this reader knows version 1"),
+    ("version 2", lambda o: {**o, "v": 2}, "version is 2; the envelope.s magic says version 1"),
+    ("version 3", lambda o: {**o, "v": 3}, "version is 3; the envelope.s magic says version 1"),
     ("version true", lambda o: {**o, "v": True}, "version is True"),
     ("suite", lambda o: {**o, "suite": "HPKE-X25519-HKDF-SHA256-CHACHA20POLY1305"}, "the header's suite is"),
     ("tender zero", lambda o: {**o, "tender": 0}, "tender must be a positive integer"),
@@ -974,7 +978,8 @@ def test_a_200_mib_envelope_seals_and_opens_in_constant_memory(tmp_path: Path) -
 # --- test vectors for other implementations ---------------------------------------------------------------
 
 
-def _vector(name: str, package_bytes: bytes, *, chunk_size: int, is_tar: bool, label: str) -> dict[str, Any]:
+def _vector(name: str, package_bytes: bytes, *, chunk_size: int, is_tar: bool, label: str,
+            version: int = 1) -> dict[str, Any]:
     """One deterministic envelope: every input fixed, HPKE's ephemeral keys included."""
     keys = {role: X25519PrivateKey.from_private_bytes(_seed(f"{label} {role}")) for role in
             ("opening", "bidder x25519", "ephemeral opening", "ephemeral bidder")}
@@ -992,7 +997,7 @@ def _vector(name: str, package_bytes: bytes, *, chunk_size: int, is_tar: bool, l
     info = seal(io.BytesIO(package_bytes), out, tender=tender, lot=lot, bidder=BIDDER,
                 opening_public=raw_public(keys["opening"]), bidder_public=raw_public(keys["bidder x25519"]),
                 signing_key=signing, chunk_size=chunk_size, created=CREATED, _data_key=data_key, _salt=salt,
-                _nonce_prefix=nonce_prefix, _recipients=recipients)
+                _nonce_prefix=nonce_prefix, _recipients=recipients, version=version)
     opened = open_envelope(io.BytesIO(out.getvalue()), unwrap(info.header, keys["opening"], "opening"),
                            io.BytesIO(), read_bid=is_tar)
     return {
@@ -1009,7 +1014,7 @@ def _vector(name: str, package_bytes: bytes, *, chunk_size: int, is_tar: bool, l
             "ephemeral_opening_private": _seed(f"{label} ephemeral opening").hex(),
             "ephemeral_bidder_private": _seed(f"{label} ephemeral bidder").hex(),
             "data_key": data_key.hex(), "salt": salt.hex(), "nonce_prefix": nonce_prefix.hex(),
-            "package": package_bytes.hex(), "package_is_tar": is_tar,
+            "package": package_bytes.hex(), "package_is_tar": is_tar, "version": version,
         },
         "intermediate": {
             "hpke_info": info_bytes.hex(),
@@ -1021,19 +1026,24 @@ def _vector(name: str, package_bytes: bytes, *, chunk_size: int, is_tar: bool, l
             "chunks": info.chunks,
             "envelope_hash": info.envelope_hash,
             "commitment": info.trailer.commitment,
+            **({"tags": info.tags} if version == 2 else {}),
             "signed": signed_statement(info).decode("utf-8"),
             "signature": info.trailer.signature.hex(),
         },
         "envelope": out.getvalue().hex(),
-        "envelope_sha256": info.sha256,
+        "envelope_sha256": hashlib.sha256(out.getvalue()).hexdigest(),
         "bid": opened.bid,
     }
 
 
 def build_vectors() -> dict[str, Any]:
-    tar, _ = make_package(documents=[("技术标.pdf", b"%PDF-1.7 technical proposal\n" * 20)])
+    documents = [("技术标.pdf", b"%PDF-1.7 technical proposal\n" * 20)]
+    tar, _ = make_package(documents=documents)
+    tar_v2, _ = make_package(documents=documents, version=2)
+    layer_full = bytes(range(256)) * 47 + bytes(range(256))[:224]
     return {
-        "description": "Deterministic envelopes of docs/envelope.md. Binary values are lower-case hex. "
+        "description": "Deterministic envelopes of docs/envelope.md, format versions 1 and 2 "
+                       "(`inputs.version`). Binary values are lower-case hex. "
                        "Given `inputs` (HPKE's ephemeral private keys included, so the wrapped keys are "
                        "fixed), a sealer must produce `envelope` byte for byte; given `envelope` and a "
                        "recipient's private key, an opener must find `intermediate.commitment`, the package "
@@ -1044,10 +1054,15 @@ def build_vectors() -> dict[str, Any]:
             _vector("a bid package (tar with bid.json and a document with a Chinese name), 3 chunks", tar,
                     chunk_size=4096, is_tar=True, label="vector 1"),
             _vector("envelope layer only: salt + package exactly 3 x chunk_size, so the last chunk is full",
-                    bytes(range(256)) * 47 + bytes(range(256))[:224], chunk_size=4096, is_tar=False,
-                    label="vector 2"),
+                    layer_full, chunk_size=4096, is_tar=False, label="vector 2"),
             _vector("envelope layer only: a short package in a single last chunk", b"ebid" * 25,
                     chunk_size=4096, is_tar=False, label="vector 3"),
+            _vector("version 2: a bid package (bid.json lists names and sizes), 3 chunks", tar_v2,
+                    chunk_size=4096, is_tar=True, label="vector 4", version=2),
+            _vector("version 2, envelope layer only: salt + package exactly 3 x chunk_size", layer_full,
+                    chunk_size=4096, is_tar=False, label="vector 5", version=2),
+            _vector("version 2, envelope layer only: a short package in a single last chunk", b"ebid" * 25,
+                    chunk_size=4096, is_tar=False, label="vector 6", version=2),
         ],
     }
 
@@ -1061,7 +1076,7 @@ def test_the_vectors_file_is_current() -> None:
     assert VECTORS.read_text(encoding="utf-8") == text, "run with EBID_WRITE_VECTORS=1 to rewrite the vectors"
 
 
-@pytest.mark.parametrize("number", [0, 1, 2])
+@pytest.mark.parametrize("number", range(6))
 def test_the_vectors_open_with_either_recipient(number: int) -> None:
     vector = json.loads(VECTORS.read_text(encoding="utf-8"))["vectors"][number]
     inputs, expected = vector["inputs"], vector["intermediate"]
@@ -1079,3 +1094,214 @@ def test_the_vectors_open_with_either_recipient(number: int) -> None:
         assert out.getvalue().hex() == inputs["package"]
         assert opened.info.trailer.commitment == expected["commitment"]
         assert opened.bid == vector["bid"]
+
+
+# --- version 2: one hash of the input, the tags signed -----------------------------------------------------
+
+
+def assemble_v2(header: Header, chunk_records: list[bytes], c: str, package_size: int,
+                key: Ed25519PrivateKey = BIDDER_E) -> bytes:
+    """A version 2 envelope from its parts, signed over its tags: for envelopes seal() would never make."""
+    tags = hashlib.sha256(b"".join(r[-16:] for r in chunk_records)).hexdigest()
+    signer = kid_of(raw_public(key))
+    unsigned = EnvelopeInfo(header, Trailer(c, signer, b"", b""), "", "", 0, len(chunk_records), package_size,
+                            tags)
+    body = header.prefix + b"".join(chunk_records)
+    return body + Trailer.build(c, signer, key.sign(signed_statement(unsigned))).record
+
+
+@pytest.fixture(scope="module")
+def package_v2() -> tuple[bytes, dict]:
+    return make_package(version=2)
+
+
+@pytest.fixture(scope="module")
+def sealed_v2(package_v2: tuple[bytes, dict]) -> tuple[bytes, EnvelopeInfo]:
+    return do_seal(package_v2[0], version=2)
+
+
+def _content(data: bytes, key: X25519PrivateKey, role: str) -> tuple[dict, dict[str, bytes]]:
+    """What an envelope opens to: bid.json less its version and document hashes, and the documents."""
+    header = read_header(io.BytesIO(data))
+    plain = io.BytesIO()
+    opened = open_envelope(io.BytesIO(data), unwrap(header, key, role), plain,
+                           signer_public=raw_public(BIDDER_E))
+    plain.seek(0)
+    verified = verify_package(plain)
+    assert opened.bid is not None
+    bid = {k: v for k, v in opened.bid.items() if k not in ("v", "documents")}
+    bid["documents"] = [(d["name"], d["size"], d["sha256"]) for d in verified["documents"]]
+    return bid, {"package_sha256": opened.package_sha256}
+
+
+def test_the_same_bid_sealed_as_version_1_and_version_2_opens_to_the_same_content(tmp_path: Path) -> None:
+    documents = [("技术标.pdf", os.urandom(20_000)), ("商务标.pdf", b"%PDF-1.7 business\n" * 900),
+                 ("empty.txt", b"")]
+    sealed: dict[int, bytes] = {}
+    for version in (1, 2):
+        data, _ = do_seal(make_package(documents=documents, version=version)[0], version=version)
+        assert data[:8] == env.MAGICS[version]
+        sealed[version] = data
+    for key, role in ((OPENING, "opening"), (BIDDER_X, "bidder")):
+        first, second = _content(sealed[1], key, role)[0], _content(sealed[2], key, role)[0]
+        assert first == second
+        assert first["price"] == {"amount": "11850000.00", "currency": "CNY"}
+        assert [name for name, _size, _sha in first["documents"]] == [f"documents/{n}" for n, _ in documents]
+        assert [sha for _name, _size, sha in second["documents"]] == [
+            hashlib.sha256(data).hexdigest() for _n, data in documents]
+    # both read back through the reader the server uses, each signed by the bidder
+    for data in sealed.values():
+        info = parse(data, signer_public=raw_public(BIDDER_E), hash_file=False)
+        assert info.envelope_hash == hashlib.sha256(signed_statement(info)).hexdigest() or info.version == 1
+
+
+def test_version_2_bid_json_lists_names_and_sizes_only(package_v2, sealed_v2) -> None:
+    data, info = sealed_v2
+    opened = open_envelope(io.BytesIO(data), unwrap(info.header, BIDDER_X), io.BytesIO())
+    assert opened.bid == package_v2[1] and opened.bid["v"] == 2
+    assert opened.bid["documents"] == [{"name": "documents/technical.pdf", "size": 1120}]
+    # a version 1 package in a version 2 envelope (or the other way round) is refused
+    v1_in_v2, _ = do_seal(make_package()[0], version=2)
+    with pytest.raises(EnvelopeError, match="bid.json is version 1 but the envelope is version 2"):
+        open_envelope(io.BytesIO(v1_in_v2), unwrap(read_header(io.BytesIO(v1_in_v2)), BIDDER_X), io.BytesIO())
+    v2_in_v1, _ = do_seal(package_v2[0], version=1)
+    with pytest.raises(EnvelopeError, match="bid.json is version 2 but the envelope is version 1"):
+        open_envelope(io.BytesIO(v2_in_v1), unwrap(read_header(io.BytesIO(v2_in_v1)), BIDDER_X), io.BytesIO())
+
+
+class _CountingHash:
+    def __init__(self, counter: list[int], inner: Any) -> None:
+        self.counter, self.inner = counter, inner
+
+    def update(self, data: Any) -> None:
+        self.counter[0] += len(memoryview(data).cast("B"))
+        self.inner.update(data)
+
+    def copy(self) -> _CountingHash:
+        return _CountingHash(self.counter, self.inner.copy())
+
+    def digest(self) -> bytes:
+        return self.inner.digest()
+
+    def hexdigest(self) -> str:
+        return self.inner.hexdigest()
+
+
+def _bytes_hashed(monkeypatch: pytest.MonkeyPatch, work: Any) -> int:
+    """How many bytes bidding.envelope hands to SHA-256 while `work()` runs."""
+    counter = [0]
+
+    class CountingHashlib:
+        @staticmethod
+        def sha256(data: bytes = b"") -> _CountingHash:
+            counted = _CountingHash(counter, hashlib.sha256())
+            counted.update(data)
+            return counted
+
+    monkeypatch.setattr(env, "hashlib", CountingHashlib)
+    work()
+    monkeypatch.undo()
+    return counter[0]
+
+
+def test_version_2_hashes_the_input_once_and_never_the_ciphertext(monkeypatch: pytest.MonkeyPatch) -> None:
+    package_bytes = make_package(documents=[("big.bin", os.urandom(1 << 20))], version=2)[0]
+    size = len(package_bytes)
+    results: dict[str, Any] = {}
+
+    def seal_v(version: int) -> Any:
+        return lambda: results.__setitem__(version, do_seal(package_bytes, chunk_size=65536, version=version))
+
+    sealing = {version: _bytes_hashed(monkeypatch, seal_v(version)) for version in (1, 2)}
+    assert 2 * size < sealing[1] < 2 * size + 100_000  # the package, then every ciphertext byte
+    assert size < sealing[2] < size + 20_000  # the package once; then 16 bytes a chunk and the header
+    data = results[2][0]
+    key = unwrap(results[2][1].header, BIDDER_X)
+
+    def open_v2() -> None:
+        results["opened"] = open_envelope(io.BytesIO(data), key, io.BytesIO(),
+                                          signer_public=raw_public(BIDDER_E))
+
+    assert size < _bytes_hashed(monkeypatch, open_v2) < size + 20_000  # the opening: the package only
+    assert _bytes_hashed(monkeypatch, lambda: parse(data, hash_file=False)) < 20_000  # the server's reader
+    info = parse(data, hash_file=False, signer_public=raw_public(BIDDER_E))
+    assert info.sha256 == "" and parse(data).sha256 == hashlib.sha256(data).hexdigest()
+    # a version 1 envelope is always hashed: its signature covers that hash
+    assert parse(results[1][0], hash_file=False).sha256 == hashlib.sha256(results[1][0]).hexdigest()
+
+
+def test_version_2_tampering_is_detected(sealed_v2) -> None:
+    data, info = sealed_v2
+    key = unwrap(info.header, BIDDER_X)
+    signer = raw_public(BIDDER_E)
+    _, chunks, _ = layout(data)
+    parts = records(data)
+    assert len(parts) >= 3
+
+    def opens(envelope: bytes, match: str) -> None:
+        with pytest.raises(EnvelopeError, match=match):
+            open_envelope(io.BytesIO(envelope), key, io.BytesIO(), signer_public=signer)
+
+    # a ciphertext byte: the signature (over the tags) still verifies, the chunk's tag does not
+    body = bytearray(data)
+    body[chunks[1][0] + 5 + 100] ^= 1
+    parse(bytes(body), signer_public=signer, hash_file=False)
+    opens(bytes(body), "chunk 1 does not decrypt")
+    # a tag byte: the signature fails as soon as the server has read the envelope
+    tag = bytearray(data)
+    tag[chunks[1][0] + 5 + chunks[1][2] - 1] ^= 1
+    refused(bytes(tag), "signature does not verify", signer_public=signer, hash_file=False)
+    # chunks reordered, cut off with the last flag moved, or the header altered
+    swapped = info.header.prefix + parts[1] + parts[0] + b"".join(parts[2:]) + info.trailer.record
+    refused(swapped, "signature does not verify", signer_public=signer)
+    opens(swapped, "chunk 0 does not decrypt")  # the opening decrypts as it reads: the first fault
+    cut = info.header.prefix + parts[0] + b"\x01" + parts[1][1:] + info.trailer.record
+    refused(cut, "signature does not verify", signer_public=signer)
+    later = Header.build(tender=7, lot=1, bidder=BIDDER, recipients=list(info.header.recipients),
+                         chunk_size=4096, nonce_prefix=info.header.nonce_prefix,
+                         created="2026-12-02T08:00:00Z", version=2)
+    moved = later.prefix + b"".join(parts) + info.trailer.record
+    refused(moved, "signature does not verify", signer_public=signer)
+    # the magic says version 1: its header's `v` says 2
+    refused(env.MAGIC + data[8:], "the header's version is 2; the envelope's magic says version 1")
+    # the bidder signs a commitment to another package: the opening tells
+    other = commitment(7, 1, BIDDER, os.urandom(32), hashlib.sha256(b"another bid").digest(), 2)
+    lying = assemble_v2(info.header, parts, other, info.package_size)
+    parse(lying, signer_public=signer)
+    opens(lying, "the commitment does not match the package")
+    # a version 1 commitment (label ebid-commitment-v1) does not do for version 2
+    opened = open_envelope(io.BytesIO(data), key, io.BytesIO())
+    v1_label = commitment(7, 1, BIDDER, opened.salt, bytes.fromhex(opened.package_sha256), 1)
+    opens(assemble_v2(info.header, parts, v1_label, info.package_size), "the commitment does not match")
+
+
+def test_version_2_envelope_that_opens_to_two_plaintexts_is_caught_by_the_commitment(package_v2) -> None:
+    """The invisible salamander of version 1's test, in version 2: the tags are signed, but GCM is not
+    key-committing, so only the commitment tells which plaintext the bidder signed."""
+    k1, k2, salt = os.urandom(32), os.urandom(32), os.urandom(32)
+    info_bytes = wrap_info(7, 1, BIDDER)
+    recipients = [Recipient(role, kid_of(raw_public(key)),
+                            *wrap_data_key(data_key, raw_public(key), info_bytes))
+                  for role, key, data_key in (("opening", OPENING, k2), ("bidder", BIDDER_X, k1))]
+    header = Header.build(tender=7, lot=1, bidder=BIDDER, recipients=recipients, chunk_size=16384,
+                          nonce_prefix=os.urandom(7), created="2026-12-01T08:00:00Z", version=2)
+    plaintext = salt + package_v2[0]
+    assert len(plaintext) < 16384
+    nonce = env.chunk_nonce(header.nonce_prefix, 0, True)
+    sealed_chunk = salamander(k1, k2, nonce, header.hash, plaintext, free_block=(len(plaintext) - 64) // 16)
+    for_bidder = AESGCM(k1).decrypt(nonce, sealed_chunk, header.hash)
+    c = commitment(7, 1, BIDDER, salt, hashlib.sha256(for_bidder[32:]).digest(), 2)
+    data = assemble_v2(header, [record(1, sealed_chunk)], c, len(plaintext) - 32)
+    parse(data, signer_public=raw_public(BIDDER_E))  # the tag is the same under both keys: signed, valid
+    assert open_envelope(io.BytesIO(data), unwrap(header, BIDDER_X), io.BytesIO()).bid == package_v2[1]
+    with pytest.raises(EnvelopeError, match="the commitment does not match the package"):
+        open_envelope(io.BytesIO(data), unwrap(header, OPENING, "opening"), io.BytesIO())
+
+
+def test_check_sealed_accepts_a_version_2_envelope_and_refuses_any_other_bytes(package_v2, sealed_v2) -> None:
+    data, info = sealed_v2
+    key = unwrap(info.header, BIDDER_X)
+    assert env.check_sealed(io.BytesIO(data), key, info, keep=512) == package_v2[0][:512]
+    for at in (3, len(info.header.prefix) + 40, len(data) - 100, len(data) - 3):
+        with pytest.raises(EnvelopeError):
+            env.check_sealed(io.BytesIO(_flip(data, at)), key, info)

@@ -186,7 +186,11 @@ BID_CASES: list[tuple[str, Any, str]] = [
     ("not an object", [], "must be a JSON object"),
     ("missing price", {k: v for k, v in BID.items() if k != "price"}, "lacks 'price'"),
     ("unknown field", {**BID, "discount": "5%"}, "unknown field 'discount'"),
-    ("version", {**BID, "v": 2}, "version is 2"),
+    ("version", {**BID, "v": 3}, "version is 3"),
+    ("version 2 lists no document hashes", {**BID, "v": 2, "documents": [
+        {"name": "documents/a.pdf", "sha256": "0" * 64, "size": 1}]}, "must be {name, size}"),
+    ("version 1 lists document hashes", {**BID, "documents": [{"name": "documents/a.pdf", "size": 1}]},
+     "must be {name, sha256, size}"),
     ("tender", {**BID, "tender": "7"}, "tender must be a positive integer"),
     ("lot", {**BID, "lot": 0}, "lot must be a positive integer"),
     ("bidder", {**BID, "bidder": "ACME Ltd"}, "bidder must be an 18-character"),
