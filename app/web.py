@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, session, url_for
+from pydantic import ConfigDict
 from sqlalchemy import text
 
 from app.auth.identity import current_actor
@@ -10,6 +13,7 @@ from app.extensions import db
 from app.models import Role
 from app.openapi import build_spec, document
 from app.security import safe_redirect_target
+from app.shapes import ResponseModel, respond
 
 bp = Blueprint("web", __name__)
 
@@ -38,16 +42,31 @@ def home():
     return render_template("web/home.html")
 
 
+class Health(ResponseModel):
+    status: Literal["ok"]
+    database: str
+
+
+class OpenApiDocument(ResponseModel):
+    """An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_serialization_defaults_required=True)
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
 @bp.get("/healthz")
-@document(summary="Liveness and the database backend", public=True,
-          response={"status": "string", "database": "string"})
+@document(summary="Liveness and the database backend", public=True, response=Health)
 def healthz():
     db.session.execute(text("SELECT 1"))
-    return jsonify({"status": "ok", "database": db.engine.dialect.name})
+    return respond(Health(status="ok", database=db.engine.dialect.name))
 
 
 @bp.get("/api/openapi.json")
-@document(summary="This OpenAPI document", public=True)
+@document(summary="This OpenAPI document", public=True, response=OpenApiDocument)
 def openapi():
     return jsonify(build_spec(current_app))
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, request
 from flask_babel import get_locale
+from pydantic import RootModel
 
 from app.auth.identity import current_actor
 from app.errors import Refused
 from app.extensions import csrf, db
 from app.openapi import document
+from app.shapes import respond
 from app.validation import ValidationError
 from bidding.experts import draw as drawing
-from bidding.experts import pool, services, specialties
+from bidding.experts import pool, schemas, services, specialties
 from bidding.experts.models import Expert, PanelMember
 from bidding.models import Tender
 
@@ -22,42 +24,28 @@ bp = Blueprint("experts_api", __name__, url_prefix="/api")
 csrf.exempt(bp)  # bearer tokens only
 
 SLOT = {"specialties": ["string"], "count": "integer", "backups": "integer"}
-EXPERT = {
-    "id": "integer", "username": "string", "name": "string", "region": "string", "title": "string",
-    "active": "boolean", "employer": {"credit_code": "string", "name": "string"},
-    "specialties": [{"code": "string", "name": "string"}],
-    "relations": [{"credit_code": "string", "kind": "string", "name": "string", "note": "string"}],
-    "availability": [{"kind": "string", "starts_on": "string", "ends_on": "string", "note": "string"}],
-    "created_at": "datetime", "updated_at": "datetime",
-}
 EXPERT_IN = {
     "username": "string", "display_name": "string", "password": "string", "region": "string",
     "title": "string", "employer": "string", "specialties": ["string"], "active": "boolean",
     "relations": [{"credit_code": "string", "kind": "string", "name": "string", "note": "string"}],
     "availability": [{"kind": "string", "starts_on": "string", "ends_on": "string", "note": "string"}],
 }
-MEMBER = {
-    "id": "integer", "pseudonym": "string", "draw": "integer", "slot": "integer", "position": "integer",
-    "status": "string", "specialties": ["string"], "drawn_at": "datetime", "called_up_at": "datetime",
-    "accepted_at": "datetime", "declined_at": "datetime", "replaced_at": "datetime", "replaces": "integer",
-    "expert": {"id": "integer", "name": "string", "title": "string", "employer": "string"},
-}
-PANEL = {
-    "id": "integer", "tender": "integer", "lot": "integer", "state": "string", "seats": "integer",
-    "evaluation_date": "string", "created_at": "datetime", "constituted_at": "datetime",
-    "revealed_at": "datetime", "vacancies": "integer",
-    "draws": [{"number": "integer", "log_index": "integer", "seed": "string", "requested_at": "datetime"}],
-    "members": [MEMBER],
-}
-INVITATION = {**MEMBER, "panel": "integer", "lot": "integer", "evaluation_date": "string",
-              "tender": {"id": "integer", "reference": "string", "title": "string", "state": "string",
-                         "tenderee": "string"},
-              "bidders": ["string"], "coi": "object", "coi_version": "string", "answerable": "boolean"}
-RECORD = {"record": "object", "record_sha256": "string", "log_index": "integer"}
-REPORT = {"rows": "integer", "imported": "integer", "rejected_count": "integer",
-          "added": [{"row": "integer", "expert": "integer", "username": "string",
-                     "initial_password": "string"}],
-          "rejected": [{"row": "integer", "column": "string", "reason": "string"}]}
+
+
+class SpecialtyList(RootModel[list[schemas.SpecialtyCode]]):
+    pass
+
+
+class ExpertList(RootModel[list[schemas.ExpertOut]]):
+    pass
+
+
+class PanelList(RootModel[list[schemas.PanelOut]]):
+    pass
+
+
+class InvitationList(RootModel[list[schemas.InvitationOut]]):
+    pass
 
 
 def _body() -> dict[str, Any]:
@@ -97,46 +85,49 @@ def _member(member_id: int) -> PanelMember:
 
 @bp.get("/experts/specialties")
 @document(summary="The specialty code list (codes with Chinese and English names)", public=True,
-          response=[{"code": "string", "zh": "string", "en": "string"}])
+          response=SpecialtyList)
 def specialty_list():
-    return jsonify([{"code": s.code, "zh": s.zh, "en": s.en} for s in specialties.SPECIALTIES])
+    return respond(SpecialtyList([schemas.SpecialtyCode(code=s.code, zh=s.zh, en=s.en)
+                                  for s in specialties.SPECIALTIES]))
 
 
 @bp.get("/experts")
-@document(summary="The expert pool (administrators and supervisors)", response=[EXPERT])
+@document(summary="The expert pool (administrators and supervisors)", response=ExpertList)
 def list_experts():
     experts = db.session.scalars(db.select(Expert).order_by(Expert.id)).all()
-    return jsonify([pool.expert_json(e, _locale()) for e in experts])
+    return respond(ExpertList([pool.expert_out(e, _locale()) for e in experts]))
 
 
 @bp.post("/experts")
 @document(summary="Add an expert to the pool (an existing expert user, or a new account with display_name "
-                  "and password)", request=EXPERT_IN, response=EXPERT, status=201)
+                  "and password)", request=EXPERT_IN, response=schemas.ExpertOut, status=201)
 def add_expert():
     expert = pool.add_expert(current_actor(), _body())
     db.session.commit()
-    return jsonify(pool.expert_json(expert, _locale())), 201
+    return respond(pool.expert_out(expert, _locale()), 201)
 
 
 @bp.get("/experts/<int:expert_id>")
-@document(summary="One expert of the pool", response=EXPERT)
+@document(summary="One expert of the pool", response=schemas.ExpertOut)
 def get_expert(expert_id: int):
-    return jsonify(pool.expert_json(_expert(expert_id), _locale()))
+    return respond(pool.expert_out(_expert(expert_id), _locale()))
 
 
 @bp.patch("/experts/<int:expert_id>")
 @document(summary="Change an expert's region, title, employer, specialties, relations, availability or "
-                  "whether they may be drawn (lists are replaced whole)", request=EXPERT_IN, response=EXPERT)
+                  "whether they may be drawn (lists are replaced whole)", request=EXPERT_IN,
+          response=schemas.ExpertOut)
 def update_expert(expert_id: int):
     expert = _expert(expert_id)
     pool.update_expert(current_actor(), expert, _body())
     db.session.commit()
-    return jsonify(pool.expert_json(expert, _locale()))
+    return respond(pool.expert_out(expert, _locale()))
 
 
 @bp.post("/experts/import")
 @document(summary="Import experts from a CSV file (multipart field 'file', or a text/csv body); bad rows are "
-                  "reported with row, column and reason, a bad file is refused whole", response=REPORT)
+                  "reported with row, column and reason, a bad file is refused whole",
+          response=schemas.ImportReportOut)
 def import_experts():
     upload = request.files.get("file")
     if upload is not None:
@@ -147,7 +138,7 @@ def import_experts():
         raise ValidationError("file", "send the CSV as multipart field 'file' or as a text/csv body")
     report = pool.import_csv(current_actor(), raw, filename=name)
     db.session.commit()
-    return jsonify(report.as_json())
+    return respond(report.as_model())
 
 
 # -- draws and panels ----------------------------------------------------------------------------------------
@@ -158,77 +149,79 @@ def import_experts():
                   "experts); refused with the constraint that ran out",
           request={"lot": "integer", "evaluation_date": "string", "slots": [SLOT], "regions": ["string"],
                    "specialties": ["string"], "count": "integer", "backups": "integer"},
-          response=PANEL, status=201)
+          response=schemas.PanelOut, status=201)
 def draw_panel(tender_id: int):
     tender = _tender(tender_id)
     actor = current_actor()
     with services.refusals_logged({"tender": tender.id}, actor, "draw"):
         made = services.request_draw(tender, actor, _body())
     db.session.commit()
-    return jsonify(services.panel_json(made.panel, actor)), 201
+    return respond(services.panel_out(made.panel, actor), 201)
 
 
 @bp.get("/tenders/<int:tender_id>/panels")
 @document(summary="A tender's panels: states and pseudonyms (names once the result is published)",
-          public=True, response=[PANEL])
+          public=True, response=PanelList)
 def list_panels(tender_id: int):
     tender = _tender(tender_id)
     actor = current_actor()
-    return jsonify([services.panel_json(p, actor) for p in services.panels_of(tender.id)])
+    return respond(PanelList([services.panel_out(p, actor) for p in services.panels_of(tender.id)]))
 
 
 @bp.get("/tenders/<int:tender_id>/panels/<int:lot>/draws/<int:number>")
 @document(summary="A published draw record: every input needed to recompute the draw (ebid verify-draw)",
-          public=True, response=RECORD)
+          public=True, response=schemas.DrawRecordOut)
 def draw_record(tender_id: int, lot: int, number: int):
     tender = _tender(tender_id)
     panel = services.panel_for(tender.id, lot)
     if panel is None:
         raise Refused(f"lot {lot} of this tender has no panel", code="not_found", status=404)
     made = services.draw_by_number(panel, number)
-    return jsonify({"record": made.record, "record_sha256": drawing.record_sha256(made.record),
-                    "log_index": made.log_index})
+    return respond(schemas.DrawRecordOut(record=made.record, record_sha256=drawing.record_sha256(made.record),
+                                         log_index=made.log_index))
 
 
 @bp.get("/experts/me/invitations")
 @document(summary="The signed-in expert's draws: seats, backups and what they may still answer",
-          response=[INVITATION])
+          response=InvitationList)
 def my_invitations():
-    return jsonify([services.invitation_json(m) for m in services.invitations(current_actor())])
+    members = services.invitations(current_actor())
+    return respond(InvitationList([services.invitation_out(m) for m in members]))
 
 
 @bp.post("/panel-members/<int:member_id>/accept")
 @document(summary="Accept one's own seat, confirming every item of the conflict-of-interest statement",
-          request={"coi": "object"}, response=INVITATION)
+          request={"coi": "object"}, response=schemas.InvitationOut)
 def accept(member_id: int):
     member = _member(member_id)
     actor = current_actor()
     with services.refusals_logged({"panel": member.panel_id, "member": member.id}, actor, "accept"):
         services.accept(member, actor, _body())
     db.session.commit()
-    return jsonify(services.invitation_json(member))
+    return respond(services.invitation_out(member))
 
 
 @bp.post("/panel-members/<int:member_id>/decline")
 @document(summary="Decline one's own seat with a reason (and the statement items that do not hold); the "
                   "next backup is called up", request={"reason": "string", "coi": "object"},
-          response=INVITATION)
+          response=schemas.InvitationOut)
 def decline(member_id: int):
     member = _member(member_id)
     actor = current_actor()
     with services.refusals_logged({"panel": member.panel_id, "member": member.id}, actor, "decline"):
         services.decline(member, actor, _body())
     db.session.commit()
-    return jsonify(services.invitation_json(member))
+    return respond(services.invitation_out(member))
 
 
 @bp.post("/panel-members/<int:member_id>/replace")
 @document(summary="The tendering office replaces a member (no answer in time, a conflict found later) with "
-                  "a reason; the next backup is called up", request={"reason": "string"}, response=PANEL)
+                  "a reason; the next backup is called up", request={"reason": "string"},
+          response=schemas.PanelOut)
 def replace(member_id: int):
     member = _member(member_id)
     actor = current_actor()
     with services.refusals_logged({"panel": member.panel_id, "member": member.id}, actor, "replace"):
         services.replace(member, actor, _body())
     db.session.commit()
-    return jsonify(services.panel_json(member.panel, actor))
+    return respond(services.panel_out(member.panel, actor))

@@ -33,6 +33,14 @@ from bidding.experts.models import (
     ExpertSpecialty,
     RelationKind,
 )
+from bidding.experts.schemas import (
+    AvailabilityOut,
+    EmployerOut,
+    ExpertOut,
+    ImportReportOut,
+    RelationOut,
+    SpecialtyOut,
+)
 from signing import audit
 from signing.canonical import canonical_json
 
@@ -269,21 +277,27 @@ def update_expert(actor: User, expert: Expert, data: dict[str, Any]) -> list[str
     return changed
 
 
-def expert_json(expert: Expert, locale: str | None = None) -> dict[str, Any]:
+def expert_out(expert: Expert, locale: str | None = None) -> ExpertOut:
     """An expert as the administrator sees them (names included: the pool is the administrator's)."""
-    return {
-        "id": expert.id, "username": expert.user.username, "name": expert.user.display_name,
-        "region": expert.region, "title": expert.title, "active": expert.active,
-        "employer": ({"credit_code": expert.employer.credit_code, "name": expert.employer.name}
-                     if expert.employer else None),
-        "specialties": [{"code": c, "name": specialties.label(c, locale)} for c in expert.specialty_codes],
-        "relations": [{"credit_code": r.credit_code, "kind": r.kind.value, "name": r.organisation_name,
-                       "note": r.note} for r in expert.relations],
-        "availability": [{"kind": r.kind.value, "starts_on": r.starts_on.isoformat(),
-                          "ends_on": r.ends_on.isoformat(), "note": r.note} for r in expert.availability],
-        "created_at": expert.created_at.isoformat(),
-        "updated_at": expert.updated_at.isoformat() if expert.updated_at else None,
-    }
+    return ExpertOut(
+        id=expert.id, username=expert.user.username, name=expert.user.display_name,
+        region=expert.region, title=expert.title, active=expert.active,
+        employer=(EmployerOut(credit_code=expert.employer.credit_code, name=expert.employer.name)
+                  if expert.employer else None),
+        specialties=[SpecialtyOut(code=c, name=specialties.label(c, locale))
+                     for c in expert.specialty_codes],
+        relations=[RelationOut(credit_code=r.credit_code, kind=r.kind.value, name=r.organisation_name,
+                               note=r.note) for r in expert.relations],
+        availability=[AvailabilityOut(kind=r.kind.value, starts_on=r.starts_on, ends_on=r.ends_on,
+                                      note=r.note) for r in expert.availability],
+        created_at=expert.created_at,
+        updated_at=expert.updated_at,
+    )
+
+
+def expert_json(expert: Expert, locale: str | None = None) -> dict[str, Any]:
+    """`expert_out` as JSON, for pages."""
+    return expert_out(expert, locale).model_dump(mode="json")
 
 
 # -- CSV import ----------------------------------------------------------------------------------------------
@@ -305,9 +319,12 @@ class ImportReport:
     def reject(self, row: int, column: str | None, reason: str) -> None:
         self.rejected.append({"row": row, "column": column, "reason": reason})
 
+    def as_model(self) -> ImportReportOut:
+        return ImportReportOut(rows=self.rows, imported=len(self.added), rejected_count=len(self.rejected),
+                               added=self.added, rejected=self.rejected)
+
     def as_json(self) -> dict[str, Any]:
-        return {"rows": self.rows, "imported": len(self.added), "rejected_count": len(self.rejected),
-                "added": self.added, "rejected": self.rejected}
+        return self.as_model().model_dump(mode="json")
 
 
 def _decode(raw: bytes) -> str:

@@ -46,6 +46,15 @@ from bidding.experts.models import (
     next_panel_state,
 )
 from bidding.experts.pool import available_on, parse_date, parse_specialties
+from bidding.experts.schemas import (
+    DrawOut,
+    InvitationOut,
+    InvitationTender,
+    MemberExpert,
+    MemberOut,
+    NamedMemberOut,
+    PanelOut,
+)
 from bidding.lifecycle import TenderState
 from bidding.models import Tender
 from bidding.submissions.intake import lock_tender
@@ -657,44 +666,50 @@ def revealed(panel: Panel) -> dict[str, Any]:
 # -- views ---------------------------------------------------------------------------------------------------
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def can_see_names(panel: Panel, viewer: User | None) -> bool:
     """After the reveal, everyone; before it, supervisors only."""
     return panel.revealed_at is not None or (viewer is not None and viewer.role == Role.SUPERVISOR)
 
 
+def member_out(member: PanelMember, *, names: bool) -> MemberOut:
+    fields = dict(id=member.id, pseudonym=member.pseudonym, draw=member.draw.number, slot=member.slot,
+                  position=member.position, status=member.status.value,
+                  specialties=list(member.draw.slots[member.slot]["specialties"]),
+                  drawn_at=member.drawn_at, called_up_at=member.called_up_at,
+                  accepted_at=member.accepted_at, declined_at=member.declined_at,
+                  replaced_at=member.replaced_at, replaces=member.replaces_id)
+    if not names:
+        return MemberOut(**fields)
+    expert = member.expert
+    return NamedMemberOut(**fields, expert=MemberExpert(
+        id=expert.id, name=expert.user.display_name, title=expert.title,
+        employer=expert.employer.name if expert.employer else None))
+
+
 def member_json(member: PanelMember, *, names: bool) -> dict[str, Any]:
-    data = {"id": member.id, "pseudonym": member.pseudonym, "draw": member.draw.number, "slot": member.slot,
-            "position": member.position, "status": member.status.value,
-            "specialties": list(member.draw.slots[member.slot]["specialties"]),
-            "drawn_at": _iso(member.drawn_at), "called_up_at": _iso(member.called_up_at),
-            "accepted_at": _iso(member.accepted_at), "declined_at": _iso(member.declined_at),
-            "replaced_at": _iso(member.replaced_at), "replaces": member.replaces_id}
-    if names:
-        expert = member.expert
-        data["expert"] = {"id": expert.id, "name": expert.user.display_name, "title": expert.title,
-                          "employer": expert.employer.name if expert.employer else None}
-    return data
+    return member_out(member, names=names).model_dump(mode="json")
+
+
+def panel_out(panel: Panel, viewer: User | None) -> PanelOut:
+    """A panel as `viewer` may see it: names only once revealed (or to a supervisor)."""
+    names = can_see_names(panel, viewer)
+    return PanelOut(
+        id=panel.id, tender=panel.tender_id, lot=panel.lot_number, state=panel.state.value,
+        seats=panel.seats, evaluation_date=panel.evaluation_date,
+        created_at=panel.created_at, constituted_at=panel.constituted_at,
+        revealed_at=panel.revealed_at, vacancies=len(vacant_seats(panel)),
+        draws=[DrawOut(number=d.number, log_index=d.log_index, seed=d.seed, requested_at=d.requested_at)
+               for d in panel.draws],
+        members=[member_out(m, names=names) for m in panel.members],
+    )
 
 
 def panel_json(panel: Panel, viewer: User | None) -> dict[str, Any]:
-    """A panel as `viewer` may see it: names only once revealed (or to a supervisor)."""
-    names = can_see_names(panel, viewer)
-    return {
-        "id": panel.id, "tender": panel.tender_id, "lot": panel.lot_number, "state": panel.state.value,
-        "seats": panel.seats, "evaluation_date": panel.evaluation_date.isoformat(),
-        "created_at": _iso(panel.created_at), "constituted_at": _iso(panel.constituted_at),
-        "revealed_at": _iso(panel.revealed_at), "vacancies": len(vacant_seats(panel)),
-        "draws": [{"number": d.number, "log_index": d.log_index, "seed": d.seed,
-                   "requested_at": _iso(d.requested_at)} for d in panel.draws],
-        "members": [member_json(m, names=names) for m in panel.members],
-    }
+    """`panel_out` as JSON, for pages."""
+    return panel_out(panel, viewer).model_dump(mode="json")
 
 
-def invitation_json(member: PanelMember) -> dict[str, Any]:
+def invitation_out(member: PanelMember) -> InvitationOut:
     """A membership as the expert sees it: the tender, the seat, and what they may do."""
     tender = member.panel.tender
     bidders = None
@@ -702,13 +717,19 @@ def invitation_json(member: PanelMember) -> dict[str, Any]:
         bidders = sorted(set(db.session.scalars(
             select(Organisation.name).join(Bid, Bid.organisation_id == Organisation.id)
             .where(Bid.tender_id == tender.id, Bid.lot_number == member.panel.lot_number))))
-    return {**member_json(member, names=False),
-            "panel": member.panel_id, "tender": {"id": tender.id, "reference": tender.reference,
-                                                 "title": tender.title, "state": tender.state.value,
-                                                 "tenderee": tender.tendering_office.name},
-            "lot": member.panel.lot_number, "evaluation_date": member.panel.evaluation_date.isoformat(),
-            "bidders": bidders, "coi": coi_items(), "coi_version": COI_VERSION,
-            "answerable": member.status == MemberStatus.DRAWN and tender.state in DRAWABLE_STATES}
+    return InvitationOut(
+        **dict(member_out(member, names=False)),
+        panel=member.panel_id,
+        tender=InvitationTender(id=tender.id, reference=tender.reference, title=tender.title,
+                                state=tender.state.value, tenderee=tender.tendering_office.name),
+        lot=member.panel.lot_number, evaluation_date=member.panel.evaluation_date,
+        bidders=bidders, coi=coi_items(), coi_version=COI_VERSION,
+        answerable=member.status == MemberStatus.DRAWN and tender.state in DRAWABLE_STATES)
+
+
+def invitation_json(member: PanelMember) -> dict[str, Any]:
+    """`invitation_out` as JSON, for pages."""
+    return invitation_out(member).model_dump(mode="json")
 
 
 def invitations(user: User) -> list[PanelMember]:
