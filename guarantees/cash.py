@@ -112,12 +112,14 @@ def open_account(
         currency=requirement.currency,
         bank_code=bank.code,
         payee_account=parse_text(payee_account, "payee_account", max_length=34, required=False) or None,
+        commitment_salt=records.new_salt(),
     )
     db.session.add(account)
     db.session.flush()
-    records.private(
+    records.committed(
         "deposit.cash_account_opened",
         {"cash_account": number},
+        account.commitment_salt,
         {"bank": bank.code, "currency": requirement.currency},
     )
     return account
@@ -166,9 +168,12 @@ def _add_receipt(
     if not account.payee_account and payer_account:
         account.payee_account = payer_account  # refunds go back where the money came from
     db.session.flush()
-    records.private(
+    if not account.commitment_salt:  # an account opened before commitments were published
+        account.commitment_salt = records.new_salt()
+    records.committed(  # values as commitments: the amount alone would tie the deposit to its tender
         "deposit.cash_received",
         {"cash_account": account.account_number},
+        account.commitment_salt,
         {
             "amount": amount.to_json(),
             "value_date": value_date.isoformat(),
@@ -386,6 +391,7 @@ def account_json(account: CashAccount) -> dict[str, Any]:
         "bank": account.bank_code,
         "currency": account.currency,
         "payee_account": account.payee_account,
+        "commitment_salt": account.commitment_salt,
         "balance": balance(account).to_json(),
         "covering": covering(account).to_json(),
         "movements": [

@@ -39,6 +39,8 @@ def issue_monthly(month: str, period: Period, *, office: int | None, actor: User
     paragraphs = [
         _("Figures as of %(time)s (UTC), from the platform's records of deposit cases whose submission "
           "deadline falls in %(month)s.", time=figures.as_of.strftime("%Y-%m-%d %H:%M"), month=month),
+        _("Tenders whose opening had not come by then are left out: before the opening, which bidders "
+          "arranged deposits is hidden."),
         _("Released liquidity is the face value of accepted guarantees plus waived amounts. The cash "
           "substitution rate is non-cash cover over required deposits (by amount), and the share of cases "
           "covered without any cash (by count)."),

@@ -208,6 +208,8 @@ class Waiver(Base):
     currency: Mapped[currency]
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     granted_at: Mapped[created_at]
+    #: 32 random bytes (hex) behind the commitments its public log entry carries (guarantees/records.py).
+    commitment_salt: Mapped[str | None] = mapped_column(String(64))
 
     requirement: Mapped[DepositRequirement] = relationship()
     organisation: Mapped[Organisation] = relationship()
@@ -237,6 +239,8 @@ class CashAccount(Base):
     #: Where a refund goes (the bidder's own account), given when it pays or asks for the refund.
     payee_account: Mapped[str | None] = mapped_column(String(34))
     created_at: Mapped[created_at]
+    #: 32 random bytes (hex) behind the commitments its public log entries carry (guarantees/records.py).
+    commitment_salt: Mapped[str | None] = mapped_column(String(64))
 
     requirement: Mapped[DepositRequirement] = relationship()
     organisation: Mapped[Organisation] = relationship()

@@ -243,12 +243,14 @@ def request_waiver(
         currency=requirement.currency,
         requested_by_id=actor.id if actor else None,
         granted_at=now,
+        commitment_salt=records.new_salt(),
     )
     db.session.add(waiver)
     db.session.flush()
-    records.private(
+    records.committed(  # values as commitments: the amount alone would tie the waiver to its tender
         "deposit.waiver_granted",
         {"waiver": waiver.reference},
+        waiver.commitment_salt,
         {
             "amount": Money(amount, requirement.currency).to_json(),
             "reduction_percent": str(percent),
@@ -279,4 +281,5 @@ def waiver_json(waiver: Waiver) -> dict[str, Any]:
             "valid_from": waiver.rule.valid_from.isoformat(),
         },
         "granted_at": waiver.granted_at.isoformat(),
+        "commitment_salt": waiver.commitment_salt,
     }

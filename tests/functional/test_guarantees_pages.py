@@ -67,3 +67,9 @@ def test_an_administrator_imports_rules_on_the_page(client, login, session):
 
 def test_the_public_verification_page_is_there(client, session):
     assert client.get("/guarantees/verify").status_code == 200
+
+
+def test_the_verification_page_says_what_a_commitment_is(client, session):
+    page = client.get("/guarantees/verify").get_data(as_text=True)
+    assert 'id="commitments"' in page and "RFC 8785" in page and "SHA-256" in page
+    assert 'id="letter-required"' in page

@@ -166,3 +166,63 @@ def test_an_outsider_given_the_salt_and_the_values_checks_the_commitments(app, s
     # another guarantee's salt gives other commitments to the same values
     other, other_bodies = _applied_and_issued(app)
     assert other_bodies["guarantee.applied"]["data"]["commitments"]["amount"] != applied["amount"]
+
+
+def _log_since(first):
+    import json
+
+    from sqlalchemy import select
+
+    from signing.models import LogEntry
+
+    return [json.loads(e.body) for e in db.session.scalars(select(LogEntry).where(LogEntry.index > first))]
+
+
+def _last_index():
+    from sqlalchemy import select
+
+    from signing.models import LogEntry
+
+    return db.session.scalar(select(LogEntry.index).order_by(LogEntry.index.desc()))
+
+
+def test_a_waiver_and_a_cash_receipt_are_logged_as_commitments_too(app, session):
+    import json
+    from decimal import Decimal
+
+    from app.money import Money
+    from guarantees import cash, records, waivers
+
+    bidder = h.bidder()
+    code = bidder.organisation.credit_code
+    waivers.import_waiver_rules(
+        "rules.csv",
+        b"jurisdiction,rating_scheme,grade,reduction_percent,source,valid_from,valid_to\n"
+        b"350100,commit-credit,AA,60,Fuzhou notice 9,2026-01-01,\n",
+        actor=None,
+    )
+    waivers.import_credit_registry(
+        "r.csv",
+        f"credit_code,organisation_name,rating_scheme,grade,valid_from,valid_to,source\n"
+        f"{code},X,commit-credit,AA,2026-01-01,,MOHURD\n".encode(),
+        actor=None,
+    )
+    requirement = h.requirement(deposit="20000.00")
+    first = _last_index()
+    waiver = waivers.request_waiver(requirement, bidder.organisation, actor=bidder)
+    account = cash.open_account(requirement, bidder.organisation, actor=bidder)
+    bank = app.extensions["ebid.issuers"][account.bank_code].adapter
+    bank.credit(virtual_account=account.account_number, amount=Money(Decimal("8000.00"), "CNY"),
+                payer_name="X", payer_account="6222000011112222")
+    assert len(cash.confirm_receipts(account)) == 1
+    bodies = {b["event"]: b for b in _log_since(first)}
+    granted, received = bodies["deposit.waiver_granted"], bodies["deposit.cash_received"]
+    for body in (granted, received, bodies["deposit.cash_account_opened"]):
+        text = json.dumps(body, ensure_ascii=False)
+        assert "12000.00" not in text and "8000.00" not in text and "Fuzhou" not in text, text
+    assert granted["data"]["commitments"]["amount"] == records.commitment(
+        waivers.waiver_json(waiver)["commitment_salt"], "amount", {"amount": "12000.00", "currency": "CNY"}
+    )
+    assert received["data"]["commitments"]["amount"] == records.commitment(
+        cash.account_json(account)["commitment_salt"], "amount", {"amount": "8000.00", "currency": "CNY"}
+    )
