@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -65,8 +66,9 @@ class PlatformKey:
     certificate: x509.Certificate | None = None
     sequence: int = 0
 
-    @property
+    @functools.cached_property
     def public_key(self):
+        """The public half, made once per key (a verifier looks it up for every token it checks)."""
         return self.private_key.public_key()
 
     def public_pem(self) -> bytes:
@@ -195,7 +197,8 @@ class KeyStore:
 
     def get(self, kid: str) -> PlatformKey:
         """A key by id, for verification; retired keys are not returned."""
-        self.all()
+        if self._cache is None:
+            self.all()
         key = self._cache.get(kid) if self._cache else None
         if key is None or key.retired:
             raise UnknownKey(f"unknown key id {kid!r}")

@@ -164,3 +164,11 @@ def test_kid_is_derived_from_the_public_key(store):
     der = key.public_key.public_bytes(serialization.Encoding.DER,
                                       serialization.PublicFormat.SubjectPublicKeyInfo)
     assert key.kid == base64.urlsafe_b64encode(hashlib.sha256(der).digest()[:16]).rstrip(b"=").decode()
+
+
+def test_a_key_hands_out_one_public_key_object(tmp_path):
+    """Verifiers resolve a key id for every token: the same public key object each time, made once."""
+    store = KeyStore(tmp_path, parse_kek(new_kek()))
+    key = store.create(KeyPurpose.JWS)
+    assert store.get(key.kid).public_key is store.get(key.kid).public_key
+    assert store.get(key.kid).public_key == key.private_key.public_key()
