@@ -51,6 +51,10 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 
 
 def init_app(app: Flask) -> None:
+    from app.jsonbody import StrictRequest
+
+    app.request_class = StrictRequest  # every JSON body is read by the one strict reader (app/jsonbody.py)
+
     @app.errorhandler(ValidationError)
     def invalid(exc: ValidationError):
         db.session.rollback()

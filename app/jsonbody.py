@@ -25,6 +25,7 @@ from typing import Any
 
 from flask import Request, current_app, has_app_context
 from flask_babel import gettext as _
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.validation import ValidationError
 
@@ -158,8 +159,11 @@ class StrictRequest(Request):
         if not (force or self.is_json):
             return None if silent else self.on_json_loading_failed(None)
         max_bytes, max_depth = _limits()
+        length, overall = self.content_length, self.max_content_length
+        if length is not None and overall is not None and length > overall:
+            raise RequestEntityTooLarge()  # the request's own limit first, as for any other body
         try:
-            if self.content_length is not None and self.content_length > max_bytes:
+            if length is not None and length > max_bytes:
                 raise too_large(max_bytes)
             value = loads(self.get_data(cache=cache), max_bytes=max_bytes, max_depth=max_depth)
         except JSONRefused as exc:

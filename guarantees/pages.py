@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models import Organisation, Role, User
 from app.money import Money
 from app.orm import utcnow
-from app.validation import ValidationError, parse_amount, parse_choice, parse_text
+from app.validation import ValidationError, parse_choice, parse_money, parse_text
 from guarantees import api, cash, claims, coverage, issuers, rules, services, tenders, waivers
 from guarantees.imports import parse_date
 from guarantees.models import (
@@ -137,7 +137,7 @@ def bidder_apply(tender_id: int):
     try:
         requirement = _requirement(tender_id)
         amount_text = request.form.get("amount", "").strip()
-        amount = Money(parse_amount(amount_text, "amount"), requirement.currency) if amount_text else None
+        amount = parse_money(amount_text, requirement.currency, "amount") if amount_text else None
         expiry_text = request.form.get("expiry_date", "").strip()
         guarantee = services.apply(
             requirement,

@@ -175,7 +175,8 @@ def parse_facts(data: Any, *, tender_id: int, tenderee_id: int) -> TenderFacts:
         raise Refused("the tender's times are not known here", code="not_found", status=404)
     currency = data.get("currency", "CNY")
     estimated = parse_money(data.get("estimated_price"), currency, "estimated_price")
-    deposit = Money(parse_amount(data.get("deposit_amount"), "deposit_amount"), estimated.currency)
+    deposit = Money(parse_amount(data.get("deposit_amount"), "deposit_amount", currency=estimated.currency),
+                    estimated.currency)
     deadline = times.submission_deadline
     opening = times.opening_time
     validity_end = times.bid_validity_end
