@@ -170,6 +170,7 @@ _MESSAGES = {
     "int_parsing": "a whole number is required",
     "bool_type": "true or false is required",
     "bool_parsing": "true or false is required",
+    "extra_forbidden": "unknown field",
 }
 
 

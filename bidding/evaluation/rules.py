@@ -10,8 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Numeric, select
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -19,11 +29,16 @@ from app.errors import Refused
 from app.extensions import db
 from app.models import User, enum_column
 from app.orm import Base, created_at, intpk, utcnow
-from app.validation import ValidationError, parse_decimal, parse_int
+from app.shapes import Choice, Number, RequestModel, ResponseModel, UtcTime, Whole, validate
+from app.validation import ValidationError
 from bidding.evaluation.scoring import CENT, TIE_BREAK_KEYS, ScoringRules
 from bidding.lifecycle import TenderState
 from bidding.models import EvaluationMethod, Tender
 from signing import audit
+
+#: A decimal answered with two places.
+Cents = Annotated[Decimal, PlainSerializer(lambda d: format(d, ".2f"), return_type=str),
+                  WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$"})]
 
 
 class PriceFormula(enum.StrEnum):
@@ -122,24 +137,28 @@ class EvaluationRules(Base):
             tie_breaks=tuple(self.tie_breaks),
         )
 
+    def to_model(self) -> RulesOut:
+        """The API's form."""
+        return RulesOut(
+            tender=self.tender_id,
+            price_formula=PriceFormula(self.price_formula),
+            benchmark_discount_percent=Decimal(self.benchmark_discount_percent),
+            penalty_above=Decimal(self.penalty_above),
+            penalty_below=Decimal(self.penalty_below),
+            aggregation=Aggregation(self.aggregation),
+            trim_min_experts=self.trim_min_experts,
+            outlier_threshold_percent=Decimal(self.outlier_threshold_percent),
+            anonymise_technical=bool(self.anonymise_technical),
+            publicity_days=self.publicity_days,
+            candidate_count=self.candidate_count,
+            tie_breaks=list(self.tie_breaks),
+            defaulted=self.id is None,
+            updated_at=self.updated_at,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (decimals as strings with two places)."""
-        return {
-            "tender": self.tender_id,
-            "price_formula": PriceFormula(self.price_formula).value,
-            "benchmark_discount_percent": format(Decimal(self.benchmark_discount_percent), ".2f"),
-            "penalty_above": format(Decimal(self.penalty_above), ".2f"),
-            "penalty_below": format(Decimal(self.penalty_below), ".2f"),
-            "aggregation": Aggregation(self.aggregation).value,
-            "trim_min_experts": self.trim_min_experts,
-            "outlier_threshold_percent": format(Decimal(self.outlier_threshold_percent), ".2f"),
-            "anonymise_technical": bool(self.anonymise_technical),
-            "publicity_days": self.publicity_days,
-            "candidate_count": self.candidate_count,
-            "tie_breaks": list(self.tie_breaks),
-            "defaulted": self.id is None,
-            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
-        }
+        return self.to_model().model_dump(mode="json")
 
 
 def _defaults(tender_id: int | None) -> EvaluationRules:
@@ -161,10 +180,11 @@ def _choice(value: Any, field: str, kind: type[enum.StrEnum]) -> enum.StrEnum:
     return kind(value)
 
 
-def _bool(value: Any, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(field, "must be true or false")
-    return value
+def _option(kind: type[enum.StrEnum]) -> Any:
+    """One of an enum's values (the message lists them)."""
+    return Annotated[kind, BeforeValidator(lambda value: _choice(value, "", kind)),
+                     PlainSerializer(lambda member: member.value, return_type=str),
+                     WithJsonSchema({"type": "string", "enum": [m.value for m in kind]})]
 
 
 def _tie_breaks(value: Any, field: str) -> list[str]:
@@ -178,40 +198,66 @@ def _tie_breaks(value: Any, field: str) -> list[str]:
     return list(value)
 
 
-PARSERS = {
-    "price_formula": lambda v, f: _choice(v, f, PriceFormula),
-    "benchmark_discount_percent": lambda v, f: parse_decimal(
-        v, f, minimum=Decimal(0), maximum=Decimal("99.99")),
-    "penalty_above": lambda v, f: parse_decimal(v, f, minimum=Decimal(0), maximum=Decimal(100)),
-    "penalty_below": lambda v, f: parse_decimal(v, f, minimum=Decimal(0), maximum=Decimal(100)),
-    "aggregation": lambda v, f: _choice(v, f, Aggregation),
-    "trim_min_experts": lambda v, f: parse_int(v, f, minimum=3, maximum=99),
-    "outlier_threshold_percent": lambda v, f: parse_decimal(
-        v, f, minimum=Decimal("0.01"), maximum=Decimal(100)),
-    "anonymise_technical": _bool,
-    "publicity_days": lambda v, f: parse_int(v, f, minimum=PUBLICITY_DAYS[0], maximum=PUBLICITY_DAYS[1]),
-    "candidate_count": lambda v, f: parse_int(v, f, minimum=CANDIDATES[0], maximum=CANDIDATES[1]),
-    "tie_breaks": _tie_breaks,
-}
+class RulesIn(RequestModel):
+    """A tender's evaluation rules as its office sets them; a field left out takes `DEFAULTS`.
+
+    The context names the `tender` (a tender evaluated by lowest evaluated price uses lowest_price)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    price_formula: _option(PriceFormula) = DEFAULTS["price_formula"]
+    benchmark_discount_percent: Number(minimum=Decimal(0), maximum=Decimal("99.99")) = \
+        DEFAULTS["benchmark_discount_percent"]
+    penalty_above: Number(minimum=Decimal(0), maximum=Decimal(100)) = DEFAULTS["penalty_above"]
+    penalty_below: Number(minimum=Decimal(0), maximum=Decimal(100)) = DEFAULTS["penalty_below"]
+    aggregation: _option(Aggregation) = DEFAULTS["aggregation"]
+    trim_min_experts: Whole(minimum=3, maximum=99) = DEFAULTS["trim_min_experts"]
+    outlier_threshold_percent: Number(minimum=Decimal("0.01"), maximum=Decimal(100)) = \
+        DEFAULTS["outlier_threshold_percent"]
+    anonymise_technical: Annotated[bool, Strict()] = DEFAULTS["anonymise_technical"]
+    publicity_days: Whole(minimum=PUBLICITY_DAYS[0], maximum=PUBLICITY_DAYS[1]) = DEFAULTS["publicity_days"]
+    candidate_count: Whole(minimum=CANDIDATES[0], maximum=CANDIDATES[1]) = DEFAULTS["candidate_count"]
+    tie_breaks: Annotated[list[str], BeforeValidator(lambda value: _tie_breaks(value, "")),
+                          WithJsonSchema({"type": "array", "uniqueItems": True,
+                                          "items": {"type": "string", "enum": list(TIE_BREAK_KEYS)}})] = \
+        Field(default_factory=lambda: list(DEFAULTS["tie_breaks"]))
+
+    @model_validator(mode="after")
+    def _method(self, info: ValidationInfo) -> RulesIn:
+        tender = (info.context or {}).get("tender")
+        if (tender is not None and tender.evaluation_method == EvaluationMethod.LOWEST_EVALUATED_PRICE
+                and self.price_formula != PriceFormula.LOWEST_PRICE):
+            raise ValidationError("price_formula",
+                                  "a tender evaluated by lowest evaluated price uses lowest_price")
+        return self
 
 
 def parse_rules(data: Any, tender: Tender) -> dict[str, Any]:
     """Every field checked (absent ones take `DEFAULTS`); a ValidationError names the first bad one."""
-    if not isinstance(data, dict):
-        raise ValidationError(None, "send the rules as a JSON object")
-    unknown = sorted(set(data) - set(PARSERS))
-    if unknown:
-        raise ValidationError(unknown[0], f"unknown field; the rules have {', '.join(PARSERS)}")
-    values = {k: (list(v) if isinstance(v, list) else v) for k, v in DEFAULTS.items()}
-    for name, parse in PARSERS.items():
-        if name in data:
-            values[name] = parse(data[name], name)
-    if (tender.evaluation_method == EvaluationMethod.LOWEST_EVALUATED_PRICE
-            and values["price_formula"] != PriceFormula.LOWEST_PRICE):
-        raise ValidationError("price_formula",
-                              "a tender evaluated by lowest evaluated price uses lowest_price")
+    rules = validate(RulesIn, data, context={"tender": tender})
+    values = {name: getattr(rules, name) for name in RulesIn.model_fields}
+    values["tie_breaks"] = list(values["tie_breaks"])
     values["benchmark_discount_percent"] = Decimal(values["benchmark_discount_percent"]).quantize(CENT)
     return values
+
+
+class RulesOut(ResponseModel):
+    """A tender's evaluation rules as the API shows them (decimals as strings with two places)."""
+
+    tender: int
+    price_formula: Choice(PriceFormula)
+    benchmark_discount_percent: Cents
+    penalty_above: Cents
+    penalty_below: Cents
+    aggregation: Choice(Aggregation)
+    trim_min_experts: int
+    outlier_threshold_percent: Cents
+    anonymise_technical: bool
+    publicity_days: int
+    candidate_count: int
+    tie_breaks: list[str]
+    defaulted: bool
+    updated_at: UtcTime | None
 
 
 def set_rules(tender: Tender, data: Any, *, actor: User) -> EvaluationRules:

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint
 
 from app.auth.identity import current_actor
 from app.errors import Refused
 from app.extensions import csrf, db
 from app.openapi import document
-from bidding.evaluation.rules import rules_for, set_rules
+from app.shapes import json_body, respond
+from bidding.evaluation.rules import RulesIn, RulesOut, rules_for, set_rules
 from bidding.models import Tender
 
 bp = Blueprint("evaluation_rules_api", __name__, url_prefix="/api/tenders")
 csrf.exempt(bp)  # bearer tokens only
-
-RULES_INPUT = {
-    "price_formula": "string",
-    "benchmark_discount_percent": "string",
-    "penalty_above": "string",
-    "penalty_below": "string",
-    "aggregation": "string",
-    "trim_min_experts": "integer",
-    "outlier_threshold_percent": "string",
-    "anonymise_technical": "boolean",
-    "publicity_days": "integer",
-    "candidate_count": "integer",
-    "tie_breaks": ["string"],
-}
-RULES = {"tender": "integer", **RULES_INPUT, "defaulted": "boolean", "updated_at": "datetime"}
-
 
 def _tender(tender_id: int, *, own: bool = False) -> Tender:
     tender = db.session.get(Tender, tender_id)
@@ -41,16 +26,16 @@ def _tender(tender_id: int, *, own: bool = False) -> Tender:
 
 @bp.get("/<int:tender_id>/evaluation-rules")
 @document(summary="A tender's evaluation rules (its office's draft, or any published tender's)",
-          public=True, response=RULES)
+          public=True, response=RulesOut)
 def get_rules(tender_id: int):
-    return jsonify(rules_for(_tender(tender_id)).to_dict())
+    return respond(rules_for(_tender(tender_id)).to_model())
 
 
 @bp.put("/<int:tender_id>/evaluation-rules")
 @document(summary="Set a draft tender's evaluation rules (its office); fields left out take the defaults",
-          request=RULES_INPUT, response=RULES)
+          request=RulesIn, response=RulesOut)
 def put_rules(tender_id: int):
     tender = _tender(tender_id, own=True)
-    rules = set_rules(tender, request.get_json(silent=True), actor=current_actor())
+    rules = set_rules(tender, json_body(), actor=current_actor())
     db.session.commit()
-    return jsonify(rules.to_dict())
+    return respond(rules.to_model())
