@@ -86,7 +86,11 @@ def init_app(app: Flask) -> None:
         if exc.code == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             message = _("The request is too large: the limit is %(limit)s bytes.", limit=limit)
-        return error_response(exc.code or 500, code, message)
+        response = error_response(exc.code or 500, code, message)
+        for name, value in exc.get_headers():  # e.g. a 405's Allow (RFC 9110 15.5.6)
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
