@@ -580,7 +580,8 @@ async function join() {
     await act("join");
     connection("live", text("live"));
   } catch (err) {
-    if (err instanceof Refusal && err.code === "no_opening") {
+    // rate_limited: many watchers behind one address polled while waiting; wait and try again as well
+    if (err instanceof Refusal && (err.code === "no_opening" || err.code === "rate_limited")) {
       connection("waiting", text("notOpen"));
       joinTimer = setTimeout(join, JOIN_RETRY);  // bidding closes by the clock; join as soon as it has
     } else if (err instanceof Refusal) {
