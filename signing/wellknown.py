@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Literal
 
-from flask import Blueprint, jsonify
+from flask import Blueprint
+from pydantic import ConfigDict
 
 from app.openapi import document
+from app.shapes import ResponseModel, respond
 from signing import audit
 from signing.jose import public_jwk
 from signing.keys import KeyPurpose, PlatformKey
 
 wellknown = Blueprint("wellknown", __name__, url_prefix="/.well-known")
+
+
+class Jwk(ResponseModel):
+    """A public JWK: EC P-256 (ES256, with x and y) or OKP Ed25519 (EdDSA, with x)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kty: Literal["EC", "OKP"]
+    kid: str
+    alg: Literal["ES256", "EdDSA"]
+    crv: str
+    x: str
+    use: str
+
+
+class Jwks(ResponseModel):
+    keys: list[Jwk]
 
 
 def okp_jwk(key: PlatformKey) -> dict[str, str]:
@@ -35,8 +54,8 @@ def log_vkey() -> str:
 
 @wellknown.get("/jwks.json")
 @document(summary="The platform's public keys (JWKS): ES256 for receipts and tokens, EdDSA for checkpoints",
-          public=True, response={"keys": [{"kty": "string", "kid": "string", "alg": "string"}]})
+          public=True, response=Jwks)
 def jwks():
-    response = jsonify(jwks_document())
+    response = respond(Jwks.model_validate(jwks_document()))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, request
 from sqlalchemy import select
 
 from app.auth.identity import current_actor
@@ -15,65 +15,80 @@ from app.extensions import csrf, db
 from app.models import Role, User
 from app.openapi import document
 from app.orm import utcnow
+from app.shapes import Money, ResponseModel, UtcTime, respond
 from bidding.evaluation import award_services as services
 from bidding.evaluation.award import Award, AwardNotice, AwardObjection
+from bidding.evaluation.rules import Cents
 from bidding.models import Tender
 
 bp = Blueprint("award_api", __name__, url_prefix="/api/tenders")
 csrf.exempt(bp)  # bearer tokens only
 
-PRICE = {"amount": "money", "currency": "string"}
-SNAPSHOT = {
-    "tender": "integer",
-    "reference": "string",
-    "tender_state": "string",
-    "server_time": "datetime",
-    "publicity": {
-        "starts_at": "datetime",
-        "ends_at": "datetime",
-        "open": "boolean",
-        "notice_document": "integer",
-        "awarded_at": "datetime",
-        "result_document": "integer",
-    },
-    "candidates": [
-        {
-            "lot": "integer",
-            "rank": "integer",
-            "bid": "integer",
-            "bidder": "string",
-            "credit_code": "string",
-            "price": PRICE,
-            "total": "string",
-        }
-    ],
-    "objections": [
-        {
-            "id": "integer",
-            "bidder": "string",
-            "text": "string",
-            "raised_at": "datetime",
-            "state": "string",
-            "answer": "string",
-            "answered_at": "datetime",
-        }
-    ],
-    "awards": [
-        {
-            "lot": "integer",
-            "bid": "integer",
-            "bidder": "string",
-            "credit_code": "string",
-            "price": PRICE,
-            "candidate_rank": "integer",
-            "reason": "string",
-            "awarded_at": "datetime",
-        }
-    ],
-    "notices": [
-        {"lot": "integer", "bid": "integer", "bidder": "string", "kind": "string", "document": "integer"}
-    ],
-}
+class Price(ResponseModel):
+    amount: Money
+    currency: str
+
+
+class PublicityOut(ResponseModel):
+    starts_at: UtcTime
+    ends_at: UtcTime
+    open: bool
+    notice_document: int | None
+    awarded_at: UtcTime | None
+    result_document: int | None
+
+
+class CandidateOut(ResponseModel):
+    lot: int
+    rank: int
+    bid: int
+    bidder: str
+    credit_code: str
+    price: Price
+    total: Cents
+
+
+class ObjectionOut(ResponseModel):
+    id: int
+    bidder: str
+    text: str
+    raised_at: UtcTime
+    state: str
+    answer: str | None
+    answered_at: UtcTime | None
+
+
+class AwardOut(ResponseModel):
+    lot: int
+    bid: int
+    bidder: str
+    credit_code: str
+    price: Price
+    candidate_rank: int | None
+    reason: str | None
+    awarded_at: UtcTime
+
+
+class NoticeOut(ResponseModel):
+    lot: int
+    bid: int
+    bidder: str
+    kind: str
+    document: int | None
+
+
+class AwardSnapshot(ResponseModel):
+    """The publicity and award as the viewer may see them."""
+
+    tender: int
+    reference: str
+    tender_state: str
+    server_time: UtcTime
+    publicity: PublicityOut | None
+    candidates: list[CandidateOut]
+    objections: list[ObjectionOut]
+    awards: list[AwardOut]
+    notices: list[NoticeOut]
 
 
 def public_tender(tender_id: int) -> Tender:
@@ -88,10 +103,6 @@ def _body() -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
-
-
 def sees_all(viewer: User | None, tender: Tender) -> bool:
     return viewer is not None and (
         viewer.role == Role.SUPERVISOR
@@ -99,90 +110,55 @@ def sees_all(viewer: User | None, tender: Tender) -> bool:
     )
 
 
-def snapshot(tender: Tender, viewer: User | None) -> dict[str, Any]:
+def snapshot_out(tender: Tender, viewer: User | None) -> AwardSnapshot:
     """The publicity and award as `viewer` may see them: candidates and awards are public; objections
     and notices are the office's and supervisors', and each bidder's own."""
     publicity = services.publicity_of(tender)
     everything = sees_all(viewer, tender)
     org = viewer.organisation_id if viewer is not None else None
-    out: dict[str, Any] = {
-        "tender": tender.id,
-        "reference": tender.reference,
-        "tender_state": tender.state.value,
-        "server_time": utcnow().isoformat(),
-        "publicity": None,
-        "candidates": [],
-        "objections": [],
-        "awards": [],
-        "notices": [],
-    }
+    empty = AwardSnapshot(tender=tender.id, reference=tender.reference, tender_state=tender.state.value,
+                          server_time=utcnow(), publicity=None, candidates=[], objections=[], awards=[],
+                          notices=[])
     if publicity is None:
-        return out
-    out["publicity"] = {
-        "starts_at": _iso(publicity.starts_at),
-        "ends_at": _iso(publicity.ends_at),
-        "open": publicity.awarded_at is None and utcnow() < publicity.ends_at,
-        "notice_document": publicity.notice_document_id,
-        "awarded_at": _iso(publicity.awarded_at),
-        "result_document": publicity.result_document_id,
-    }
-    out["candidates"] = [
-        {
-            "lot": c.lot_number,
-            "rank": c.rank,
-            "bid": c.bid_id,
-            "bidder": c.organisation.name,
-            "credit_code": c.organisation.credit_code,
-            "price": {"amount": f"{c.price_amount:.2f}", "currency": c.price_currency},
-            "total": f"{c.total:.2f}",
-        }
-        for c in publicity.candidates
-    ]
+        return empty
     objections = db.session.scalars(
         select(AwardObjection).where(AwardObjection.tender_id == tender.id).order_by(AwardObjection.id)
     )
-    out["objections"] = [
-        {
-            "id": o.id,
-            "bidder": o.organisation.name,
-            "text": o.text,
-            "raised_at": _iso(o.raised_at),
-            "state": o.state.value,
-            "answer": o.answer,
-            "answered_at": _iso(o.answered_at),
-        }
-        for o in objections
-        if everything or (org is not None and o.organisation_id == org)
-    ]
     awards = db.session.scalars(select(Award).where(Award.tender_id == tender.id).order_by(Award.lot_number))
-    out["awards"] = [
-        {
-            "lot": a.lot_number,
-            "bid": a.bid_id,
-            "bidder": a.organisation.name,
-            "credit_code": a.organisation.credit_code,
-            "price": {"amount": f"{a.price_amount:.2f}", "currency": a.price_currency},
-            "candidate_rank": a.candidate_rank,
-            "reason": a.reason,
-            "awarded_at": _iso(a.awarded_at),
-        }
-        for a in awards
-    ]
     notices = db.session.scalars(
         select(AwardNotice).where(AwardNotice.tender_id == tender.id).order_by(AwardNotice.id)
     )
-    out["notices"] = [
-        {
-            "lot": n.lot_number,
-            "bid": n.bid_id,
-            "bidder": n.organisation.name,
-            "kind": n.kind.value,
-            "document": n.document_id,
-        }
-        for n in notices
-        if everything or (org is not None and n.organisation_id == org)
-    ]
-    return out
+    return empty.model_copy(update={
+        "publicity": PublicityOut(
+            starts_at=publicity.starts_at, ends_at=publicity.ends_at,
+            open=publicity.awarded_at is None and utcnow() < publicity.ends_at,
+            notice_document=publicity.notice_document_id, awarded_at=publicity.awarded_at,
+            result_document=publicity.result_document_id),
+        "candidates": [
+            CandidateOut(lot=c.lot_number, rank=c.rank, bid=c.bid_id, bidder=c.organisation.name,
+                         credit_code=c.organisation.credit_code,
+                         price=Price(amount=c.price_amount, currency=c.price_currency), total=c.total)
+            for c in publicity.candidates],
+        "objections": [
+            ObjectionOut(id=o.id, bidder=o.organisation.name, text=o.text, raised_at=o.raised_at,
+                         state=o.state.value, answer=o.answer, answered_at=o.answered_at)
+            for o in objections if everything or (org is not None and o.organisation_id == org)],
+        "awards": [
+            AwardOut(lot=a.lot_number, bid=a.bid_id, bidder=a.organisation.name,
+                     credit_code=a.organisation.credit_code,
+                     price=Price(amount=a.price_amount, currency=a.price_currency),
+                     candidate_rank=a.candidate_rank, reason=a.reason, awarded_at=a.awarded_at)
+            for a in awards],
+        "notices": [
+            NoticeOut(lot=n.lot_number, bid=n.bid_id, bidder=n.organisation.name, kind=n.kind.value,
+                      document=n.document_id)
+            for n in notices if everything or (org is not None and n.organisation_id == org)],
+    })
+
+
+def snapshot(tender: Tender, viewer: User | None) -> dict[str, Any]:
+    """`snapshot_out` as JSON, for pages."""
+    return snapshot_out(tender, viewer).model_dump(mode="json")
 
 
 def _change(tender_id: int, action: str, call: Callable[[Tender, User], Any], status: int = 200):
@@ -191,23 +167,23 @@ def _change(tender_id: int, action: str, call: Callable[[Tender, User], Any], st
     with services.refusals_logged(tender.id, actor, action):
         call(tender, actor)
     db.session.commit()
-    return jsonify(snapshot(tender, actor)), status
+    return respond(snapshot_out(tender, actor), status)
 
 
 @bp.get("/<int:tender_id>/award")
 @document(
     summary="The publicised candidates, objections, award and notices (what the viewer may see)",
     public=True,
-    response=SNAPSHOT,
+    response=AwardSnapshot,
 )
 def state(tender_id: int):
-    return jsonify(snapshot(public_tender(tender_id), current_actor()))
+    return respond(snapshot_out(public_tender(tender_id), current_actor()))
 
 
 @bp.post("/<int:tender_id>/publicity")
 @document(
     summary="Publicise the candidates for the publicity period (the office; every report signed)",
-    response=SNAPSHOT,
+    response=AwardSnapshot,
     status=201,
 )
 def publicise(tender_id: int):
@@ -218,7 +194,7 @@ def publicise(tender_id: int):
 @document(
     summary="Object to the candidates during the publicity period (a bidder of the tender)",
     request={"text": "string"},
-    response=SNAPSHOT,
+    response=AwardSnapshot,
     status=201,
 )
 def raise_objection(tender_id: int):
@@ -227,7 +203,7 @@ def raise_objection(tender_id: int):
 
 
 @bp.post("/<int:tender_id>/publicity/objections/<int:objection_id>/answer")
-@document(summary="Answer an objection (the office)", request={"answer": "string"}, response=SNAPSHOT)
+@document(summary="Answer an objection (the office)", request={"answer": "string"}, response=AwardSnapshot)
 def answer_objection(tender_id: int, objection_id: int):
     text = _body().get("answer")
     return _change(tender_id, "answer", lambda t, a: services.answer_objection(t, objection_id, a, text))
@@ -238,7 +214,7 @@ def answer_objection(tender_id: int, objection_id: int):
     summary="Award after the publicity period (the office, confirming with its password): award and result "
     "notices, the result announcement naming the panel; the tender closes",
     request={"password": "string", "winners": [{"lot": "integer", "bid": "integer", "reason": "string"}]},
-    response=SNAPSHOT,
+    response=AwardSnapshot,
     status=201,
 )
 def award(tender_id: int):
