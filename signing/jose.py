@@ -28,7 +28,7 @@ from jose import jwk, jws, jwt
 from jose.backends.base import Key
 from jose.backends.cryptography_backend import CryptographyECKey
 from jose.exceptions import ExpiredSignatureError, JOSEError, JWSError, JWTClaimsError, JWTError
-from jose.utils import base64url_decode
+from jose.utils import base64url_decode, base64url_encode
 
 #: The only algorithm the platform signs or accepts.
 ALGORITHM = "ES256"
@@ -101,6 +101,7 @@ def clear_key_cache() -> None:
     """Forget every prepared key (tests; a key store that retires keys needs no call: ids are not reused)."""
     _signing_keys.clear()
     _verifying_keys.clear()
+    _encoded_headers.clear()
 
 
 def public_jwk(kid: str, public_key) -> dict[str, str]:
@@ -137,10 +138,28 @@ def _header(token: str) -> dict[str, Any]:
     return header
 
 
+_encoded_headers: dict[tuple[str, str], bytes] = {}
+
+
+def _encoded_header(kid: str, typ: str) -> bytes:
+    """The protected header, base64url-encoded, as python-jose writes it (keys sorted), made once per
+    (kid, typ)."""
+    encoded = _encoded_headers.get((kid, typ))
+    if encoded is None:
+        header = json.dumps({"alg": ALGORITHM, "kid": kid, "typ": typ}, separators=(",", ":"), sort_keys=True)
+        encoded = base64url_encode(header.encode("utf-8"))
+        if len(_encoded_headers) >= KEY_CACHE_SIZE:
+            _encoded_headers.pop(next(iter(_encoded_headers)))
+        _encoded_headers[(kid, typ)] = encoded
+    return encoded
+
+
 def sign(payload: Mapping[str, Any], *, kid: str, private_key, typ: str = "JOSE") -> str:
-    """A compact JWS over the JSON payload."""
-    return jws.sign(dict(payload), _cached(_signing_keys, kid, private_key, True), algorithm=ALGORITHM,
-                    headers={"kid": kid, "typ": typ})
+    """A compact JWS over the JSON payload (byte for byte what python-jose's `jws.sign` writes)."""
+    key = _cached(_signing_keys, kid, private_key, True)
+    body = json.dumps(dict(payload), separators=(",", ":")).encode("utf-8")
+    signing_input = b".".join([_encoded_header(kid, typ), base64url_encode(body)])
+    return b".".join([signing_input, base64url_encode(key.sign(signing_input))]).decode("ascii")
 
 
 def verify(token: str, resolve_key: KeyResolver) -> dict[str, Any]:

@@ -292,3 +292,17 @@ def test_the_key_cache_keeps_a_bounded_number_of_ids(private_key, monkeypatch):
     for n in range(10):
         jose.sign({"n": n}, kid=f"k{n}", private_key=private_key)
     assert list(jose._signing_keys) == ["k7", "k8", "k9"]
+
+
+@pytest.mark.parametrize("payload", [{"tender": 1, "amount": "10.00"},
+                                     {"名称": "某某公司", "n": [1, 2.5, None]},
+                                     {"z": 1, "a": {"nested": True}}])
+def test_the_token_is_byte_for_byte_python_joses_but_the_signature(private_key, resolve, payload):
+    from jose import jws as python_jose_jws
+
+    ours = jose.sign(payload, kid=KID, private_key=private_key, typ="ebid-receipt+jws")
+    theirs = python_jose_jws.sign(payload, private_key, algorithm="ES256",
+                                  headers={"kid": KID, "typ": "ebid-receipt+jws"})
+    assert ours.split(".")[:2] == theirs.split(".")[:2]
+    assert json.loads(python_jose_jws.verify(ours, private_key.public_key(), algorithms=["ES256"])) == payload
+    assert jose.verify(ours, resolve) == payload
