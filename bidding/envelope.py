@@ -390,7 +390,8 @@ class EnvelopeReader:
     bidder's registered Ed25519 key) is checked by `finish()`.
 
     `on_chunk(index, last, ciphertext)` — when given — receives every complete chunk (used for
-    opening; the chunk is then buffered, at most chunk_size + 16 bytes).
+    opening; the chunk is then buffered, at most chunk_size + 16 bytes), as bytes or, when it lay
+    whole in one block of bytes fed, a read-only view of them (valid during the call).
 
     A version 1 envelope is hashed as it streams (its signature covers every byte). A version 2 one
     is hashed only if `hash_file` (to give `EnvelopeInfo.sha256`); its signature needs only the chunks'
@@ -416,6 +417,8 @@ class EnvelopeReader:
         self._need = len(MAGIC)
         self._buf = bytearray()
         self._body = bytearray()
+        self._whole: memoryview | None = None
+        self._immutable = False
         self._hash = hashlib.sha256()  # everything before the trailer
         self._size = 0
         self._chunks = 0  # chunks seen completely
@@ -438,6 +441,8 @@ class EnvelopeReader:
             raise self._error
         if self._state == _DONE:
             raise EnvelopeError("the envelope was already finished")
+        # A chunk wholly inside immutable bytes goes to `on_chunk` as a view of them, without a copy.
+        self._immutable = isinstance(data, bytes)
         try:
             self._feed(memoryview(data).cast("B"))
         except EnvelopeError as exc:
@@ -460,7 +465,10 @@ class EnvelopeReader:
                 if self.version == 2 and (start := self._remaining - TAG) < take:
                     self._tag += piece[max(start, 0):]  # the chunk's last 16 bytes: its GCM tag
                 if self._on_chunk is not None:
-                    self._body += piece
+                    if self._immutable and take == self._remaining and not self._body:
+                        self._whole = piece  # the whole chunk, in bytes nobody can change
+                    else:
+                        self._body += piece
                 self._remaining -= take
                 pos += take
                 if self._remaining == 0:
@@ -535,9 +543,13 @@ class EnvelopeReader:
             self._tags.update(self._tag)
             self._tag.clear()
         if self._on_chunk is not None:
-            body = bytes(self._body)
-            self._body.clear()
-            self._on_chunk(index, last, body)
+            if self._whole is not None:
+                body: bytes | memoryview = self._whole
+                self._whole = None
+            else:
+                body = bytes(self._body)
+                self._body.clear()
+            self._on_chunk(index, last, body)  # type: ignore[arg-type]
         if last:
             self._state = _TRAILER
         else:
@@ -1012,13 +1024,17 @@ class _Opener:
         self.salt = b""
         self.package_hash: _HashThread | None = None  # started with the first chunk, sized to the chunks
         self._aad = b""
+        self._pieces: list[bytes] = []  # plaintext not yet handed to the hash thread
+        self._held = 0
+        self._batch = 0
 
     def __call__(self, index: int, last: bool, ciphertext: bytes) -> None:
         header = self._header()
         assert header is not None
         if index == 0:
             self._aad = header.hash
-            self.package_hash = _HashThread(header.chunk_size)
+            self._batch = _batch(header.chunk_size)
+            self.package_hash = _HashThread(self._batch)
         try:
             plain = self._aead.decrypt(chunk_nonce(header.nonce_prefix, index, last), ciphertext, self._aad)
         except InvalidTag:
@@ -1027,7 +1043,12 @@ class _Opener:
         if index == 0:
             self.salt, plain = plain[:SALT_SIZE], plain[SALT_SIZE:]
         assert self.package_hash is not None
-        self.package_hash.update(plain)
+        # handed to the hash thread a batch (about 512 KiB) at a time: a hand-over per chunk costs more
+        self._pieces.append(plain)
+        self._held += len(plain)
+        if self._held >= self._batch or last:
+            self.package_hash.update(self._pieces)
+            self._pieces, self._held = [], 0
         if len(self.prefix) < self._keep:
             self.prefix += plain[:self._keep - len(self.prefix)]
         self._out.write(plain)

@@ -19,6 +19,7 @@ MEASUREMENTS = (
     "receipts verified per second",
     "PDF signatures per second (vs raw ECDSA)",
     "PDF signatures per second (vs rendering)",
+    "PDF signatures per second (vs a dry run first)",
     "signed PDF size",
     "log appends per second, checkpoint every 100",
     "log appends per second, checkpoint every 1000",
@@ -31,7 +32,7 @@ MEASUREMENTS = (
     "verify_consistency time, n=10,000",
 )
 #: Issue 4's server-side measurements at --quick sizes (the deadline rush only under EBID_BENCH_TESTS).
-INTAKE_MEASUREMENTS = ("intake of a 32 MiB envelope (vs sha256sum)",)
+INTAKE_MEASUREMENTS = ("intake of a 32 MiB envelope (vs openssl)",)
 #: Memory growth beside the envelope's size: a ratio that may well print as 0.00×.
 INTAKE_GROWTH = "server RSS growth during a 32 MiB intake"
 RUSH_MEASUREMENTS = ("rush submission latency, p50", "rush submission latency, p99", "server CPU per request")
@@ -88,8 +89,8 @@ def test_the_sealing_benchmark_runs_quickly_and_prints_its_ratios():
 
 #: Issue 5's measurements at --quick sizes (the room's fan-out only under EBID_BENCH_TESTS).
 CORES = os.cpu_count() or 1
-OPENING_MEASUREMENTS = (f"open 10 × 2 MiB (vs sha256sum on {CORES} cores)",
-                        "open 10 × 2 MiB (vs one sha256sum)")
+OPENING_MEASUREMENTS = (f"open 10 × 2 MiB (vs openssl on {CORES} cores)",
+                        "open 10 × 2 MiB (vs one openssl)")
 FANOUT_MEASUREMENTS = ("action -> every watcher, p50", "action -> every watcher, p99")
 
 
@@ -120,7 +121,11 @@ def test_an_unknown_benchmark_is_refused_with_the_known_names():
 
 
 #: Issue 6's scoring at --quick sizes (the module and the NumPy reference must agree, or it fails).
-EVALUATION_MEASUREMENTS = ("evaluate 40 bids × 8 criteria × 5 experts", "flag_outliers over 1,400 scores")
+EVALUATION_MEASUREMENTS = ("evaluate 40 bids × 8 criteria × 5 experts", "flag_outliers over 1,400 scores",
+                           # issue 17: the previous implementation and float scores, in the same run
+                           "evaluate 40 bids × 8 criteria × 5 experts, float scores",
+                           "evaluate 40 bids × 8 criteria × 5 experts, previous implementation",
+                           "flag_outliers over 1,400 scores, previous implementation")
 
 
 def test_the_evaluation_benchmark_runs_quickly_and_prints_its_ratios():
