@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from typing import Literal
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
 
@@ -13,6 +15,7 @@ from app.errors import error_response
 from app.extensions import csrf, db
 from app.openapi import document
 from app.security import safe_redirect_target
+from app.shapes import ResponseModel, respond
 
 bp = Blueprint("auth", __name__)
 api = Blueprint("auth_api", __name__, url_prefix="/api/auth")
@@ -46,11 +49,18 @@ def logout():
     return redirect(url_for("web.index"))
 
 
+class TokenOut(ResponseModel):
+    """A bearer token (an ES256 JWT) and its lifetime in seconds."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the scheme's name, not a secret
+    expires_in: int
+
+
 @api.route("/token", methods=["POST"])
 @document(summary="Exchange a username and password for a short-lived bearer token",
           request={"username": "string", "password": "string"},
-          response={"access_token": "string", "token_type": "string", "expires_in": "integer"},
-          public=True)
+          response=TokenOut, public=True)
 def token():
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -63,4 +73,4 @@ def token():
     db.session.commit()
     access_token, expires_in = issue_token(user)
     current_app.logger.info("API token issued to user %s", user.id)
-    return jsonify({"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in})
+    return respond(TokenOut(access_token=access_token, expires_in=expires_in))
