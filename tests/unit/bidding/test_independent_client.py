@@ -50,11 +50,12 @@ def test_the_independent_client_opens_every_vector(number: int, role: str) -> No
     assert ic.statement(parsed).decode() == vector["intermediate"]["signed"]
 
 
-def _fresh(documents: list[tuple[str, bytes]], chunk_size: int = 4096) -> tuple[bytes, dict, dict]:
+def _fresh(documents: list[tuple[str, bytes]], chunk_size: int = 4096,
+           version: int = 1) -> tuple[bytes, dict, dict]:
     """An envelope sealed as `ebid seal` seals it (the package made as the sealing reads it)."""
     keys = {"opening": X25519PrivateKey.generate(), "bidder": X25519PrivateKey.generate()}
     signing = Ed25519PrivateKey.generate()
-    bid = {"v": 1, "tender": 12, "lot": 3, "bidder": BIDDER,
+    bid = {"v": version, "tender": 12, "lot": 3, "bidder": BIDDER,
            "price": {"amount": "990.50", "currency": "CNY"}, "duration_days": 30,
            "criteria": {"技术方案": "见附件"}}
     out = io.BytesIO()
@@ -62,7 +63,7 @@ def _fresh(documents: list[tuple[str, bytes]], chunk_size: int = 4096) -> tuple[
         package = prepared.open()
         env.seal(package, out, tender=12, lot=3, bidder=BIDDER,
                  opening_public=env.raw_public(keys["opening"]), bidder_public=env.raw_public(keys["bidder"]),
-                 signing_key=signing, chunk_size=chunk_size,
+                 signing_key=signing, chunk_size=chunk_size, version=version,
                  created=datetime(2026, 12, 6, 9, 0, tzinfo=UTC))
         written = prepared.bid
     secrets = {"opening": _raw_private(keys["opening"]), "bidder": _raw_private(keys["bidder"]),
@@ -70,10 +71,11 @@ def _fresh(documents: list[tuple[str, bytes]], chunk_size: int = 4096) -> tuple[
     return out.getvalue(), written, secrets
 
 
-def test_the_independent_client_opens_a_freshly_sealed_envelope() -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_independent_client_opens_a_freshly_sealed_envelope(version: int) -> None:
     long_name = "第三章 施工组织设计与进度计划（含横道图、网络图及劳动力计划表）最终版本.pdf"
     data, written, secrets = _fresh([("技术标.pdf", b"%PDF-1.7\n" * 3000), (long_name, b"x" * 70_000),
-                                     ("empty.txt", b"")])
+                                     ("empty.txt", b"")], version=version)
     for role in ("opening", "bidder"):
         opened = ic.open_envelope(data, private_raw=secrets[role], role=role,
                                   ed25519_public=secrets["signer"])
@@ -84,6 +86,7 @@ def test_the_independent_client_opens_a_freshly_sealed_envelope() -> None:
     # the platform's own reader agrees on every hash the document defines
     info = env.read_envelope_info(io.BytesIO(data), signer_public=secrets["signer"])
     parsed = ic.parse(data)
+    assert parsed.version == version == info.version
     assert info.sha256 == hashlib.sha256(data).hexdigest() == opened["sha256"]
     assert env.signed_statement(info) == ic.statement(parsed)
 
