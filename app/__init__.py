@@ -45,9 +45,11 @@ def create_app(config: str | type | dict[str, Any] | None = None, **overrides: A
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     login.init_app(app)
     csrf.init_app(app)
+    from app.jsonbody import SocketJSON  # socket events are read by the same strict JSON rules
+
     # Same origin only (None): a page on another site must not open a socket that rides on the
     # user's session cookie. SOCKETIO_ALLOWED_ORIGINS lists extra origins behind a proxy or CDN.
-    socketio.init_app(app, async_mode="threading",
+    socketio.init_app(app, async_mode="threading", json=SocketJSON,
                       cors_allowed_origins=app.config.get("SOCKETIO_ALLOWED_ORIGINS") or None)
 
     from app import auth, authz, errors, i18n, labels, security, web

@@ -184,3 +184,23 @@ def read_json() -> Any:
     if not request.is_json:
         raise ValidationError(None, "the body must be JSON (Content-Type: application/json)")
     return request.get_json()
+
+
+class SocketJSON:
+    """The JSON module of the Socket.IO server: incoming events are read under the same rules.
+
+    Engine.IO already bounds a message's size (`max_http_buffer_size`), so only the depth, duplicate
+    key and value rules apply here; a refused packet is dropped and logged by the server, as any other
+    malformed packet. Outgoing packets are written by the standard library, as before.
+    """
+
+    #: Socket messages are bounded by Engine.IO; this only keeps `loads` from applying the body limit.
+    MAX_BYTES = 16 * 1024 * 1024
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        return json.dumps(obj, **kwargs)
+
+    @staticmethod
+    def loads(text: str | bytes, **_: Any) -> Any:
+        return loads(text, max_bytes=SocketJSON.MAX_BYTES, max_depth=MAX_JSON_DEPTH)

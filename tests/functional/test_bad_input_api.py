@@ -195,3 +195,15 @@ def test_a_token_whose_header_is_deeply_nested_is_401_not_500(client, session):
     response = client.post("/api/tenders", json=factories.tender_data(),
                            headers={"Authorization": f"Bearer {header}.e30.c2ln"})
     assert response.status_code == 401, response.get_data(as_text=True)[:300]
+
+
+@pytest.mark.parametrize("raw", ['2/opening,["join",' + "[" * 10_000 + "]" * 10_000 + "]",
+                                 '2/opening,["join",{"tender":1,"tender":2}]'], ids=["deep", "duplicate key"])
+def test_socket_events_are_read_by_the_same_strict_rules(app, raw):
+    from app.extensions import socketio
+    from app.jsonbody import JSONRefused
+
+    with pytest.raises(JSONRefused):  # dropped and logged by the server, as any malformed packet
+        socketio.server.packet_class(encoded_packet=raw)
+    assert socketio.server.packet_class(encoded_packet='2/opening,["join",{"tender":1}]').data == [
+        "join", {"tender": 1}]
