@@ -72,7 +72,7 @@ def test_the_token_endpoint_shares_the_address_budget_and_answers_json(new_clien
     response = attacker.post("/api/auth/token", json=form(office))
     error = assert_json_error(response, 429, code="too_many_requests")
     assert int(response.headers["Retry-After"]) >= 1
-    assert "Wait" in error["message"]
+    assert response.headers["Retry-After"] in error["message"]
     other = at(new_client, "198.51.100.21")
     assert other.post("/api/auth/token", json=form(office)).status_code == 200
 
