@@ -15,7 +15,6 @@ such as "10 per minute; 50 per hour"), read on every request. The counters live 
 
 from __future__ import annotations
 
-import math
 import time
 
 from flask import Flask, Response, current_app, request
@@ -51,7 +50,7 @@ def retry_after() -> int:
     current = limiter.current_limit
     if current is None:
         return 60
-    return max(1, math.ceil(current.reset_at - time.time()))
+    return max(1, int(current.reset_at - time.time()))  # as Flask-Limiter's own Retry-After header
 
 
 def init_app(app: Flask) -> None:
