@@ -63,24 +63,33 @@ def _legacy(shape: Any, nullable: bool = True) -> dict[str, Any]:
     return schema
 
 
+#: A CSV file, as a multipart field `file` or as the whole body.
+CSV_UPLOADS = {
+    "multipart/form-data": {"type": "object", "required": ["file"],
+                            "properties": {"file": {"type": "string", "contentMediaType": "text/csv"}}},
+    "text/csv": {"type": "string"},
+}
+
+
 def _is_model(shape: Any) -> bool:
     return isinstance(shape, type) and issubclass(shape, BaseModel)
 
 
 def document(*, summary: str, request: Any = None, response: Any = "object", public: bool = False,
              query: Any = None, status: int = 200, content_type: str = "application/json",
-             responses: dict[int, Any] | None = None) -> Callable:
+             responses: dict[int, Any] | None = None, uploads: dict[str, Any] | None = None) -> Callable:
     """Attach the OpenAPI description of a JSON view.
 
     `request`, `response` and `query` are pydantic models (or, for endpoints not yet converted, shape
     dicts); `responses` adds other success statuses the view answers, status -> model (or None: no body).
-    Errors (`{"error": ...}`) are described for every endpoint.
+    `uploads` describes a body that is not JSON: media type -> JSON Schema (a CSV file as
+    `multipart/form-data` or `text/csv`). Errors (`{"error": ...}`) are described for every endpoint.
     """
 
     def wrap(view: Callable) -> Callable:
         view._openapi = {"summary": summary, "request": request, "response": response, "public": public,
                          "query": query or {}, "status": status, "content_type": content_type,
-                         "responses": responses or {}}
+                         "responses": responses or {}, "uploads": uploads or {}}
         return view
 
     return wrap
@@ -200,9 +209,12 @@ def build_spec(app: Flask) -> dict[str, Any]:
             }
             if not meta["public"]:
                 op["security"] = [{"bearer": []}]
-            if meta["request"] is not None and method in {"POST", "PUT", "PATCH"}:
-                op["requestBody"] = {"required": True, "content": {
-                    "application/json": {"schema": _body_schema(meta["request"], "validation", refs)}}}
+            content: dict[str, Any] = {}
+            if meta["request"] is not None:
+                content["application/json"] = {"schema": _body_schema(meta["request"], "validation", refs)}
+            content.update({media: {"schema": schema} for media, schema in meta["uploads"].items()})
+            if content and method in {"POST", "PUT", "PATCH"}:
+                op["requestBody"] = {"required": True, "content": content}
             paths.setdefault(path, {})[method.lower()] = op
     return {
         "openapi": "3.1.0",

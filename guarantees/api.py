@@ -15,7 +15,7 @@ from app.errors import Refused
 from app.extensions import csrf, db
 from app.models import Organisation, Role, User
 from app.money import Money
-from app.openapi import document
+from app.openapi import CSV_UPLOADS, document
 from app.validation import ValidationError, parse_amount, parse_choice, parse_text
 from guarantees import cash, claims, coverage, issuers, rules, services, tenders, waivers
 from guarantees.imports import parse_date
@@ -606,6 +606,7 @@ def _import(run) -> tuple[Response, int]:
 @bp.post("/rules/deposit")
 @document(
     summary="Import deposit cap rules (CSV: " + ", ".join(rules.DEPOSIT_RULE_COLUMNS) + ")",
+    uploads=CSV_UPLOADS,
     response=IMPORT,
     status=201,
 )
@@ -616,6 +617,7 @@ def import_deposit_rules():
 @bp.post("/rules/waiver")
 @document(
     summary="Import grade -> reduction rules (CSV: " + ", ".join(waivers.WAIVER_RULE_COLUMNS) + ")",
+    uploads=CSV_UPLOADS,
     response=IMPORT,
     status=201,
 )
@@ -626,6 +628,7 @@ def import_waiver_rules():
 @bp.post("/credit-registry")
 @document(
     summary="Import credit ratings (CSV: " + ", ".join(waivers.CREDIT_COLUMNS) + ")",
+    uploads=CSV_UPLOADS,
     response=IMPORT,
     status=201,
 )
@@ -637,6 +640,7 @@ def import_credit_registry():
 @document(
     summary="Import a bank statement (CSV: " + ", ".join(cash.STATEMENT_COLUMNS) + "): receipts on "
     "virtual sub-accounts",
+    uploads=CSV_UPLOADS,
     response=IMPORT,
     status=201,
 )

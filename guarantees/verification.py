@@ -118,7 +118,10 @@ def _number() -> str:
     summary="Is this the genuine letter of guarantee? (anyone: the number and the PDF letter itself, "
     "multipart fields `undertaking_identification` and `pdf`)",
     public=True,
-    request={"undertaking_identification": "string", "pdf": "string"},
+    uploads={"multipart/form-data": {
+        "type": "object", "required": ["undertaking_identification", "pdf"],
+        "properties": {"undertaking_identification": {"type": "string", "maxLength": 64},
+                       "pdf": {"type": "string", "contentMediaType": "application/pdf"}}}},
     response={
         "undertaking_identification": "string",
         "genuine": "boolean",

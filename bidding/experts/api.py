@@ -12,7 +12,7 @@ from pydantic import RootModel
 from app.auth.identity import current_actor
 from app.errors import Refused
 from app.extensions import csrf, db
-from app.openapi import document
+from app.openapi import CSV_UPLOADS, document
 from app.shapes import respond
 from app.validation import ValidationError
 from bidding.experts import draw as drawing
@@ -127,7 +127,7 @@ def update_expert(expert_id: int):
 @bp.post("/experts/import")
 @document(summary="Import experts from a CSV file (multipart field 'file', or a text/csv body); bad rows are "
                   "reported with row, column and reason, a bad file is refused whole",
-          response=schemas.ImportReportOut)
+          uploads=CSV_UPLOADS, response=schemas.ImportReportOut)
 def import_experts():
     upload = request.files.get("file")
     if upload is not None:

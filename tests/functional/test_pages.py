@@ -127,8 +127,10 @@ def test_openapi_describes_every_json_endpoint(client, session, app):
             assert "default" in operation["responses"]
     create = spec["paths"]["/api/tenders"]["post"]
     assert create["security"] == [{"bearer": []}]
-    assert {"estimated_price", "criteria", "submission_deadline"} <= set(
-        create["requestBody"]["content"]["application/json"]["schema"]["properties"])
+    ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    tender_in = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert {"estimated_price", "criteria", "submission_deadline"} <= set(tender_in["properties"])
+    assert {"estimated_price", "criteria", "submission_deadline"} <= set(tender_in["required"])
     assert "security" not in spec["paths"]["/api/tenders"]["get"]
     assert "/healthz" in spec["paths"]
 
