@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from flask_babel import gettext as _
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_serializer, model_validator
 
-from app.money import Money, check_currency
+from app.money import Money, check_currency, format_amount
 from app.shapes import (
     Choice,
     Currency,
@@ -333,6 +333,17 @@ class TenderOut(ResponseModel):
     amendments: list[AmendmentOut]
     allowed_actions: list[str]
     links: TenderLinks
+
+    @model_serializer(mode="wrap")
+    def _currency_decimals(self, handler: Any) -> Any:
+        """Amounts with the currency's own decimals (JPY none), the tender's and each lot's."""
+        data = handler(self)
+        if isinstance(data, dict):
+            data["estimated_price"] = format_amount(self.estimated_price, self.currency)
+            data["deposit_amount"] = format_amount(self.deposit_amount, self.currency)
+            for shown, lot in zip(data.get("lots") or [], self.lots, strict=False):
+                shown["estimated_price"] = format_amount(lot.estimated_price, self.currency)
+        return data
 
 
 class PublishedTenderOut(TenderOut):

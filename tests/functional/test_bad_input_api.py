@@ -135,8 +135,11 @@ def test_a_time_stored_before_the_range_existed_does_not_break_the_office_page(c
     ({"currency": "JPY", "estimated_price": "1000000.50", "deposit_amount": "0"}, "estimated_price"),
     ({"currency": "JPY", "estimated_price": "1000000", "deposit_amount": "10000.50"}, "deposit_amount"),
     ({"currency": "KWD"}, "currency"),
+    ({"currency": "JPY", "estimated_price": "1000000", "deposit_amount": "0",
+      "lots": [{"title": "一", "estimated_price": "999999.50"}, {"title": "二", "estimated_price": "0.50"}]},
+     "lots[0].estimated_price"),
 ], ids=["28 digits", "40 digits", "deposit 30 digits", "misplaced comma", "yen with decimals",
-        "yen deposit with decimals", "three-decimal currency"])
+        "yen deposit with decimals", "three-decimal currency", "yen lot with decimals"])
 def test_bad_money_is_422_naming_the_field(client, session, auth, overrides, field):
     before = counts(session)
     assert_json_error(_post_tender(client, auth, **overrides), 422, code="invalid", field=field)
@@ -144,8 +147,14 @@ def test_bad_money_is_422_naming_the_field(client, session, auth, overrides, fie
 
 
 def test_a_yen_tender_is_shown_without_decimals(client, session, auth, office, login):
-    created = _post_tender(client, auth, currency="JPY", estimated_price="1,000,000", deposit_amount="20000")
+    created = _post_tender(client, auth, currency="JPY", estimated_price="1,000,000", deposit_amount="20000",
+                           lots=[{"title": "一", "estimated_price": "600000"},
+                                 {"title": "二", "estimated_price": "400000"}])
     assert created.status_code == 201, created.get_json()
+    answer = created.get_json()
+    assert (answer["estimated_price"], answer["deposit_amount"]) == ("1000000", "20000")
+    assert [lot["estimated_price"] for lot in answer["lots"]] == ["600000", "400000"]
+    assert client.get(f"/api/tenders/{answer['id']}", headers=auth).get_json()["estimated_price"] == "1000000"
     login(client, office)
     page = client.get(f"/tenders/{created.get_json()['id']}").get_data(as_text=True)
     assert "1,000,000 JPY" in page and "20,000 JPY" in page and "1,000,000.00 JPY" not in page
