@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from typing import Any
+
+from flask import Blueprint, Response, current_app, stream_with_context
+from pydantic import field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import NoResultFound
 
 from app.errors import error_response
 from app.extensions import csrf, db
 from app.openapi import document
-from app.validation import ValidationError, parse_int
+from app.shapes import RequestModel, ResponseModel, Whole, read_query, respond
+from app.validation import ValidationError
 from signing import audit, logstore
 from signing.models import LogEntry
 
@@ -17,15 +21,59 @@ log_api = Blueprint("log_api", __name__, url_prefix="/api/log")
 csrf.exempt(log_api)  # read-only, and no cookie ever authenticates an API call
 
 _MAX_SIZE = 2**53 - 1  # sizes are JSON numbers; beyond this they would not survive a parser
-_PROOF = {"index": "integer", "entry": "string", "leaf_hash": "string", "tree_size": "integer",
-          "root_hash": "string", "inclusion_proof": ["string"], "checkpoint": "string"}
+_Size = Whole(minimum=0, maximum=_MAX_SIZE)
 
 
-def _size_arg(name: str) -> int | None:
-    value = request.args.get(name)
-    if value is None or value == "":
-        return None
-    return parse_int(value, name, minimum=0, maximum=_MAX_SIZE)
+class EntryQuery(RequestModel):
+    tree_size: _Size | None = None
+
+    @field_validator("tree_size", mode="before")
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class ConsistencyQuery(RequestModel):
+    first: _Size
+    second: _Size | None = None
+
+    @field_validator("first", "second", mode="before")
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("first", mode="before")
+    @classmethod
+    def _first_given(cls, value: Any) -> Any:
+        if value is None or value == "":
+            raise ValidationError(None, "first (the smaller tree size) is required")
+        return value
+
+
+class LogKey(ResponseModel):
+    origin: str
+    vkey: str | None
+    vkeys: list[str]
+
+
+class InclusionOut(ResponseModel):
+    """An entry (its exact bytes as text), its leaf hash and its inclusion proof (hashes in base64)."""
+
+    index: int
+    entry: str
+    leaf_hash: str
+    tree_size: int
+    root_hash: str
+    inclusion_proof: list[str]
+    checkpoint: str | None
+
+
+class ConsistencyOut(ResponseModel):
+    first: int
+    second: int
+    first_root: str
+    second_root: str
+    proof: list[str]
 
 
 @log_api.get("/checkpoint")
@@ -37,22 +85,22 @@ def checkpoint():
 
 @log_api.get("/key")
 @document(summary="The note verifier key that signs checkpoints", public=True,
-          response={"origin": "string", "vkey": "string", "vkeys": ["string"]})
+          response=LogKey)
 def key():
     vkeys = audit.published_vkeys()
-    return jsonify({"origin": audit.origin(), "vkey": vkeys[-1] if vkeys else None, "vkeys": vkeys})
+    return respond(LogKey(origin=audit.origin(), vkey=vkeys[-1] if vkeys else None, vkeys=vkeys))
 
 
 @log_api.get("/entries/<int:index>")
 @document(summary="One log entry with its inclusion proof (tree_size defaults to the latest checkpoint's)",
-          public=True, query={"tree_size": "integer"}, response=_PROOF)
+          public=True, query=EntryQuery, response=InclusionOut)
 def entry(index: int):
-    tree_size = _size_arg("tree_size")
+    tree_size = read_query(EntryQuery).tree_size
     missing = _missing_entry(index)
     if missing is not None:
         return missing
     try:
-        return jsonify(audit.inclusion(index, tree_size))
+        return respond(InclusionOut(**audit.inclusion(index, tree_size)))
     except NoResultFound:  # a row of the tree behind the entry is missing: the same inconsistency
         db.session.rollback()
         return _inconsistent(index, logstore.size(), "a hash of the tree above it is missing")
@@ -83,14 +131,10 @@ def _inconsistent(index: int, size: int, what: str) -> Response:
 
 @log_api.get("/consistency")
 @document(summary="A consistency proof between two tree sizes (second defaults to the latest checkpoint's)",
-          public=True, query={"first": "integer", "second": "integer"},
-          response={"first": "integer", "second": "integer", "first_root": "string", "second_root": "string",
-                    "proof": ["string"]})
+          public=True, query=ConsistencyQuery, response=ConsistencyOut)
 def consistency():
-    first = _size_arg("first")
-    if first is None:
-        raise ValidationError("first", "first (the smaller tree size) is required")
-    return jsonify(audit.consistency(first, _size_arg("second")))
+    query = read_query(ConsistencyQuery)
+    return respond(ConsistencyOut(**audit.consistency(query.first, query.second)))
 
 
 @log_api.get("/export")
