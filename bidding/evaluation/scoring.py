@@ -399,8 +399,9 @@ def _bids_table(bids: pd.DataFrame) -> pd.DataFrame:
 
 # -- the steps -----------------------------------------------------------------------------------
 
-#: Largest experts × bids × criteria layout (cells, 8 bytes each) grouped densely; beyond it, by sorting.
-DENSE_CELLS_LIMIT = 50_000_000
+#: Largest experts × bids × criteria layout grouped densely (8 bytes a cell: 80 MB at most); beyond it, by
+#: sorting. 500 bids × 60 criteria × 25 experts is 750,000 cells.
+DENSE_CELLS_LIMIT = 10_000_000
 
 
 @dataclasses.dataclass(frozen=True)

@@ -98,13 +98,15 @@ def refuse(code: str, message: str, *, status: int = 409, field: str | None = No
 def refusals_logged(tender_id: int, actor: User | None, action: str) -> Iterator[None]:
     """On a refusal: undo everything, log "opening.refused" with the reason, commit that alone, re-raise.
 
-    A refusal of a client nobody authenticated (`actor` None: a public watcher's socket) is counted,
-    not logged (`signing.refusals`); over its address's limit it becomes `rate_limited` (429)."""
+    A refusal of a client nobody authenticated (`actor` None: a public watcher's socket), or a join of a
+    room that is not open yet (`no_opening`: the page asks every few seconds until bidding closes, a wait
+    rather than an event), is counted, not logged (`signing.refusals`); over its address's limit it
+    becomes `rate_limited` (429)."""
     try:
         yield
     except Refused as exc:
         db.session.rollback()
-        if actor is None:
+        if actor is None or exc.code in COUNTED_ONLY:
             counted = refusals.refused("opening", exc.code)
             db.session.commit()
             if not counted:
@@ -118,6 +120,10 @@ def refusals_logged(tender_id: int, actor: User | None, action: str) -> Iterator
         )
         db.session.commit()
         raise
+
+
+#: Refusals that are counted, not logged, whoever is refused.
+COUNTED_ONLY = frozenset({"no_opening"})
 
 
 def rate_limited() -> Refused:

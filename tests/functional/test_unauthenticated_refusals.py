@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from app.auth.tokens import issue_token
 from app.extensions import socketio
+from app.models import Role
 from guarantees.adapters.models import IssuerExchange
 from signing import refusals
 from signing.models import LogEntry
+from tests import factories
 from tests.functional.test_opening_socket import ScopedSocketClient
 
 
@@ -92,3 +95,20 @@ def test_the_limiter_keeps_a_bounded_number_of_addresses_and_forgets_old_refusal
     assert limiter.allow("a")  # so it starts again
     now[0] = 11.0
     assert limiter.allow("e") and limiter.allow("e") and not limiter.allow("e")
+
+
+def test_a_signed_in_page_waiting_for_the_room_writes_no_entry_per_poll(app, session):
+    """The room page asks to join every 5 s until bidding closes: a wait, counted, not an entry each."""
+    office = factories.user(Role.TENDERING_OFFICE)
+    tender = factories.tender(office, publish=True)
+    bidder = factories.user(Role.BIDDER)
+    session.commit()
+    page = _connect(app, "/opening", {"token": issue_token(bidder)[0]})
+    assert page.is_connected("/opening")
+    size, before = _log_size(session), _counted(session, "opening", "no_opening")
+    for _ in range(5):
+        answer = page.emit("join", {"tender": tender.id}, namespace="/opening", callback=True)
+        assert answer["code"] == "no_opening"
+    assert _log_size(session) == size
+    assert _counted(session, "opening", "no_opening") == before + 5
+    page.disconnect(namespace="/opening")
