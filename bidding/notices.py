@@ -39,8 +39,8 @@ def issue_notice(tender: Tender, actor: User | None) -> SignedDocument:
         f"项目编号：{tender.reference}",
         f"招标人：{tender.tendering_office.name}（统一社会信用代码 {tender.tendering_office.credit_code}）",
         f"项目所在地区：{tender.region}",
-        f"招标控制价：{tender.estimated_amount:,.2f} {tender.currency}",
-        f"投标保证金：{tender.deposit_amount:,.2f} {tender.currency}",
+        f"招标控制价：{tender.estimated_price}"  # the currency's own decimals,
+        f"投标保证金：{tender.deposit}",
         f"投标截止时间：{_when(tender.submission_deadline)}",
         f"开标时间：{_when(tender.opening_time)}，远程不见面开标",
         f"投标有效期：{tender.bid_validity_days} 天",
@@ -56,7 +56,7 @@ def issue_notice(tender: Tender, actor: User | None) -> SignedDocument:
     if tender.description:
         paragraphs.append(f"项目概况：{tender.description}")
     table = [["标段", "标段名称", "控制价"]] + [
-        [str(lot.number), lot.title, f"{lot.estimated_amount:,.2f} {tender.currency}"] for lot in tender.lots]
+        [str(lot.number), lot.title, str(lot.estimated_price)] for lot in tender.lots]
     table += [["", "", ""], ["评审因素", "类别", "权重 / 满分"]] + [
         [c.name, CATEGORY_ZH[c.category.value], f"{c.weight} / {c.max_score}"] for c in tender.criteria]
     return documents.issue("tender_notice", title=f"招标公告：{tender.title}", paragraphs=paragraphs,

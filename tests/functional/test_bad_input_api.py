@@ -216,3 +216,22 @@ def test_socket_events_are_read_by_the_same_strict_rules(app, raw):
         socketio.server.packet_class(encoded_packet=raw)
     assert socketio.server.packet_class(encoded_packet='2/opening,["join",{"tender":1}]').data == [
         "join", {"tender": 1}]
+
+
+def test_a_yen_tender_notice_states_yen_without_decimals(session, office, tmp_path):
+    import subprocess
+
+    from signing import documents
+    from signing.models import SignedDocument
+    from tests.pdftools import tool
+
+    lots = [{"title": "一", "estimated_price": "600000"}, {"title": "二", "estimated_price": "400000"}]
+    tender = factories.tender(office, publish=True, currency="JPY", estimated_price="1000000",
+                              deposit_amount="20000", lots=lots)
+    session.commit()
+    path = tmp_path / "notice.pdf"
+    path.write_bytes(documents.read_version(session.get(SignedDocument, tender.notice_document_id).current))
+    text = "".join(subprocess.run([tool("pdftotext"), str(path), "-"], capture_output=True, text=True,
+                                  check=True).stdout.split())
+    assert "招标控制价：1,000,000JPY" in text and "投标保证金：20,000JPY" in text and "600,000JPY" in text
+    assert ".00JPY" not in text
