@@ -82,6 +82,14 @@ def _prepare(key, private: bool) -> Key:
     return _ES256Key(key)
 
 
+def _evict_oldest(cache: dict) -> None:
+    """Drop the oldest entry; another thread evicting or adding at the same moment is harmless."""
+    try:
+        cache.pop(next(iter(cache)), None)
+    except (RuntimeError, StopIteration):
+        pass
+
+
 def _cached(cache: dict[str, tuple[Any, Key]], kid: str, key, private: bool) -> Key:
     """The prepared key of `key` under `kid`: from the cache when it was made from this very key."""
     entry = cache.get(kid)
@@ -92,7 +100,7 @@ def _cached(cache: dict[str, tuple[Any, Key]], kid: str, key, private: bool) -> 
             return prepared
     prepared = _prepare(key, private)
     if kid not in cache and len(cache) >= KEY_CACHE_SIZE:
-        cache.pop(next(iter(cache)))  # the oldest id
+        _evict_oldest(cache)
     cache[kid] = (key, prepared)
     return prepared
 
@@ -149,7 +157,7 @@ def _encoded_header(kid: str, typ: str) -> bytes:
         header = json.dumps({"alg": ALGORITHM, "kid": kid, "typ": typ}, separators=(",", ":"), sort_keys=True)
         encoded = base64url_encode(header.encode("utf-8"))
         if len(_encoded_headers) >= KEY_CACHE_SIZE:
-            _encoded_headers.pop(next(iter(_encoded_headers)))
+            _evict_oldest(_encoded_headers)
         _encoded_headers[(kid, typ)] = encoded
     return encoded
 
