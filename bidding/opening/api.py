@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, request
+from pydantic import WithJsonSchema
 
 from app.auth.identity import current_actor
 from app.errors import Refused
 from app.extensions import csrf, db
 from app.openapi import document
+from app.shapes import ResponseModel, respond
 from bidding.models import Tender
 from bidding.opening import publisher, services
 
@@ -34,54 +36,103 @@ def _opening_links() -> dict[str, Any]:
     return {"opening_failure_notice_id": services.failure_notice_id}
 
 
-BID_SHAPE = {
-    "bid": "integer",
-    "lot": "integer",
-    "envelope_sha256": "string",
-    "state": "string",
-    "outcome": "string",
-    "key_source": "string",
-    "bidder": "string",
-    "credit_code": "string",
-    "deposit": {"state": "string", "detail": "string"},
-    "price": {"amount": "money", "currency": "string"},
-    "duration_days": "integer",
-    "terms": "object",
-    "opened_at": "datetime",
-    "restored_at": "datetime",
-}
-SNAPSHOT = {
-    "tender": "integer",
-    "reference": "string",
-    "title": "string",
-    "tender_state": "string",
-    "opening_time": "datetime",
-    "server_time": "datetime",
-    "remedy": "string",
-    "opening": {
-        "state": "string",
-        "host": "string",
-        "started_at": "datetime",
-        "window_ends_at": "datetime",
-        "remedy_ends_at": "datetime",
-        "concluded_at": "datetime",
-        "record_document": "integer",
-        "failure_notice_document": "integer",
-        "retendered_as": {"tender": "integer", "reference": "string", "state": "string"},
-    },
-    "check_ins": [{"user": "string", "organisation": "string", "role": "string", "at": "datetime"}],
-    "bids": [BID_SHAPE],
-    "objections": [
-        {
-            "id": "integer",
-            "text": "string",
-            "raised_by": "string",
-            "raised_at": "datetime",
-            "answer": "string",
-            "answered_at": "datetime",
-        }
-    ],
-}
+#: A time as the snapshot carries it (ISO 8601, UTC).
+IsoTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class DepositStatus(ResponseModel):
+    state: str
+    detail: str | None
+
+
+class Price(ResponseModel):
+    amount: Annotated[str, WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?$"})]
+    currency: str
+
+
+class SealedBid(ResponseModel):
+    """A bid not yet announced: its envelope's hash and where it stands."""
+
+    bid: int
+    lot: int
+    envelope_sha256: str
+    state: str
+    outcome: str | None
+    key_source: str | None
+    restored_at: IsoTime | None
+
+
+class AnnouncedBid(SealedBid):
+    """A bid whose fate is announced: its bidder and deposit are public from here."""
+
+    bidder: str
+    credit_code: str
+    deposit: DepositStatus
+
+
+class OpenedBid(AnnouncedBid):
+    """An opened bid: its price and terms are read out."""
+
+    price: Price
+    duration_days: int | None
+    terms: dict[str, Any] | None
+    opened_at: IsoTime | None
+
+
+class Retender(ResponseModel):
+    tender: int
+    reference: str
+    state: str
+
+
+class OpeningOut(ResponseModel):
+    state: str
+    host: str
+    started_at: IsoTime | None
+    window_ends_at: IsoTime | None
+    remedy_ends_at: IsoTime | None
+    concluded_at: IsoTime | None
+    record_document: int | None
+    failure_notice_document: int | None
+    retendered_as: Retender | None
+
+
+class CheckInOut(ResponseModel):
+    user: str
+    organisation: str | None
+    role: str
+    at: IsoTime | None
+
+
+class OpeningObjection(ResponseModel):
+    id: int
+    text: str
+    raised_by: str
+    raised_at: IsoTime | None
+    answer: str | None
+    answered_at: IsoTime | None
+
+
+class OpeningSnapshot(ResponseModel):
+    """The opening's current public state: what everyone in the room sees (and a late joiner receives)."""
+
+    tender: int
+    reference: str
+    title: str
+    tender_state: str
+    opening_time: IsoTime
+    server_time: IsoTime
+    remedy: str
+    opening: OpeningOut | None
+    check_ins: list[CheckInOut]
+    bids: list[OpenedBid | AnnouncedBid | SealedBid]
+    objections: list[OpeningObjection]
+
+
+class RetenderOut(ResponseModel):
+    tender: int
+    reference: str
+    copy_of: int
 
 
 def _tender(tender_id: int) -> Tender:
@@ -106,13 +157,13 @@ def _change(tender_id: int, action: str, call: Callable[[Tender], services.Outco
 
 
 def _snapshot(tender_id: int, status: int = 200):
-    return jsonify(services.snapshot(_tender(tender_id))), status
+    return respond(OpeningSnapshot.model_validate(services.snapshot(_tender(tender_id))), status)
 
 
 @bp.post("/<int:tender_id>/opening/start")
 @document(
     summary="Start the opening at its time (the host); each envelope is checked against its receipt",
-    response=SNAPSHOT,
+    response=OpeningSnapshot,
 )
 def start(tender_id: int):
     _change(tender_id, "start", lambda t: services.start_opening(t, current_actor()))
@@ -122,7 +173,8 @@ def start(tender_id: int):
 
 @bp.post("/<int:tender_id>/opening/check-in")
 @document(
-    summary="Check in to the opening (a bidder with a bid, the office, a supervisor)", response=SNAPSHOT
+    summary="Check in to the opening (a bidder with a bid, the office, a supervisor)",
+    response=OpeningSnapshot,
 )
 def check_in(tender_id: int):
     _change(tender_id, "check_in", lambda t: services.check_in(t, current_actor()))
@@ -130,7 +182,7 @@ def check_in(tender_id: int):
 
 
 @bp.get("/<int:tender_id>/opening")
-@document(summary="The opening's current state, the same for everyone", public=True, response=SNAPSHOT)
+@document(summary="The opening's current state, the same for everyone", public=True, response=OpeningSnapshot)
 def state(tender_id: int):
     return _snapshot(tender_id)
 
@@ -139,7 +191,7 @@ def state(tender_id: int):
 @document(
     summary="Hand over the data key of one's own bid (base64); it is decrypted off the request path",
     request={"data_key": "string"},
-    response=SNAPSHOT,
+    response=OpeningSnapshot,
     status=202,
 )
 def hand_over_key(tender_id: int, bid_id: int):
@@ -152,7 +204,8 @@ def hand_over_key(tender_id: int, bid_id: int):
 @document(
     summary="Hand in one's own copy of a bid's envelope that the platform damaged or lost (body: the "
     "envelope, application/octet-stream), in the decryption window; it must hash to the receipt and the log",
-    response=SNAPSHOT,
+    uploads={"application/octet-stream": {"type": "string", "contentMediaType": "application/octet-stream"}},
+    response=OpeningSnapshot,
 )
 def restore_envelope(tender_id: int, bid_id: int):
     tender, user = _tender(tender_id), current_actor()
@@ -186,7 +239,7 @@ def _body_blocks():
 @document(
     summary="Enter a custodian's share (words or share file) after the window; k rebuild the opening key",
     request={"share": "string"},
-    response=SNAPSHOT,
+    response=OpeningSnapshot,
 )
 def share(tender_id: int):
     value = _body().get("share")
@@ -198,7 +251,7 @@ def share(tender_id: int):
 @document(
     summary="Raise an objection during the opening (a bidder)",
     request={"text": "string"},
-    response=SNAPSHOT,
+    response=OpeningSnapshot,
     status=201,
 )
 def objection(tender_id: int):
@@ -208,7 +261,7 @@ def objection(tender_id: int):
 
 
 @bp.post("/<int:tender_id>/opening/objections/<int:objection_id>/answer")
-@document(summary="Answer an objection (the host)", request={"answer": "string"}, response=SNAPSHOT)
+@document(summary="Answer an objection (the host)", request={"answer": "string"}, response=OpeningSnapshot)
 def answer(tender_id: int, objection_id: int):
     text = _body().get("answer")
     _change(tender_id, "answer", lambda t: services.answer_objection(t, objection_id, current_actor(), text))
@@ -218,7 +271,7 @@ def answer(tender_id: int, objection_id: int):
 @bp.post("/<int:tender_id>/opening/conclude")
 @document(
     summary="Conclude the opening (the host): the tender goes to evaluation or fails; the record is issued",
-    response=SNAPSHOT,
+    response=OpeningSnapshot,
 )
 def conclude(tender_id: int):
     _change(tender_id, "conclude", lambda t: services.conclude(t, current_actor()))
@@ -228,7 +281,7 @@ def conclude(tender_id: int):
 @bp.post("/<int:tender_id>/retender")
 @document(
     summary="Re-tender a failed tender as a new draft copy (its office)",
-    response={"tender": "integer", "reference": "string", "copy_of": "integer"},
+    response=RetenderOut,
     status=201,
 )
 def retender(tender_id: int):
@@ -242,4 +295,4 @@ def retender(tender_id: int):
         publisher.publish_state(tender)
     except Exception:  # committed: a failed push must not turn it into an error
         log.exception("publishing the opening state of tender %s failed", tender.id)
-    return jsonify({"tender": copy.id, "reference": copy.reference, "copy_of": tender.id}), 201
+    return respond(RetenderOut(tender=copy.id, reference=copy.reference, copy_of=tender.id), 201)
