@@ -16,4 +16,6 @@ if __name__ == "__main__":
         scheduler(app).start()  # embedded default: the clock's jobs run in this process
     port = int(os.environ.get("PORT", "5000"))
     host = os.environ.get("HOST", "127.0.0.1")
-    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True)
+    from app.security import request_handler
+
+    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, request_handler=request_handler(app))

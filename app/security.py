@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.serving import WSGIRequestHandler
 
 #: Scripts and styles come only from our own static files (built from the npm registry), never a CDN.
 #: `connect-src` is filled per request with the platform's own origin (see `connect_sources`).
@@ -37,19 +36,20 @@ def connect_sources() -> str:
     return f"'self' {'wss' if scheme == 'https' else 'ws'}://{host}"
 
 
-class ServerHeader:
-    """WSGI middleware: every response, Socket.IO's included, names the server as configured (no version)."""
+def request_handler(app: Flask) -> type[WSGIRequestHandler]:
+    """Werkzeug's request handler, naming the server as `SERVER_HEADER` says (no name, no version).
 
-    def __init__(self, app: Callable, value: str) -> None:
-        self.app = app
-        self.value = value
+    The server writes its `Server` header itself, on every response (Socket.IO's included) and on the
+    errors it answers before the application sees a request, so it is set here rather than by the
+    application. Pass it to the server: `socketio.run(app, request_handler=request_handler(app))`.
+    """
+    name = app.config.get("SERVER_HEADER") or "ebid"
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
-            headers = [(k, v) for k, v in headers if k.lower() != "server"] + [("Server", self.value)]
-            return start_response(status, headers, exc_info)
+    class QuietRequestHandler(WSGIRequestHandler):
+        def version_string(self) -> str:
+            return name
 
-        return self.app(environ, start)
+    return QuietRequestHandler
 
 
 def safe_redirect_target(target: str | None, default: str) -> str:
@@ -75,10 +75,6 @@ def init_app(app: Flask) -> None:
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:  # the client's address and scheme as the platform's own proxies report them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
-
-    server = app.config.get("SERVER_HEADER")
-    if server:  # outermost, so it covers the Socket.IO middleware too
-        app.wsgi_app = ServerHeader(app.wsgi_app, server)  # type: ignore[method-assign]
 
     @app.after_request
     def headers(response: Response) -> Response:
