@@ -77,7 +77,10 @@ def parse_amount(value: Any, field: str, *, currency: str | None = None) -> Deci
     It has at most the currency's decimals (two when no currency is given), at most 16 digits before
     the point, and commas only as thousands separators (`1,200,000.50`).
     """
-    places = STORED_DECIMALS if currency is None else minor_units(currency)
+    try:
+        places = STORED_DECIMALS if currency is None else minor_units(currency)
+    except ValueError as exc:
+        raise ValidationError("currency", str(exc)) from None
     if isinstance(value, bool) or isinstance(value, float):
         raise ValidationError(field,
                               "give money as a string such as \"1200.50\", not a floating-point number")

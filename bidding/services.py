@@ -15,7 +15,7 @@ from app.errors import Refused
 from app.extensions import db
 from app.models import Role, User
 from app.orm import utcnow
-from app.validation import ValidationError
+from app.validation import ValidationError, parse_amount
 from bidding.lifecycle import IllegalTransition, TenderAction, TenderState, next_state
 from bidding.models import Amendment, Criterion, Lot, Tender
 from bidding.schemas import AmendmentInput, LotInput, TenderInput, parse_amendment, parse_tender
@@ -197,6 +197,7 @@ def amend(tender: Tender, actor: User, data: Any, *, now: dt.datetime | None = N
             "changes.opening_time", "the opening cannot come before the submission deadline"
         )
     if "deposit_amount" in new:
+        parse_amount(new["deposit_amount"], "changes.deposit_amount", currency=tender.currency)  # JPY: none
         limit = (tender.estimated_amount * cap / 100).quantize(Decimal("0.01"))
         if new["deposit_amount"] > limit:
             raise ValidationError(

@@ -134,7 +134,7 @@ def _guarantee(guarantee_id: int) -> Guarantee:
 def _money(data: dict[str, Any], field: str, currency: str) -> Money | None:
     if data.get(field) in (None, ""):
         return None
-    return Money(parse_amount(data[field], field), currency)
+    return Money(parse_amount(data[field], field, currency=currency), currency)
 
 
 def _date(data: dict[str, Any], field: str):

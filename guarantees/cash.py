@@ -233,7 +233,7 @@ def import_statement(filename: str, data: bytes, *, actor: User | None) -> Impor
             currency = check_currency(row.get("currency") or account.currency)
         except ValueError as exc:
             raise ValidationError("currency", str(exc)) from None
-        amount = Money(parse_amount(row.get("amount"), "amount"), currency)
+        amount = Money(parse_amount(row.get("amount"), "amount", currency=currency), currency)
         return _add_receipt(
             account,
             amount,

@@ -235,3 +235,24 @@ def test_a_yen_tender_notice_states_yen_without_decimals(session, office, tmp_pa
                                   check=True).stdout.split())
     assert "招标控制价：1,000,000JPY" in text and "投标保证金：20,000JPY" in text and "600,000JPY" in text
     assert ".00JPY" not in text
+
+
+def test_an_amendment_gives_a_yen_deposit_without_decimals(client, session, office, auth):
+    tender = factories.tender(office, publish=True, currency="JPY", estimated_price="1000000",
+                              deposit_amount="20000")
+    session.commit()
+    url = f"/api/tenders/{tender.id}/amendments"
+    refused = client.post(url, json={"reason": "保证金调整", "changes": {"deposit_amount": "10000.50"}},
+                          headers=auth)
+    assert_json_error(refused, 422, code="invalid", field="changes.deposit_amount")
+    accepted = client.post(url, json={"reason": "保证金调整", "changes": {"deposit_amount": "10000"}},
+                           headers=auth)
+    assert accepted.status_code in (200, 201), accepted.get_json()
+
+
+def test_parse_amount_with_an_unknown_currency_names_the_currency():
+    from app.validation import ValidationError, parse_amount
+
+    with pytest.raises(ValidationError) as refused:
+        parse_amount("1", "amount", currency="XXX")
+    assert refused.value.field == "currency"
