@@ -1,6 +1,7 @@
 """A bidder arranges its bid deposit in the browser (/deposits/tenders/<id>): it asks for its credit
 waiver and applies for a bank guarantee with the sandbox issuer, sees it issued and downloads the signed
-letter. Then a supervisor opens the cash-release dashboard (/cash-release, static/js/cash_release.js): the
+letter. The cash-release figures leave the tender out until its opening; then (time moved on in the
+database) a supervisor opens the cash-release dashboard (/cash-release, static/js/cash_release.js): the
 table cells and the charts Chart.js drew hold exactly what /api/cash-release answers, and the figures grew
 by the waiver and the guarantee just issued. Nothing on either page breaks the platform's CSP.
 
@@ -14,6 +15,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,8 +26,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from sqlalchemy.engine import make_url
 
 from bidding.keyfile import make_opening_key
+from tests.e2e.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -106,6 +112,38 @@ def tender(live_server) -> SimpleNamespace:
                  f"{me['credit_code']},{me['name']},e2e-credit,AA,{year}-01-01,{year}-12-31,浏览器测试\n")
     assert rated["rejected"] == 0, rated
     return SimpleNamespace(id=made["id"], reference=published["reference"], bidder=me)
+
+
+#: Time passes: the tender's deadline and opening (and its deposit requirement's copy) a minute ago.
+OPEN_NOW = """
+import datetime as dt
+from app import create_app
+from app.extensions import db
+from bidding.models import Tender
+from guarantees.tenders import requirement_for
+app = create_app("development")
+with app.app_context():
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    tender = db.session.get(Tender, {tender_id})
+    tender.submission_deadline = tender.opening_time = past
+    requirement = requirement_for({tender_id})
+    requirement.submission_deadline = requirement.opening_time = past
+    db.session.commit()
+"""
+
+
+def _open_now(live_server, tender_id: int) -> None:
+    base = os.environ.get("TEST_DATABASE_URL")
+    if base:
+        url = make_url(base)
+        database = url.set(database=f"{url.database}_e2e").render_as_string(hide_password=False)
+    else:
+        database = f"sqlite:///{live_server.instance.parent / 'e2e.sqlite3'}"
+    env = {**os.environ, "EBID_CONFIG": "development", "EBID_INSTANCE": str(live_server.instance),
+           "DATABASE_URL": database}
+    done = subprocess.run([sys.executable, "-c", OPEN_NOW.format(tender_id=tender_id)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def _watch(page) -> list[str]:
@@ -194,6 +232,12 @@ def test_bidder_gets_a_guarantee_in_the_browser_and_the_dashboard_shows_it(
     assert Decimal(mine["waiver"]["amount"]["amount"]) == Decimal("20000.00")
 
     # -- the supervisor's dashboard ------------------------------------------------------------------
+    # Before the opening nothing of this tender is counted, for any viewer (issue 12, finding 2).
+    still = {r["currency"]: r for r in supervisor.figures("total")}.get("CNY", {})
+    for key in ("cases", "required", "guaranteed", "waived"):
+        assert still.get(key) == before.get(key), (key, still, before)
+    _open_now(live_server, tender.id)
+    mine = Api(live_server, "bidder1").call("GET", f"/api/deposits/tenders/{tender.id}/mine")
     totals = {r["currency"]: r for r in supervisor.figures("total")}["CNY"]
     for key, grown in (("guaranteed", "20000.00"), ("waived", "20000.00"), ("released_liquidity", "40000.00"),
                        ("required", "40000.00")):
