@@ -11,7 +11,7 @@ import base64
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
@@ -20,6 +20,7 @@ from app.auth.identity import current_actor
 from app.errors import Refused, error_response
 from app.extensions import csrf, db
 from app.openapi import document
+from app.shapes import ResponseModel, respond
 from app.validation import ValidationError, parse_int
 from bidding import keys
 from bidding.submissions import intake, receipts, services, uploads
@@ -44,7 +45,16 @@ BID_SHAPE = {
 }
 RESULT_SHAPE = {"bid": BID_SHAPE, "receipt": "string", "receipt_pdf": "string", "receipt_pdf_api": "string",
                 "receipt_pdf_ready": "boolean"}
-PENDING_SHAPE = {"state": "string", "retry_after": "integer", "message": "string"}
+
+
+class PendingReceipt(ResponseModel):
+    """The PDF receipt is still being made: ask again after `retry_after` seconds."""
+
+    state: Literal["pending"]
+    retry_after: int
+    message: str
+
+
 UPLOAD_SHAPE = {"upload": "string", "offset": "integer", "size": "integer", "expires_at": "datetime",
                 "tender": "integer", "lot": "integer"}
 SEALING_SHAPE = {
@@ -385,25 +395,23 @@ def _receipt_pdf(bid_id: int, which: str):
         raise Refused("no such receipt", code="not_found", status=404)
     document_id = receipts.document_id(bid, which)
     if document_id is None:
-        response = jsonify({"state": "pending", "retry_after": receipts.RETRY_AFTER,
-                            "message": "the signed PDF receipt is being made; ask again shortly (the JWS "
-                                       "receipt given at submission is the proof)"})
-        response.status_code = 202
-        response.headers["Retry-After"] = str(receipts.RETRY_AFTER)
-        return response
+        return respond(PendingReceipt(state="pending", retry_after=receipts.RETRY_AFTER,
+                                      message="the signed PDF receipt is being made; ask again shortly (the "
+                                              "JWS receipt given at submission is the proof)"),
+                       202, headers={"Retry-After": str(receipts.RETRY_AFTER)})
     return receipts.pdf_response(document_id)
 
 
 @bp.get("/bids/<int:bid_id>/receipt.pdf")
 @document(summary="The signed PDF receipt of a submission (application/pdf); 202 with Retry-After while "
-                  "it is still being made", response=PENDING_SHAPE)
+                  "it is still being made", content_type="application/pdf", responses={202: PendingReceipt})
 def receipt_pdf(bid_id: int):
     return _receipt_pdf(bid_id, receipts.SUBMITTED)
 
 
 @bp.get("/bids/<int:bid_id>/withdrawal-receipt.pdf")
 @document(summary="The signed PDF receipt of a withdrawal (application/pdf); 202 with Retry-After while "
-                  "it is still being made", response=PENDING_SHAPE)
+                  "it is still being made", content_type="application/pdf", responses={202: PendingReceipt})
 def withdrawal_pdf(bid_id: int):
     return _receipt_pdf(bid_id, receipts.WITHDRAWN)
 

@@ -165,3 +165,15 @@ def test_a_wrong_method_is_answered_405_with_allow(client, session):
 
 def test_an_id_beyond_the_database_integer_is_not_found(client, session):
     assert client.get(f"/api/tenders/{2**63}").status_code == 404
+
+
+def test_every_answer_an_endpoint_gives_is_documented_with_its_content_type(app):
+    with app.test_request_context():
+        spec = openapi.build_spec(app)
+    receipt = spec["paths"]["/api/bids/{bid_id}/receipt.pdf"]["get"]["responses"]
+    assert set(receipt["200"]["content"]) == {"application/pdf"}
+    assert set(receipt["202"]["content"]) == {"application/json"}
+    imports = spec["paths"]["/api/experts/import"]["post"]["requestBody"]["content"]
+    assert {"multipart/form-data", "text/csv"} <= set(imports)
+    verify = spec["paths"]["/api/guarantees/verify"]["post"]["requestBody"]["content"]
+    assert set(verify) == {"multipart/form-data"}
