@@ -74,7 +74,8 @@ Money = Annotated[
     PlainSerializer(lambda d: format(d, ".2f"), return_type=str),
     WithJsonSchema({"type": ["string", "integer"], "pattern": AMOUNT_PATTERN,
                     "description": "decimal string, at most two decimals"}, mode="validation"),
-    WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$", "description": "decimal string"},
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d{2})?$",
+                    "description": "decimal string with the currency's own decimals (two; none for JPY)"},
                    mode="serialization"),
 ]
 

@@ -335,7 +335,7 @@ class TenderOut(ResponseModel):
     links: TenderLinks
 
     @model_serializer(mode="wrap")
-    def _currency_decimals(self, handler: Any) -> Any:
+    def _currency_decimals(self, handler: Any):  # no return annotation: the schema stays the model's own
         """Amounts with the currency's own decimals (JPY none), the tender's and each lot's."""
         data = handler(self)
         if isinstance(data, dict):

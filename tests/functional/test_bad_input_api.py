@@ -256,3 +256,17 @@ def test_parse_amount_with_an_unknown_currency_names_the_currency():
     with pytest.raises(ValidationError) as refused:
         parse_amount("1", "amount", currency="XXX")
     assert refused.value.field == "currency"
+
+
+def test_the_documented_answer_allows_an_amount_without_decimals(app):
+    import re
+
+    from app.openapi import build_spec
+
+    with app.test_request_context("/"):
+        spec = build_spec(app)
+    schemas = spec["components"]["schemas"]
+    tender = next(v for k, v in schemas.items() if k.startswith("TenderOut"))
+    pattern = tender["properties"]["estimated_price"]["pattern"]
+    assert re.fullmatch(pattern, "1000000") and re.fullmatch(pattern, "1000000.50")
+    assert not re.fullmatch(pattern, "1000000.5")
