@@ -21,7 +21,7 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
-from app.money import CURRENCIES
+from app.money import CURRENCIES, format_amount
 from bidding.models import CriterionCategory, EvaluationMethod, Tender
 
 LOT_ROWS = 3
@@ -113,15 +113,17 @@ class TenderForm(FlaskForm):
             tender.region,
         )
         self.currency.data = tender.currency
-        self.estimated_price.data = format(tender.estimated_amount, ".2f")
-        self.deposit_amount.data = format(tender.deposit_amount, ".2f")
+        # The currency's own decimals (JPY none), so saving the form unchanged is accepted again.
+        self.estimated_price.data = format_amount(tender.estimated_amount, tender.currency)
+        self.deposit_amount.data = format_amount(tender.deposit_amount, tender.currency)
         self.submission_deadline.data = tender.submission_deadline.astimezone(tz).replace(tzinfo=None)
         self.opening_time.data = tender.opening_time.astimezone(tz).replace(tzinfo=None)
         self.bid_validity_days.data = tender.bid_validity_days
         self.evaluation_method.data = tender.evaluation_method.value
         if len(tender.lots) > 1:
             for row, lot in zip(self.lots, tender.lots, strict=False):
-                row.title.data, row.estimated_price.data = lot.title, format(lot.estimated_amount, ".2f")
+                row.title.data = lot.title
+                row.estimated_price.data = format_amount(lot.estimated_amount, tender.currency)
         for row, c in zip(self.criteria, tender.criteria, strict=False):
             row["name"].data, row.category.data = c.name, c.category.value
             row.weight.data, row.max_score.data = format(c.weight, "f"), format(c.max_score, "f")

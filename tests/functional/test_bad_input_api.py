@@ -270,3 +270,18 @@ def test_the_documented_answer_allows_an_amount_without_decimals(app):
     pattern = tender["properties"]["estimated_price"]["pattern"]
     assert re.fullmatch(pattern, "1000000") and re.fullmatch(pattern, "1000000.50")
     assert not re.fullmatch(pattern, "1000000.5")
+
+
+def test_a_yen_draft_saved_unchanged_through_its_form_is_accepted(client, session, office, login):
+    from tests.functional.helpers import page_form
+
+    lots = [{"title": "一", "estimated_price": "600000"}, {"title": "二", "estimated_price": "400000"}]
+    draft = factories.tender(office, currency="JPY", estimated_price="1000000", deposit_amount="20000",
+                             lots=lots)
+    session.commit()
+    login(client, office)
+    form = page_form(client.get(f"/office/tenders/{draft.id}/edit").get_data(as_text=True))
+    assert (form["estimated_price"], form["deposit_amount"], form["lots-0-estimated_price"]) == (
+        "1000000", "20000", "600000")
+    response = client.post(f"/office/tenders/{draft.id}/edit", data=form)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
