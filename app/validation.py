@@ -74,8 +74,9 @@ def _short(value: str, field: str | None, what: str) -> str:
 def parse_amount(value: Any, field: str, *, currency: str | None = None) -> Decimal:
     """A non-negative amount given as a string or integer (never a float), as an exact Decimal.
 
-    It has at most the currency's decimals (two when no currency is given), at most 16 digits before
-    the point, and commas only as thousands separators (`1,200,000.50`).
+    It has at most the currency's decimals (two when no currency is given; further decimals only if
+    they are zeros, as in `1200.00` yen), at most 16 digits before the point, and commas only as
+    thousands separators (`1,200,000.50`).
     """
     try:
         places = STORED_DECIMALS if currency is None else minor_units(currency)
@@ -106,6 +107,8 @@ def parse_amount(value: Any, field: str, *, currency: str | None = None) -> Deci
             raise ValidationError(field, _("commas are only thousands separators, e.g. 1,200,000.50"))
         raise ValidationError(field, f"not an amount: {value!r}")
     whole, fraction = match["whole"].replace(",", ""), match["fraction"] or ""
+    if len(fraction) > places and not fraction[places:].strip("0"):
+        fraction = fraction[:places]  # trailing zeros only (1200.00 yen): the value is exact, keep it
     if len(fraction) > places:
         raise ValidationError(field, _decimals_message(places, currency))
     if len(whole.lstrip("0")) > MAX_INTEGER_DIGITS:

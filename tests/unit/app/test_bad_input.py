@@ -114,7 +114,7 @@ def test_minor_units_come_from_the_table():
     assert quantum("JPY") == Decimal(1) and quantum("CNY") == Decimal("0.01")
 
 
-@pytest.mark.parametrize("value", ["1200.5", "1200.50", "1200.0", "0.1", Decimal("1200.5")])
+@pytest.mark.parametrize("value", ["1200.5", "1200.50", "1200.01", "0.1", Decimal("1200.5")])
 def test_yen_amounts_have_no_decimals(value):
     with pytest.raises(ValidationError, match="JPY amounts have no decimal places") as refused:
         parse_money(value, "JPY", "estimated_price")
@@ -125,6 +125,8 @@ def test_yen_amounts_are_whole_and_answered_without_decimals():
     money = parse_money("1,200,000", "jpy", "estimated_price")
     assert money == Money(Decimal("1200000"), "JPY") and money.amount.as_tuple().exponent == 0
     assert parse_money(Decimal("1200.00"), "JPY", "p").amount == Decimal("1200")  # as the database has it
+    assert parse_money("1200.00", "JPY", "p").amount == Decimal("1200")  # zeros only: the value is exact
+    assert parse_amount("1.500", "p") == Decimal("1.50")
     assert Money(Decimal("1200000.00"), "JPY").to_json() == {"amount": "1200000", "currency": "JPY"}
     assert str(Money(Decimal("1200000.00"), "JPY")) == "1,200,000 JPY"
     assert Money(Decimal("1200.5"), "CNY").to_json() == {"amount": "1200.50", "currency": "CNY"}
