@@ -24,12 +24,24 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
-#: The loopback ports the reference issuer and its test helpers use (pick a free one in range).
+#: Loopback ports a caller may prefer for the reference issuer (a fixed range for a firewall rule).
 PORTS = range(5801, 5841)
 
 
-def free_port(ports: Sequence[int] = PORTS, *, avoid: Sequence[int] = ()) -> int:
-    """A port in `ports` nobody listens on now (others may take it later: start promptly)."""
+def free_port(ports: Sequence[int] | None = None, *, avoid: Sequence[int] = ()) -> int:
+    """A loopback port nobody listens on now (others may take it later: start promptly).
+
+    Without `ports`, one the kernel hands out: two processes probing one fixed range from its bottom
+    at the same moment (parallel test workers, two benchmarks) would both pick its first port.
+    """
+    if ports is None:
+        for _ in range(20):
+            with socket.socket() as s:
+                s.bind((HOST, 0))
+                port = s.getsockname()[1]
+            if port not in avoid:
+                return port
+        raise RuntimeError("the kernel kept handing out ports that were to be avoided")
     for port in ports:
         if port in avoid:
             continue
