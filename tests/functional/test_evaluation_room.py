@@ -587,3 +587,38 @@ def test_a_question_under_an_anonymous_label_does_not_name_the_bidder_in_the_roo
         (entry,) = entries(session, event)
         assert entry["actor"] is None and entry["ip"] is None
         assert entry["data"]["label"] == label and "bid" not in entry["data"]
+
+
+# -- the API's shapes (one model per body) --
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"scores": [{"bid": 1, "criterion": [1], "score": "5"}]}, "scores[0].criterion"),
+        ({"scores": [{"bid": 1, "criterion": 1}]}, "scores[0].score"),
+        ({"scores": "all of them"}, "scores"),
+        (["not", "an", "object"], None),
+    ],
+)
+def test_a_body_of_the_wrong_shape_is_refused_naming_the_field_and_logged(client, session, bearer, body, field):
+    r = room(session)
+    response = client.put(f"{API}/panels/{r.panel}/sheet", json=body, headers=bearer(r.expert_users[0]))
+    last = refused(response, session, 422, "invalid", field=field)
+    assert last["data"]["action"] == "save"
+    assert stored(session, r) == []
+
+
+def test_the_room_answers_its_documented_shapes(client, session, bearer):
+    from bidding.evaluation import schemas
+
+    r = room(session)
+    tags = labels_of(client, bearer, r)
+    score_all(client, bearer, r, tags)
+    review = state(client, bearer, r.office_user, r)
+    checked = schemas.RoomStateOut.model_validate(review)
+    assert checked.model_dump(mode="json") == review  # the answer is the model's, key for key
+    (flag,) = checked.flags
+    assert isinstance(flag, schemas.FlagByLabel)  # a flag under a label has no `bid` key at all
+    sheet = client.get(f"{API}/panels/{r.panel}/sheet", headers=bearer(r.expert_users[4])).get_json()
+    assert isinstance(schemas.SheetOut.model_validate(sheet).flags[0], schemas.SheetFlagByLabel)
