@@ -11,22 +11,32 @@ import base64
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, request, url_for
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from app.auth.identity import current_actor
 from app.errors import Refused, error_response
 from app.extensions import csrf, db
 from app.openapi import document
-from app.shapes import ResponseModel, respond
-from app.validation import ValidationError, parse_int
+from app.shapes import read_body, respond
+from app.validation import ValidationError
 from bidding import keys
 from bidding.submissions import intake, receipts, services, uploads
 from bidding.submissions.arrival import ARRIVED, STARTED
 from bidding.submissions.intake import ConnectionCut
 from bidding.submissions.models import Bid, Upload
+from bidding.submissions.schemas import (
+    BidderKeyRef,
+    BidList,
+    LotRef,
+    OpeningKeyRef,
+    PendingReceipt,
+    SealingOut,
+    SubmissionResult,
+    UploadIn,
+    UploadOut,
+)
 from signing import audit
 
 bp = Blueprint("submissions_api", __name__, url_prefix="/api")
@@ -35,49 +45,24 @@ csrf.exempt(bp)  # bearer tokens only
 READ_BLOCK = 64 * 1024
 PIECE_TYPE = "application/offset+octet-stream"
 
-BID_SHAPE = {
-    "id": "integer", "tender": "integer", "tender_reference": "string", "tender_title": "string",
-    "lot": "integer", "state": "string", "envelope_sha256": "string", "envelope_hash": "string",
-    "commitment": "string",
-    "size": "integer", "submitted_at": "datetime", "withdrawn_at": "datetime", "replaces": "string",
-    "log_index": "integer", "receipt_pdf": "string", "receipt_pdf_ready": "boolean",
-    "withdrawal_receipt_pdf": "string", "withdrawal_receipt_pdf_ready": "boolean",
-}
-RESULT_SHAPE = {"bid": BID_SHAPE, "receipt": "string", "receipt_pdf": "string", "receipt_pdf_api": "string",
-                "receipt_pdf_ready": "boolean"}
-
-
-class PendingReceipt(ResponseModel):
-    """The PDF receipt is still being made: ask again after `retry_after` seconds."""
-
-    state: Literal["pending"]
-    retry_after: int
-    message: str
-
-
-UPLOAD_SHAPE = {"upload": "string", "offset": "integer", "size": "integer", "expires_at": "datetime",
-                "tender": "integer", "lot": "integer"}
-SEALING_SHAPE = {
-    "tender": "integer", "reference": "string", "title": "string",
-    "lots": [{"number": "integer", "title": "string"}],
-    "opening_key": {"kid": "string", "public_key": "string"}, "bidder": "string",
-    "bidder_key": {"x25519_public": "string", "x25519_kid": "string", "ed25519_kid": "string"},
-    "submission_deadline": "datetime", "max_envelope_size": "integer", "chunk_size": "integer",
-    "server_time": "datetime",
-}
+OCTETS = "application/octet-stream"
+ENVELOPE_UPLOAD = {OCTETS: {"type": "string", "contentMediaType": OCTETS,
+                            "description": "the sealed envelope, streamed"}}
+PIECE_UPLOAD = {PIECE_TYPE: {"type": "string", "contentMediaType": PIECE_TYPE,
+                             "description": "the next bytes of the envelope, from the Upload-Offset header"}}
 
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-def _result(outcome: services.Outcome) -> dict[str, Any]:
+def _result(outcome: services.Outcome) -> SubmissionResult:
     """The answer to a submission or withdrawal: the bid, its JWS receipt, where its PDF receipt will be."""
     bid = outcome.bid
-    return {"bid": services.bid_json(bid), "receipt": outcome.receipt,
-            "receipt_pdf": receipts.page_url(bid, outcome.kind),
-            "receipt_pdf_api": receipts.api_url(bid, outcome.kind),
-            "receipt_pdf_ready": receipts.document_id(bid, outcome.kind) is not None}
+    return SubmissionResult(bid=services.bid_out(bid), receipt=outcome.receipt,
+                            receipt_pdf=receipts.page_url(bid, outcome.kind),
+                            receipt_pdf_api=receipts.api_url(bid, outcome.kind),
+                            receipt_pdf_ready=receipts.document_id(bid, outcome.kind) is not None)
 
 
 class InFlight:
@@ -168,7 +153,7 @@ def _bidder():
 
 @bp.get("/tenders/<int:tender_id>/sealing")
 @document(summary="What a bidder needs to seal an envelope for a tender (409 when it takes no bids)",
-          response=SEALING_SHAPE)
+          response=SealingOut)
 def sealing(tender_id: int):
     user = _bidder()
     now = intake.clock()
@@ -179,17 +164,18 @@ def sealing(tender_id: int):
         raise Refused("the tender has no registered opening key", code="tender_not_open")
     organisation = user.organisation
     bidder_key = keys.active_bidder_key(organisation.id) if organisation else None
-    return jsonify({
-        "tender": tender.id, "reference": tender.reference, "title": tender.title,
-        "lots": [{"number": lot.number, "title": lot.title} for lot in tender.lots],
-        "opening_key": {"kid": opening_key.kid, "public_key": _b64(opening_key.public_key)},
-        "bidder": organisation.credit_code if organisation else None,
-        "bidder_key": {"x25519_public": _b64(bidder_key.x25519_public), "x25519_kid": bidder_key.x25519_kid,
-                       "ed25519_kid": bidder_key.ed25519_kid} if bidder_key else None,
-        "submission_deadline": tender.submission_deadline.isoformat(),
-        "max_envelope_size": intake.max_envelope_size(), "chunk_size": intake.CHUNK_SIZE,
-        "server_time": now.isoformat(),
-    })
+    return respond(SealingOut(
+        tender=tender.id, reference=tender.reference, title=tender.title,
+        lots=[LotRef(number=lot.number, title=lot.title) for lot in tender.lots],
+        opening_key=OpeningKeyRef(kid=opening_key.kid, public_key=_b64(opening_key.public_key)),
+        bidder=organisation.credit_code if organisation else None,
+        bidder_key=BidderKeyRef(x25519_public=_b64(bidder_key.x25519_public),
+                                x25519_kid=bidder_key.x25519_kid,
+                                ed25519_kid=bidder_key.ed25519_kid) if bidder_key else None,
+        submission_deadline=tender.submission_deadline,
+        max_envelope_size=intake.max_envelope_size(), chunk_size=intake.CHUNK_SIZE,
+        server_time=now,
+    ))
 
 
 # -- one-shot streamed upload ------------------------------------------------------------------------
@@ -197,7 +183,7 @@ def sealing(tender_id: int):
 @bp.put("/tenders/<int:tender_id>/lots/<int:lot_number>/envelope")
 @document(summary="Submit a sealed envelope in one streamed request (body: the envelope, "
                   "application/octet-stream); answers with the bid and its signed receipts",
-          response=RESULT_SHAPE, status=201)
+          uploads=ENVELOPE_UPLOAD, response=SubmissionResult, status=201)
 def put_envelope(tender_id: int, lot_number: int):
     user = _bidder()
     reference = secrets.token_urlsafe(12)
@@ -220,14 +206,14 @@ def put_envelope(tender_id: int, lot_number: int):
         db.session.commit()
         arrival.id = None
     receipts.wake()
-    return jsonify(_result(outcome)), 201
+    return respond(_result(outcome), 201)
 
 
 # -- resumable upload ------------------------------------------------------------------------------
 
-def _upload_json(upload: Upload) -> dict[str, Any]:
-    return {"upload": upload.id, "offset": upload.received, "size": upload.size,
-            "expires_at": upload.expires_at.isoformat(), "tender": upload.tender_id, "lot": upload.lot_number}
+def _upload_out(upload: Upload) -> UploadOut:
+    return UploadOut(upload=upload.id, offset=upload.received, size=upload.size, expires_at=upload.expires_at,
+                     tender=upload.tender_id, lot=upload.lot_number)
 
 
 def _offset_headers(upload: Upload) -> dict[str, str]:
@@ -243,25 +229,19 @@ def _drop(upload_id: str, arrival: InFlight) -> Callable[[], None]:
 
 
 @bp.post("/tenders/<int:tender_id>/lots/<int:lot_number>/uploads")
-@document(summary="Begin a resumable envelope upload of a declared size", request={"size": "integer"},
-          response=UPLOAD_SHAPE, status=201)
+@document(summary="Begin a resumable envelope upload of a declared size", request=UploadIn,
+          response=UploadOut, status=201)
 def begin_upload(tender_id: int, lot_number: int):
     user = _bidder()
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationError(None, "the body must be a JSON object with the envelope's size in bytes")
-    size = parse_int(body.get("size"), "size", minimum=1)
+    size = read_body(UploadIn).size
     reference = secrets.token_urlsafe(12)
     with refusals_logged(reference):
         now = intake.clock()
         to = intake.target(tender_id, lot_number, user, now=now)
         upload = uploads.begin(to, user, size, now=now)
     db.session.commit()
-    response = jsonify(_upload_json(upload))
-    response.status_code = 201
-    response.headers.update(_offset_headers(upload))
-    response.headers["Location"] = url_for("submissions_api.upload_status", upload_id=upload.id)
-    return response
+    return respond(_upload_out(upload), 201, headers={
+        **_offset_headers(upload), "Location": url_for("submissions_api.upload_status", upload_id=upload.id)})
 
 
 def _live_upload(upload_id: str) -> Upload:
@@ -274,21 +254,19 @@ def _live_upload(upload_id: str) -> Upload:
 
 @bp.get("/uploads/<upload_id>")
 @document(summary="A resumable upload's offset (also as HEAD, in the Upload-Offset header)",
-          response=UPLOAD_SHAPE)
+          response=UploadOut)
 def upload_status(upload_id: str):
     upload = db.session.get(Upload, upload_id)
     if upload is None:
         raise Refused("no such upload", code="not_found", status=404)
     uploads.check_live(upload, intake.clock())
-    response = jsonify(_upload_json(upload))
-    response.headers.update(_offset_headers(upload))
-    return response
+    return respond(_upload_out(upload), headers=_offset_headers(upload))
 
 
 @bp.patch("/uploads/<upload_id>")
 @document(summary="Append a piece (body: bytes, Content-Type application/offset+octet-stream, header "
                   "Upload-Offset: the current offset, at most 8 MiB); answers 204 with the new Upload-Offset",
-          response="object", status=204)
+          uploads=PIECE_UPLOAD, response=None, status=204)
 def upload_piece(upload_id: str):
     if request.mimetype != PIECE_TYPE:
         raise Refused(f"a piece is sent as {PIECE_TYPE}", code="unsupported_media_type", status=415)
@@ -328,7 +306,7 @@ def _cut_refusal_kept(upload: Upload) -> Refused:
 
 @bp.post("/uploads/<upload_id>/complete")
 @document(summary="Submit a fully uploaded envelope; answers with the bid and its signed receipts",
-          response=RESULT_SHAPE, status=201)
+          response=SubmissionResult, status=201)
 def complete_upload(upload_id: str):
     user = _bidder()
     upload = uploads.locked(upload_id)
@@ -356,14 +334,14 @@ def complete_upload(upload_id: str):
         raise
     uploads.discard(upload_id)
     receipts.wake()
-    return jsonify(_result(outcome)), 201
+    return respond(_result(outcome), 201)
 
 
 # -- a bidder's own bids -------------------------------------------------------------------------------
 
 @bp.post("/bids/<int:bid_id>/withdraw")
 @document(summary="Withdraw the organisation's active envelope before the deadline; answers with receipts",
-          response=RESULT_SHAPE)
+          response=SubmissionResult)
 def withdraw_bid(bid_id: int):
     user = _bidder()
     bid = db.session.get(Bid, bid_id)
@@ -384,7 +362,7 @@ def withdraw_bid(bid_id: int):
         db.session.commit()
         arrival.id = None
     receipts.wake()
-    return jsonify(_result(outcome))
+    return respond(_result(outcome))
 
 
 # -- PDF receipts, issued after the commit --------------------------------------------------------------
@@ -418,8 +396,8 @@ def withdrawal_pdf(bid_id: int):
 
 @bp.get("/my/bids")
 @document(summary="Every envelope the bidder's organisation submitted, in every state, newest first",
-          response={"items": [BID_SHAPE]})
+          response=BidList)
 def my_bids():
     user = _bidder()
     bids = services.organisation_bids(user.organisation_id)
-    return jsonify({"items": [services.bid_json(bid) for bid in bids]})
+    return respond(BidList(items=[services.bid_out(bid) for bid in bids]))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 
@@ -20,6 +19,7 @@ from app.models import User
 from bidding.submissions import intake, receipts
 from bidding.submissions.intake import Accepted
 from bidding.submissions.models import Bid, BidState
+from bidding.submissions.schemas import BidOut
 from signing import audit
 
 
@@ -108,21 +108,17 @@ def active_envelopes(tender_id: int) -> dict[str, list[str]]:
     return {lot: sorted(hashes) for lot, hashes in sorted(lots.items(), key=lambda item: int(item[0]))}
 
 
-def bid_json(bid: Bid) -> dict[str, Any]:
+def bid_out(bid: Bid) -> BidOut:
     """A bid as its own organisation sees it (nobody else ever does before the opening)."""
-    def iso(value):
-        return value.isoformat() if value else None
-
-    return {
-        "id": bid.id, "tender": bid.tender_id, "tender_reference": bid.tender.reference,
-        "tender_title": bid.tender.title, "lot": bid.lot_number, "state": bid.state.value,
-        "envelope_sha256": bid.envelope_sha256, "envelope_hash": bid.envelope_hash,
-        "commitment": bid.commitment, "size": bid.size, "submitted_at": iso(bid.submitted_at),
-        "withdrawn_at": iso(bid.withdrawn_at),
-        "replaces": bid.replaces.envelope_sha256 if bid.replaces else None, "log_index": bid.log_index,
-        "receipt_pdf": receipts.page_url(bid, receipts.SUBMITTED),
-        "receipt_pdf_ready": bid.receipt_document_id is not None,
-        "withdrawal_receipt_pdf": receipts.page_url(bid, receipts.WITHDRAWN)
+    return BidOut(
+        id=bid.id, tender=bid.tender_id, tender_reference=bid.tender.reference, tender_title=bid.tender.title,
+        lot=bid.lot_number, state=bid.state.value, envelope_sha256=bid.envelope_sha256,
+        envelope_hash=bid.envelope_hash, commitment=bid.commitment, size=bid.size,
+        submitted_at=bid.submitted_at, withdrawn_at=bid.withdrawn_at,
+        replaces=bid.replaces.envelope_sha256 if bid.replaces else None, log_index=bid.log_index,
+        receipt_pdf=receipts.page_url(bid, receipts.SUBMITTED),
+        receipt_pdf_ready=bid.receipt_document_id is not None,
+        withdrawal_receipt_pdf=receipts.page_url(bid, receipts.WITHDRAWN)
         if bid.withdrawal_log_index is not None else None,
-        "withdrawal_receipt_pdf_ready": bid.withdrawal_document_id is not None,
-    }
+        withdrawal_receipt_pdf_ready=bid.withdrawal_document_id is not None,
+    )
