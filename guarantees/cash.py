@@ -37,6 +37,7 @@ from guarantees.adapters.interface import (
 )
 from guarantees.imports import Duplicate, ImportResult, parse_date, run_import
 from guarantees.models import CashAccount, CashMovement, DepositRequirement
+from guarantees.schemas import CashAccountOut, MoneyOut, MovementOut
 from guarantees.tenders import local_date
 
 DAY_COUNT = Decimal(360)
@@ -385,23 +386,24 @@ def refund(account: CashAccount, *, actor: User | None, on: dt.date | None = Non
     return movement
 
 
-def account_json(account: CashAccount) -> dict[str, Any]:
-    return {
-        "account_number": account.account_number,
-        "bank": account.bank_code,
-        "currency": account.currency,
-        "payee_account": account.payee_account,
-        "commitment_salt": account.commitment_salt,
-        "balance": balance(account).to_json(),
-        "covering": covering(account).to_json(),
-        "movements": [
-            {
-                "kind": m.kind,
-                "amount": Money(m.amount, m.currency).to_json(),
-                "value_date": m.value_date.isoformat(),
-                "bank_reference": m.bank_reference,
-                "source": m.source,
-            }
+def account_out(account: CashAccount) -> CashAccountOut:
+    """The cash account as the API answers it, with its movements."""
+    return CashAccountOut(
+        account_number=account.account_number,
+        bank=account.bank_code,
+        currency=account.currency,
+        payee_account=account.payee_account,
+        commitment_salt=account.commitment_salt,
+        balance=MoneyOut.of(balance(account)),
+        covering=MoneyOut.of(covering(account)),
+        movements=[
+            MovementOut(kind=m.kind, amount=MoneyOut.of(Money(m.amount, m.currency)), value_date=m.value_date,
+                        bank_reference=m.bank_reference, source=m.source)
             for m in account.movements
         ],
-    }
+    )
+
+
+def account_json(account: CashAccount) -> dict[str, Any]:
+    """The JSON of `account_out`, for pages."""
+    return account_out(account).model_dump(mode="json")

@@ -33,6 +33,7 @@ from guarantees import cash, records, services
 from guarantees.adapters.interface import DEMAND_REASONS, DemandRequest, IssuerUnavailable, Party
 from guarantees.lifecycle import IN_FORCE, GuaranteeAction, GuaranteeState
 from guarantees.models import CashAccount, CashMovement, Claim, DepositRequirement, Guarantee, TenderOutcome
+from guarantees.schemas import ClaimOut, MoneyOut
 from guarantees.tenders import local_date
 
 
@@ -303,17 +304,18 @@ def settle(requirement: DepositRequirement | None, *, actor: User | None) -> dic
     return {"refunded": refunded, "waiting": waiting}
 
 
-def claim_json(claim: Claim) -> dict[str, Any]:
-    return {
-        "id": claim.id,
-        "tender": claim.requirement.tender_id,
-        "bidder": claim.organisation.name,
-        "guarantee": claim.guarantee.undertaking_identification if claim.guarantee else None,
-        "cash_account": claim.cash_account_id is not None,
-        "reason": claim.reason,
-        "status": claim.status,
-        "amount": Money(claim.amount, claim.currency).to_json(),
-        "answer": claim.answer,
-        "payment_reference": claim.payment_reference,
-        "claimed_at": claim.claimed_at.isoformat(),
-    }
+def claim_out(claim: Claim) -> ClaimOut:
+    """The claim as the API answers it."""
+    return ClaimOut(
+        id=claim.id,
+        tender=claim.requirement.tender_id,
+        bidder=claim.organisation.name,
+        guarantee=claim.guarantee.undertaking_identification if claim.guarantee else None,
+        cash_account=claim.cash_account_id is not None,
+        reason=claim.reason,
+        status=claim.status,
+        amount=MoneyOut.of(Money(claim.amount, claim.currency)),
+        answer=claim.answer,
+        payment_reference=claim.payment_reference,
+        claimed_at=claim.claimed_at,
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from app.models import Organisation
 from app.money import Money
@@ -19,6 +18,7 @@ from guarantees import cash, services, waivers
 from guarantees.i18n import gettext as _
 from guarantees.lifecycle import GuaranteeState
 from guarantees.models import DepositRequirement, Guarantee
+from guarantees.schemas import CoverageOut, MoneyOut, NotCountedOut
 
 #: Guarantee states that count towards the deposit (when the guarantee was accepted).
 COUNTING = frozenset(
@@ -89,21 +89,21 @@ class Coverage:
             parts=words,
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "required": self.required.to_json(),
-            "covered": self.covered.to_json(),
-            "remaining": self.remaining.to_json(),
-            "waiver": self.waiver.to_json(),
-            "cash": self.cash.to_json(),
-            "guarantees": self.guarantees.to_json(),
-            "counted_guarantees": [g.id for g in self.counted],
-            "not_counted_guarantees": [
-                {"id": g.id, "state": g.state.value, "problem": g.problem} for g in self.not_counted
-            ],
-            "detail": self.detail(),
-        }
+    def out(self) -> CoverageOut:
+        """The coverage as the API answers it."""
+        return CoverageOut(
+            state=self.state,
+            required=MoneyOut.of(self.required),
+            covered=MoneyOut.of(self.covered),
+            remaining=MoneyOut.of(self.remaining),
+            waiver=MoneyOut.of(self.waiver),
+            cash=MoneyOut.of(self.cash),
+            guarantees=MoneyOut.of(self.guarantees),
+            counted_guarantees=[g.id for g in self.counted],
+            not_counted_guarantees=[NotCountedOut(id=g.id, state=g.state, problem=g.problem)
+                                    for g in self.not_counted],
+            detail=self.detail(),
+        )
 
 
 def coverage(requirement: DepositRequirement, organisation: Organisation) -> Coverage:

@@ -20,6 +20,7 @@ from typing import Any
 from app.models import User
 from app.validation import ValidationError
 from guarantees.models import DepositImport
+from guarantees.schemas import ImportOut, RejectedRow
 
 MAX_ROWS = 100_000
 
@@ -33,18 +34,12 @@ class ImportResult:
     record: DepositImport
     accepted: list[Any] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def out(self) -> ImportOut:
+        """The import's report as the API answers it."""
         r = self.record
-        return {
-            "import": r.id,
-            "kind": r.kind,
-            "filename": r.filename,
-            "sha256": r.sha256,
-            "accepted": r.accepted,
-            "rejected": r.rejected,
-            "duplicates": r.duplicates,
-            "rejected_rows": r.report,
-        }
+        return ImportOut(import_=r.id, kind=r.kind, filename=r.filename, sha256=r.sha256, accepted=r.accepted,
+                         rejected=r.rejected, duplicates=r.duplicates,
+                         rejected_rows=[RejectedRow(**row) for row in r.report or []])
 
 
 def parse_date(value: str | None, name: str, *, required: bool = True) -> dt.date | None:

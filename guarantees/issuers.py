@@ -32,6 +32,7 @@ from guarantees.adapters.interface import (
     DepositAccountAdapter,
     IssuerAdapter,
 )
+from guarantees.schemas import IssuerOut
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 
@@ -48,14 +49,11 @@ class IssuerEntry:
     credit_code: str | None = None
     deposit_accounts: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "name": self.name,
-            "kind": self.kind,
-            "exchange": self.adapter_path.rpartition(":")[2],
-            "deposit_accounts": self.deposit_accounts,
-        }
+    def out(self) -> IssuerOut:
+        """The issuer as the API lists it."""
+        return IssuerOut(code=self.code, name=self.name, kind=self.kind,
+                         exchange=self.adapter_path.rpartition(":")[2],
+                         deposit_accounts=self.deposit_accounts)
 
 
 def load_class(target: str) -> type:

@@ -20,6 +20,7 @@ from app.extensions import db
 from app.money import Money
 from app.validation import ValidationError
 from guarantees.models import DepositRule, WaiverRule
+from guarantees.schemas import DepositRuleOut
 
 #: Project types the platform knows (the rules table may hold any of these, or "*").
 PROJECT_TYPES = (
@@ -235,15 +236,16 @@ def import_deposit_rules(filename: str, data: bytes, *, actor):
     )
 
 
-def rule_json(rule: DepositRule) -> dict:
-    return {
-        "id": rule.id,
-        "jurisdiction": rule.jurisdiction,
-        "project_type": rule.project_type,
-        "cap_percent": _percent_text(rule.cap_percent) if rule.cap_percent is not None else None,
-        "cap_amount": format(rule.cap_amount, ".2f") if rule.cap_amount is not None else None,
-        "cap_currency": rule.cap_currency,
-        "source": rule.source,
-        "valid_from": rule.valid_from.isoformat(),
-        "valid_to": rule.valid_to.isoformat() if rule.valid_to else None,
-    }
+def rule_out(rule: DepositRule) -> DepositRuleOut:
+    """The deposit rule as the API answers it."""
+    return DepositRuleOut(
+        id=rule.id,
+        jurisdiction=rule.jurisdiction,
+        project_type=rule.project_type,
+        cap_percent=_percent_text(rule.cap_percent) if rule.cap_percent is not None else None,
+        cap_amount=format(rule.cap_amount, ".2f") if rule.cap_amount is not None else None,
+        cap_currency=rule.cap_currency,
+        source=rule.source,
+        valid_from=rule.valid_from,
+        valid_to=rule.valid_to,
+    )

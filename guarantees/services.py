@@ -57,6 +57,15 @@ from guarantees.lifecycle import (
     next_state,
 )
 from guarantees.models import Claim, DepositRequirement, Guarantee, GuaranteeLetter, IssuerRequest
+from guarantees.schemas import (
+    GuaranteeClaimOut,
+    GuaranteeOut,
+    GuaranteeWithRequestsOut,
+    IssuerRef,
+    IssuerRequestOut,
+    MoneyOut,
+    PartyOut,
+)
 from guarantees.tenders import local_date
 
 #: Retries back off from 5 s, doubling, to at most an hour; polling a pending request every minute.
@@ -761,62 +770,52 @@ def unverified(limit: int = 20) -> list[Guarantee]:
 # -- reading ---------------------------------------------------------------------------------
 
 
-def guarantee_json(guarantee: Guarantee, *, with_requests: bool = False) -> dict[str, Any]:
-    data = {
-        "id": guarantee.id,
-        "tender": guarantee.requirement.tender_id,
-        "state": guarantee.state.value,
-        "issuer": {
-            "code": guarantee.issuer_code,
-            "name": guarantee.issuer_name,
-            "identification": guarantee.issuer_identification,
-        },
-        "instrument": guarantee.instrument,
-        "undertaking_identification": guarantee.undertaking_identification,
-        "applicant": {"name": guarantee.applicant_name, "identification": guarantee.applicant_identification},
-        "beneficiary": {
-            "name": guarantee.beneficiary_name,
-            "identification": guarantee.beneficiary_identification,
-        },
-        "undertaking_amount": guarantee.amount.to_json(),
-        "expiry_date": guarantee.expiry_date.isoformat(),
-        "issue_date": guarantee.issue_date.isoformat() if guarantee.issue_date else None,
-        "governing_rules": guarantee.governing_rules,
-        "premium": Money(guarantee.premium_amount, guarantee.premium_currency).to_json()
-        if guarantee.premium_amount is not None
-        else None,
-        "letter_sha256": guarantee.letter_sha256,
-        "commitment_salt": guarantee.commitment_salt,
-        "accepted": guarantee.accepted,
-        "problem": guarantee.problem,
-        "verified_at": guarantee.verified_at.isoformat() if guarantee.verified_at else None,
-        "verification": guarantee.verification_detail,
-        "letter_verification": guarantee.letter_verification,
-        "applied_at": guarantee.applied_at.isoformat(),
-        "issued_at": guarantee.issued_at.isoformat() if guarantee.issued_at else None,
-        "claims": [
-            {
-                "id": c.id,
-                "status": c.status,
-                "reason": c.reason,
-                "answer": c.answer,
-                "amount": Money(c.amount, c.currency).to_json(),
-            }
+def guarantee_out(guarantee: Guarantee, *, with_requests: bool = False) -> GuaranteeOut:
+    """The guarantee as the API answers it; `with_requests` adds what was asked of the issuer."""
+    fields: dict[str, Any] = dict(
+        id=guarantee.id,
+        tender=guarantee.requirement.tender_id,
+        state=guarantee.state,
+        issuer=IssuerRef(code=guarantee.issuer_code, name=guarantee.issuer_name,
+                         identification=guarantee.issuer_identification),
+        instrument=guarantee.instrument,
+        undertaking_identification=guarantee.undertaking_identification,
+        applicant=PartyOut(name=guarantee.applicant_name, identification=guarantee.applicant_identification),
+        beneficiary=PartyOut(name=guarantee.beneficiary_name,
+                             identification=guarantee.beneficiary_identification),
+        undertaking_amount=MoneyOut.of(guarantee.amount),
+        expiry_date=guarantee.expiry_date,
+        issue_date=guarantee.issue_date,
+        governing_rules=guarantee.governing_rules,
+        premium=MoneyOut.maybe(guarantee.premium_amount, guarantee.premium_currency),
+        letter_sha256=guarantee.letter_sha256,
+        commitment_salt=guarantee.commitment_salt,
+        accepted=guarantee.accepted,
+        problem=guarantee.problem,
+        verified_at=guarantee.verified_at,
+        verification=guarantee.verification_detail,
+        letter_verification=guarantee.letter_verification,
+        applied_at=guarantee.applied_at,
+        issued_at=guarantee.issued_at,
+        claims=[
+            GuaranteeClaimOut(id=c.id, status=c.status, reason=c.reason, answer=c.answer,
+                              amount=MoneyOut.of(Money(c.amount, c.currency)))
             for c in guarantee.claims
         ],
-    }
-    if with_requests:
-        data["requests"] = [
-            {
-                "operation": r.operation,
-                "status": r.status,
-                "attempts": r.attempts,
-                "last_error": r.last_error,
-                "next_attempt_at": r.next_attempt_at.isoformat() if r.next_attempt_at else None,
-            }
-            for r in _requests(guarantee)
-        ]
-    return data
+    )
+    if not with_requests:
+        return GuaranteeOut(**fields)
+    requests = [
+        IssuerRequestOut(operation=r.operation, status=r.status, attempts=r.attempts, last_error=r.last_error,
+                         next_attempt_at=r.next_attempt_at)
+        for r in _requests(guarantee)
+    ]
+    return GuaranteeWithRequestsOut(**fields, requests=requests)
+
+
+def guarantee_json(guarantee: Guarantee, *, with_requests: bool = False) -> dict[str, Any]:
+    """The JSON of `guarantee_out`, for pages."""
+    return guarantee_out(guarantee, with_requests=with_requests).model_dump(mode="json")
 
 
 def letter_bytes(guarantee: Guarantee) -> bytes:

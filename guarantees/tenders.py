@@ -21,15 +21,11 @@ from app.extensions import db
 from app.models import Organisation, User
 from app.money import Money
 from app.orm import utcnow
-from app.validation import (
-    ValidationError,
-    parse_amount,
-    parse_money,
-    parse_region,
-    parse_text,
-)
+from app.shapes import validate
+from app.validation import ValidationError
 from guarantees import rules
 from guarantees.models import DepositRequirement
+from guarantees.schemas import MoneyOut, RequirementIn, RequirementOut, RuleRef
 from signing import audit
 
 #: Dates on guarantees (expiry) and rules (valid from/to) are calendar days here.
@@ -149,49 +145,32 @@ def tender_times(tender_id: int) -> TenderTimes | None:
     return source.times(tender_id=tender_id) if source is not None else None
 
 
-#: What the office may not say: the times are the tender's (issue 12, finding 1).
-TIMES_FROM_TENDER = ("submission_deadline", "opening_time", "bid_validity_end", "bid_validity_days")
-
-
 def parse_facts(data: Any, *, tender_id: int, tenderee_id: int) -> TenderFacts:
-    """Facts from the office's JSON (reference, jurisdiction, project type, money) and the tender's times.
+    """Facts from the office's JSON or form (`RequirementIn`) and the tender's own times.
 
     The submission deadline, the opening time and the bid validity come from the tender itself
-    (`tender_times`); a body that states any of them is refused, so the office cannot move the opening
-    into the past to see early who arranged deposits.
+    (`tender_times`); a body that states any of them is refused (issue 12, finding 1), so the office
+    cannot move the opening into the past to see early who arranged deposits.
     """
-    if not isinstance(data, dict):
-        raise ValidationError(None, "a JSON object is required")
-    for name in TIMES_FROM_TENDER:
-        if data.get(name) not in (None, ""):
-            raise ValidationError(
-                name,
-                f"{name} is the tender's own: the deposit requirement takes the submission deadline, the "
-                "opening time and the bid validity from the tender; amend the tender to change them",
-                code="set_by_tender",
-            )
+    return facts_from(validate(RequirementIn, data), tender_id=tender_id, tenderee_id=tenderee_id)
+
+
+def facts_from(given: RequirementIn, *, tender_id: int, tenderee_id: int) -> TenderFacts:
+    """The requirement the office stated, with the tender's own times."""
     times = tender_times(tender_id)
     if times is None:
         raise Refused("the tender's times are not known here", code="not_found", status=404)
-    currency = data.get("currency", "CNY")
-    estimated = parse_money(data.get("estimated_price"), currency, "estimated_price")
-    deposit = Money(parse_amount(data.get("deposit_amount"), "deposit_amount", currency=estimated.currency),
-                    estimated.currency)
-    deadline = times.submission_deadline
-    opening = times.opening_time
-    validity_end = times.bid_validity_end
-    project_type = parse_text(data.get("project_type"), "project_type", max_length=32)
     return TenderFacts(
         tender_id=tender_id,
         tenderee_id=tenderee_id,
-        reference=parse_text(data.get("reference"), "reference", max_length=64),
-        jurisdiction=parse_region(data.get("jurisdiction"), "jurisdiction"),
-        project_type=project_type,
-        estimated_price=estimated,
-        deposit=deposit,
-        submission_deadline=deadline,
-        opening_time=opening,
-        bid_validity_end=validity_end,
+        reference=given.reference,
+        jurisdiction=given.jurisdiction,
+        project_type=given.project_type,
+        estimated_price=given.estimated,
+        deposit=given.deposit,
+        submission_deadline=times.submission_deadline,
+        opening_time=times.opening_time,
+        bid_validity_end=times.bid_validity_end,
     )
 
 
@@ -320,23 +299,22 @@ def follow_tender_times(now: dt.datetime | None = None) -> int:
     return moved
 
 
-def requirement_json(requirement: DepositRequirement) -> dict[str, Any]:
-    return {
-        "tender": requirement.tender_id,
-        "reference": requirement.tender_reference,
-        "tenderee": requirement.tenderee.name,
-        "beneficiary_identification": requirement.tenderee.credit_code,
-        "jurisdiction": requirement.jurisdiction,
-        "project_type": requirement.project_type,
-        "estimated_price": requirement.estimated_price.to_json(),
-        "deposit": requirement.deposit.to_json(),
-        "cap": {"amount": format(requirement.cap_amount, ".2f"), "currency": requirement.currency}
-        if requirement.cap_amount is not None
-        else None,
-        "rule": {"id": requirement.rule.id, "source": requirement.rule.source} if requirement.rule else None,
-        "submission_deadline": requirement.submission_deadline.isoformat(),
-        "opening_time": requirement.opening_time.isoformat(),
-        "bid_validity_end": requirement.bid_validity_end.isoformat(),
-        "minimum_expiry_date": local_date(requirement.bid_validity_end).isoformat(),
-        "outcome": requirement.outcome.value if requirement.outcome else None,
-    }
+def requirement_out(requirement: DepositRequirement) -> RequirementOut:
+    return RequirementOut(
+        tender=requirement.tender_id,
+        reference=requirement.tender_reference,
+        tenderee=requirement.tenderee.name,
+        beneficiary_identification=requirement.tenderee.credit_code,
+        jurisdiction=requirement.jurisdiction,
+        project_type=requirement.project_type,
+        estimated_price=MoneyOut.of(requirement.estimated_price),
+        deposit=MoneyOut.of(requirement.deposit),
+        cap=MoneyOut.maybe(requirement.cap_amount, requirement.currency),
+        rule=RuleRef(id=requirement.rule.id, source=requirement.rule.source) if requirement.rule else None,
+        submission_deadline=requirement.submission_deadline,
+        opening_time=requirement.opening_time,
+        bid_validity_end=requirement.bid_validity_end,
+        minimum_expiry_date=local_date(requirement.bid_validity_end),
+        outcome=requirement.outcome,
+    )
+

@@ -25,6 +25,7 @@ from app.validation import ValidationError, parse_decimal, parse_region, parse_t
 from guarantees import records, rules
 from guarantees.imports import Duplicate, ImportResult, parse_date, run_import
 from guarantees.models import CreditRating, DepositRequirement, Waiver, WaiverRule
+from guarantees.schemas import MoneyOut, RatingOut, WaiverOut, WaiverRuleOut, WaiverRuleRef
 from guarantees.tenders import local_date
 
 CREDIT_COLUMNS = (
@@ -262,24 +263,28 @@ def request_waiver(
     return waiver
 
 
+def waiver_out(waiver: Waiver) -> WaiverOut:
+    """The waiver as the API answers it."""
+    rating, rule = waiver.rating, waiver.rule
+    return WaiverOut(
+        reference=waiver.reference,
+        amount=MoneyOut.of(Money(waiver.amount, waiver.currency)),
+        reduction_percent=waiver.reduction_percent,
+        rating=RatingOut(scheme=rating.rating_scheme, grade=rating.grade, source=rating.source,
+                         valid_from=rating.valid_from, valid_to=rating.valid_to),
+        rule=WaiverRuleRef(id=rule.id, jurisdiction=rule.jurisdiction, source=rule.source,
+                           valid_from=rule.valid_from),
+        granted_at=waiver.granted_at,
+        commitment_salt=waiver.commitment_salt,
+    )
+
+
 def waiver_json(waiver: Waiver) -> dict[str, Any]:
-    return {
-        "reference": waiver.reference,
-        "amount": Money(waiver.amount, waiver.currency).to_json(),
-        "reduction_percent": str(waiver.reduction_percent),
-        "rating": {
-            "scheme": waiver.rating.rating_scheme,
-            "grade": waiver.rating.grade,
-            "source": waiver.rating.source,
-            "valid_from": waiver.rating.valid_from.isoformat(),
-            "valid_to": waiver.rating.valid_to.isoformat() if waiver.rating.valid_to else None,
-        },
-        "rule": {
-            "id": waiver.rule.id,
-            "jurisdiction": waiver.rule.jurisdiction,
-            "source": waiver.rule.source,
-            "valid_from": waiver.rule.valid_from.isoformat(),
-        },
-        "granted_at": waiver.granted_at.isoformat(),
-        "commitment_salt": waiver.commitment_salt,
-    }
+    """The JSON of `waiver_out`, for pages."""
+    return waiver_out(waiver).model_dump(mode="json")
+
+
+def waiver_rule_out(rule: WaiverRule) -> WaiverRuleOut:
+    return WaiverRuleOut(id=rule.id, jurisdiction=rule.jurisdiction, rating_scheme=rule.rating_scheme,
+                         grade=rule.grade, reduction_percent=rule.reduction_percent, source=rule.source,
+                         valid_from=rule.valid_from, valid_to=rule.valid_to)
