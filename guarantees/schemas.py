@@ -524,14 +524,55 @@ class ImportOut(ResponseModel):
 # --- the cash-release figures -------------------------------------------------------------------------
 
 
-class CashReleaseQuery(RequestModel):
-    """Which breakdown (`total` or a dimension) of which months (YYYY-MM, both inclusive)."""
+#: The breakdowns of the cash-release figures: every currency's total, or by a dimension.
+BREAKDOWNS = ("total", "month", "region", "office", "issuer", "instrument")
+Month = Annotated[str, WithJsonSchema({"type": "string", "pattern": r"^\d{4}-\d{2}$",
+                                       "description": "a calendar month, YYYY-MM"})]
 
-    by: Annotated[str, WithJsonSchema({"type": "string", "enum": [
-        "total", "month", "region", "office", "issuer", "instrument"]})] = "month"
-    from_: Annotated[str, WithJsonSchema({"type": "string", "pattern": r"^\d{4}-\d{2}$"})] | None = Field(
-        None, alias="from")
-    to: Annotated[str, WithJsonSchema({"type": "string", "pattern": r"^\d{4}-\d{2}$"})] | None = None
+
+class CashReleaseQuery(RequestModel):
+    """Which breakdown (`total` or a dimension; by month unless asked) of which months (YYYY-MM, both
+    inclusive; all when not given)."""
+
+    by: Annotated[str, WithJsonSchema({"type": "string", "enum": list(BREAKDOWNS)})] = "month"
+    from_: Month | None = Field(None, alias="from")
+    to: Month | None = None
+
+    @field_validator("by", mode="before")
+    @classmethod
+    def _breakdown(cls, value: Any) -> Any:
+        if value is None:
+            return "month"
+        if value != "" and value not in BREAKDOWNS:
+            from flask_babel import gettext
+
+            raise ValidationError(None, gettext("Unknown breakdown %(by)s: choose one of %(choices)s",
+                                                by=str(value)[:40], choices=", ".join(BREAKDOWNS[1:])))
+        return value
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _month(cls, value: Any) -> Any:
+        from guarantees.cash_release import Period, ReportError
+
+        if value in (None, ""):
+            return None
+        try:
+            Period.month(value if isinstance(value, str) else repr(value))
+        except ReportError as exc:
+            raise ValidationError(None, str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _period(self) -> CashReleaseQuery:
+        from guarantees.cash_release import Period, ReportError
+
+        if self.from_ and self.to:
+            try:
+                Period(Period.month(self.from_).start, Period.month(self.to).end)
+            except ReportError as exc:
+                raise ValidationError("to", str(exc)) from None
+        return self
 
 
 Figure = DecimalText | None

@@ -18,11 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, request
 
 from app.errors import error_response
 from app.extensions import csrf, db
 from app.openapi import document
+from app.shapes import respond
 from guarantees.adapters.interface import CallbackReceiver, CallbackRejected
 from guarantees.adapters.models import (
     Channel,
@@ -33,6 +34,7 @@ from guarantees.adapters.models import (
     ExchangeStatus,
     body_hash,
 )
+from guarantees.schemas import CallbackAccepted
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ def _log_refusal(code: str, body: bytes, exc: CallbackRejected) -> None:
     summary="An issuer's answer pushed to the platform: a compact JWS (ES256, the issuer's pinned key); "
     "a refusal's error code is its reason",
     public=True,
-    response={"status": "string", "idempotency_key": "string", "message_id": "string", "outcome": "string"},
+    response=CallbackAccepted,
 )
 def receive(code: str):
     from guarantees import services
@@ -125,14 +127,8 @@ def receive(code: str):
         _log_refusal(code, body, exc)
         return _refused(code, body, exc, signed=True)
     db.session.commit()
-    return jsonify(
-        {
-            "status": "accepted",
-            "idempotency_key": event.idempotency_key,
-            "message_id": event.message_id,
-            "outcome": type(event.outcome).__name__,
-        }
-    )
+    return respond(CallbackAccepted(status="accepted", idempotency_key=event.idempotency_key,
+                                    message_id=event.message_id, outcome=type(event.outcome).__name__))
 
 
 def purge_replay_store(now: dt.datetime) -> dt.datetime:
