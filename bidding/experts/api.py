@@ -13,7 +13,7 @@ from app.auth.identity import current_actor
 from app.errors import Refused
 from app.extensions import csrf, db
 from app.openapi import CSV_UPLOADS, document
-from app.shapes import respond
+from app.shapes import RequestModel, read_body, respond
 from app.validation import ValidationError
 from bidding.experts import draw as drawing
 from bidding.experts import pool, schemas, services, specialties
@@ -22,15 +22,6 @@ from bidding.models import Tender
 
 bp = Blueprint("experts_api", __name__, url_prefix="/api")
 csrf.exempt(bp)  # bearer tokens only
-
-SLOT = {"specialties": ["string"], "count": "integer", "backups": "integer"}
-EXPERT_IN = {
-    "username": "string", "display_name": "string", "password": "string", "region": "string",
-    "title": "string", "employer": "string", "specialties": ["string"], "active": "boolean",
-    "relations": [{"credit_code": "string", "kind": "string", "name": "string", "note": "string"}],
-    "availability": [{"kind": "string", "starts_on": "string", "ends_on": "string", "note": "string"}],
-}
-
 
 class SpecialtyList(RootModel[list[schemas.SpecialtyCode]]):
     pass
@@ -48,11 +39,10 @@ class InvitationList(RootModel[list[schemas.InvitationOut]]):
     pass
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationError(None, "send a JSON object (Content-Type: application/json)")
-    return body
+def _body(model: type[RequestModel]) -> dict[str, Any]:
+    """The body validated as `model`, as the plain data the services take (they check again what needs
+    the database: the user, the employer, the tender's lots)."""
+    return read_body(model).model_dump(mode="json", exclude_unset=True)
 
 
 def _locale() -> str:
@@ -100,9 +90,9 @@ def list_experts():
 
 @bp.post("/experts")
 @document(summary="Add an expert to the pool (an existing expert user, or a new account with display_name "
-                  "and password)", request=EXPERT_IN, response=schemas.ExpertOut, status=201)
+                  "and password)", request=schemas.ExpertIn, response=schemas.ExpertOut, status=201)
 def add_expert():
-    expert = pool.add_expert(current_actor(), _body())
+    expert = pool.add_expert(current_actor(), _body(schemas.ExpertIn))
     db.session.commit()
     return respond(pool.expert_out(expert, _locale()), 201)
 
@@ -115,11 +105,11 @@ def get_expert(expert_id: int):
 
 @bp.patch("/experts/<int:expert_id>")
 @document(summary="Change an expert's region, title, employer, specialties, relations, availability or "
-                  "whether they may be drawn (lists are replaced whole)", request=EXPERT_IN,
+                  "whether they may be drawn (lists are replaced whole)", request=schemas.ExpertPatch,
           response=schemas.ExpertOut)
 def update_expert(expert_id: int):
     expert = _expert(expert_id)
-    pool.update_expert(current_actor(), expert, _body())
+    pool.update_expert(current_actor(), expert, _body(schemas.ExpertPatch))
     db.session.commit()
     return respond(pool.expert_out(expert, _locale()))
 
@@ -147,14 +137,12 @@ def import_experts():
 @bp.post("/tenders/<int:tender_id>/panels")
 @document(summary="Draw a lot's expert panel after the close (or a supplementary draw for a panel short of "
                   "experts); refused with the constraint that ran out",
-          request={"lot": "integer", "evaluation_date": "string", "slots": [SLOT], "regions": ["string"],
-                   "specialties": ["string"], "count": "integer", "backups": "integer"},
-          response=schemas.PanelOut, status=201)
+          request=schemas.DrawIn, response=schemas.PanelOut, status=201)
 def draw_panel(tender_id: int):
     tender = _tender(tender_id)
     actor = current_actor()
     with services.refusals_logged({"tender": tender.id}, actor, "draw"):
-        made = services.request_draw(tender, actor, _body())
+        made = services.request_draw(tender, actor, _body(schemas.DrawIn))
     db.session.commit()
     return respond(services.panel_out(made.panel, actor), 201)
 
@@ -191,37 +179,37 @@ def my_invitations():
 
 @bp.post("/panel-members/<int:member_id>/accept")
 @document(summary="Accept one's own seat, confirming every item of the conflict-of-interest statement",
-          request={"coi": "object"}, response=schemas.InvitationOut)
+          request=schemas.AcceptIn, response=schemas.InvitationOut)
 def accept(member_id: int):
     member = _member(member_id)
     actor = current_actor()
     with services.refusals_logged({"panel": member.panel_id, "member": member.id}, actor, "accept"):
-        services.accept(member, actor, _body())
+        services.accept(member, actor, _body(schemas.AcceptIn))
     db.session.commit()
     return respond(services.invitation_out(member))
 
 
 @bp.post("/panel-members/<int:member_id>/decline")
 @document(summary="Decline one's own seat with a reason (and the statement items that do not hold); the "
-                  "next backup is called up", request={"reason": "string", "coi": "object"},
+                  "next backup is called up", request=schemas.DeclineIn,
           response=schemas.InvitationOut)
 def decline(member_id: int):
     member = _member(member_id)
     actor = current_actor()
     with services.refusals_logged({"panel": member.panel_id, "member": member.id}, actor, "decline"):
-        services.decline(member, actor, _body())
+        services.decline(member, actor, _body(schemas.DeclineIn))
     db.session.commit()
     return respond(services.invitation_out(member))
 
 
 @bp.post("/panel-members/<int:member_id>/replace")
 @document(summary="The tendering office replaces a member (no answer in time, a conflict found later) with "
-                  "a reason; the next backup is called up", request={"reason": "string"},
+                  "a reason; the next backup is called up", request=schemas.ReplaceIn,
           response=schemas.PanelOut)
 def replace(member_id: int):
     member = _member(member_id)
     actor = current_actor()
     with services.refusals_logged({"panel": member.panel_id, "member": member.id}, actor, "replace"):
-        services.replace(member, actor, _body())
+        services.replace(member, actor, _body(schemas.ReplaceIn))
     db.session.commit()
     return respond(services.panel_out(member.panel, actor))

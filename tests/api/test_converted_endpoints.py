@@ -12,7 +12,10 @@ from app import openapi
 #: Blueprints converted whole: every body and answer they document is a model (or no body).
 CONVERTED = ("evaluation_api", "submissions_api")
 #: Endpoints whose request body is a model (the rest of their blueprints may still be converted later).
-CONVERTED_REQUESTS: tuple[str, ...] = ()
+CONVERTED_REQUESTS = (
+    "experts_api.add_expert", "experts_api.update_expert", "experts_api.draw_panel", "experts_api.accept",
+    "experts_api.decline", "experts_api.replace",
+)
 
 
 def _is_model(shape) -> bool:

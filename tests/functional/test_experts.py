@@ -239,3 +239,32 @@ def test_office_and_expert_pages(client, session, world, login, new_client):
     login(other, factories.user(Role.TENDERING_OFFICE))
     session.commit()
     assert other.get(f"/office/tenders/{world.tender.id}/panels").status_code == 403
+
+
+# -- the API's request shapes (one model per body) -------------------------------------------------------
+
+
+def test_a_misspelt_key_inside_an_experts_lists_is_refused_naming_it(client, session, world, bearer):
+    auth = bearer(world.admin)
+    expert = world.experts[0]
+    work = employer()
+    session.commit()
+    typo = client.patch(f"/api/experts/{expert.id}", headers=auth,
+                        json={"relations": [{"credit_code": work.credit_code, "knid": "employment"}]})
+    assert_json_error(typo, 422, code="invalid", field="relations[0].knid")
+    backwards = client.patch(f"/api/experts/{expert.id}", headers=auth, json={"availability": [
+        {"kind": "unavailable", "starts_on": "2026-12-03", "ends_on": "2026-12-01"}]})
+    assert_json_error(backwards, 422, field="availability[0].ends_on")
+    session.expire_all()
+    assert expert.relations == [] and expert.availability == []
+
+
+def test_a_draw_of_the_wrong_shape_is_refused_naming_the_field_and_logged(client, session, world, bearer):
+    response = _draw(client, world, bearer, count=3.5)
+    assert_json_error(response, 422, code="invalid", field="count")
+    session.expire_all()
+    last = session.scalars(select(LogEntry).where(LogEntry.event == "panel.refused")
+                           .order_by(LogEntry.index.desc())).first()
+    assert last is not None
+    data = json.loads(last.body)["data"]
+    assert data["action"] == "draw" and data["reason"] == "invalid"
