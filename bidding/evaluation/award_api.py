@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 from sqlalchemy import select
 
 from app.auth.identity import current_actor
@@ -15,7 +15,7 @@ from app.extensions import csrf, db
 from app.models import Role, User
 from app.openapi import document
 from app.orm import utcnow
-from app.shapes import Money, ResponseModel, UtcTime, respond
+from app.shapes import Money, RequestModel, ResponseModel, Text, UtcTime, Whole, read_body, respond
 from bidding.evaluation import award_services as services
 from bidding.evaluation.award import Award, AwardNotice, AwardObjection
 from bidding.evaluation.rules import Cents
@@ -23,6 +23,30 @@ from bidding.models import Tender
 
 bp = Blueprint("award_api", __name__, url_prefix="/api/tenders")
 csrf.exempt(bp)  # bearer tokens only
+
+class ObjectionIn(RequestModel):
+    text: Text(services.MAX_TEXT)
+
+
+class ObjectionAnswerIn(RequestModel):
+    answer: Text(services.MAX_TEXT)
+
+
+class WinnerIn(RequestModel):
+    """A lot's winner when it is not the first candidate (`reason` then says why the ones before lose)."""
+
+    lot: Whole(minimum=1) = 1
+    bid: Whole(minimum=1)
+    reason: Text(services.MAX_TEXT, required=False) | None = None
+
+
+class AwardIn(RequestModel):
+    """The office's password (the award notice carries its signature) and, optionally, the winners: by
+    default each lot's first candidate wins."""
+
+    password: str | None = None
+    winners: list[WinnerIn] | None = None
+
 
 class Price(ResponseModel):
     amount: Money
@@ -98,11 +122,6 @@ def public_tender(tender_id: int) -> Tender:
     return tender
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else {}
-
-
 def sees_all(viewer: User | None, tender: Tender) -> bool:
     return viewer is not None and (
         viewer.role == Role.SUPERVISOR
@@ -161,11 +180,16 @@ def snapshot(tender: Tender, viewer: User | None) -> dict[str, Any]:
     return snapshot_out(tender, viewer).model_dump(mode="json")
 
 
-def _change(tender_id: int, action: str, call: Callable[[Tender, User], Any], status: int = 200):
+def _change(tender_id: int, action: str, call: Callable[..., Any], status: int = 200,
+            model: type[RequestModel] | None = None):
+    """Call the service under the refusal log, with the body read as `model` (a bad body is logged too)."""
     tender = public_tender(tender_id)
     actor = current_actor()
     with services.refusals_logged(tender.id, actor, action):
-        call(tender, actor)
+        if model is None:
+            call(tender, actor)
+        else:
+            call(tender, actor, read_body(model))
     db.session.commit()
     return respond(snapshot_out(tender, actor), status)
 
@@ -193,32 +217,35 @@ def publicise(tender_id: int):
 @bp.post("/<int:tender_id>/publicity/objections")
 @document(
     summary="Object to the candidates during the publicity period (a bidder of the tender)",
-    request={"text": "string"},
+    request=ObjectionIn,
     response=AwardSnapshot,
     status=201,
 )
 def raise_objection(tender_id: int):
-    text = _body().get("text")
-    return _change(tender_id, "objection", lambda t, a: services.raise_objection(t, a, text), 201)
+    return _change(tender_id, "objection", lambda t, a, body: services.raise_objection(t, a, body.text), 201,
+                   ObjectionIn)
 
 
 @bp.post("/<int:tender_id>/publicity/objections/<int:objection_id>/answer")
-@document(summary="Answer an objection (the office)", request={"answer": "string"}, response=AwardSnapshot)
+@document(summary="Answer an objection (the office)", request=ObjectionAnswerIn, response=AwardSnapshot)
 def answer_objection(tender_id: int, objection_id: int):
-    text = _body().get("answer")
-    return _change(tender_id, "answer", lambda t, a: services.answer_objection(t, objection_id, a, text))
+    return _change(tender_id, "answer",
+                   lambda t, a, body: services.answer_objection(t, objection_id, a, body.answer),
+                   model=ObjectionAnswerIn)
 
 
 @bp.post("/<int:tender_id>/award")
 @document(
     summary="Award after the publicity period (the office, confirming with its password): award and result "
     "notices, the result announcement naming the panel; the tender closes",
-    request={"password": "string", "winners": [{"lot": "integer", "bid": "integer", "reason": "string"}]},
+    request=AwardIn,
     response=AwardSnapshot,
     status=201,
 )
 def award(tender_id: int):
-    body = _body()
-    return _change(
-        tender_id, "award", lambda t, a: services.award(t, a, body.get("password"), body.get("winners")), 201
-    )
+    def call(tender: Tender, actor: User, body: AwardIn) -> Any:
+        winners = None if body.winners is None else [
+            w.model_dump(mode="json", exclude_unset=True) for w in body.winners]
+        return services.award(tender, actor, body.password, winners)
+
+    return _change(tender_id, "award", call, 201, AwardIn)

@@ -443,3 +443,16 @@ def test_every_lot_with_opened_bids_needs_its_evaluated_panel(client, session, b
         signed.tender.id,
     )
     assert error["message"] == "lot 2 has opened bids but no evaluation panel"
+
+
+def test_an_award_body_of_the_wrong_shape_is_refused_naming_the_field(client, session, signed, office, bearer):
+    tender = signed.tender
+    response = client.post(f"/api/tenders/{tender.id}/award", json={"password": ["not", "text"]},
+                           headers=bearer(office))
+    assert_json_error(response, 422, code="invalid", field="password")
+    response = client.post(f"/api/tenders/{tender.id}/award", json={"winners": [{"lot": 1}]},
+                           headers=bearer(office))
+    assert_json_error(response, 422, code="invalid", field="winners[0].bid")
+    refused = entries(session, "award.refused")
+    assert [(e["data"]["action"], e["data"]["reason"]) for e in refused[-2:]] == [("award", "invalid")] * 2
+    assert session.scalar(select(func.count()).select_from(Award)) == 0
