@@ -15,6 +15,7 @@ CONVERTED = ("evaluation_api", "submissions_api")
 CONVERTED_REQUESTS = (
     "experts_api.add_expert", "experts_api.update_expert", "experts_api.draw_panel", "experts_api.accept",
     "experts_api.decline", "experts_api.replace",
+    "award_api.raise_objection", "award_api.answer_objection", "award_api.award",
 )
 
 

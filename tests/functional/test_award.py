@@ -445,7 +445,7 @@ def test_every_lot_with_opened_bids_needs_its_evaluated_panel(client, session, b
     assert error["message"] == "lot 2 has opened bids but no evaluation panel"
 
 
-def test_an_award_body_of_the_wrong_shape_is_refused_naming_the_field(client, session, signed, office, bearer):
+def test_an_award_body_of_the_wrong_shape_is_refused_naming_it(client, session, signed, office, bearer):
     tender = signed.tender
     response = client.post(f"/api/tenders/{tender.id}/award", json={"password": ["not", "text"]},
                            headers=bearer(office))
