@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from flask import Blueprint, current_app, request
 from pydantic import WithJsonSchema
@@ -14,7 +14,8 @@ from app.auth.identity import current_actor
 from app.errors import Refused
 from app.extensions import csrf, db
 from app.openapi import document
-from app.shapes import ResponseModel, respond
+from app.shapes import RequestModel, ResponseModel, read_body, respond
+from app.validation import ValidationError
 from bidding.models import Tender
 from bidding.opening import publisher, services
 
@@ -142,9 +143,46 @@ def _tender(tender_id: int) -> Tender:
     return tender
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else {}
+# -- requests: the shapes; the opening's own rules (a key's size, a share's words, a text's length) are the
+# services', which answer with their own codes (`bad_key`, `bad_share`, `bad_text`) --
+
+#: Text the opening's services check (1 to 2000 characters, not blank).
+OpeningText = Annotated[Any, WithJsonSchema({"type": "string", "minLength": 1,
+                                             "maxLength": services.MAX_OBJECTION, "pattern": r"\S"})]
+
+
+class DataKeyIn(RequestModel):
+    """A bid's data key, base64 (32 bytes)."""
+
+    data_key: Annotated[Any, WithJsonSchema({"type": "string", "contentEncoding": "base64"})] = None
+
+
+class ShareIn(RequestModel):
+    """A custodian's share: its words, or the text of its share file."""
+
+    share: Annotated[Any, WithJsonSchema({"type": "string", "minLength": 1})] = None
+
+
+class OpeningObjectionIn(RequestModel):
+    text: OpeningText = None
+
+
+class OpeningAnswerIn(RequestModel):
+    answer: OpeningText = None
+
+
+B = TypeVar("B", bound=RequestModel)
+
+
+def _read(model: type[B], tender_id: int, action: str) -> B:
+    """The body as `model`; a body of the wrong shape is refused (422 `invalid`) and logged as the opening's
+    refusals are."""
+    tender = _tender(tender_id)
+    with services.refusals_logged(tender.id, current_actor(), action):
+        try:
+            return read_body(model)
+        except ValidationError as exc:
+            raise services.refuse(exc.code, exc.message, status=422, field=exc.field) from None
 
 
 def _change(tender_id: int, action: str, call: Callable[[Tender], services.Outcome]) -> services.Outcome:
@@ -190,12 +228,12 @@ def state(tender_id: int):
 @bp.post("/<int:tender_id>/opening/bids/<int:bid_id>/key")
 @document(
     summary="Hand over the data key of one's own bid (base64); it is decrypted off the request path",
-    request={"data_key": "string"},
+    request=DataKeyIn,
     response=OpeningSnapshot,
     status=202,
 )
 def hand_over_key(tender_id: int, bid_id: int):
-    data_key = _body().get("data_key")
+    data_key = _read(DataKeyIn, tender_id, "key").data_key
     _change(tender_id, "key", lambda t: services.hand_over_key(t, bid_id, current_actor(), data_key))
     return _snapshot(tender_id, 202)
 
@@ -238,11 +276,11 @@ def _body_blocks():
 @bp.post("/<int:tender_id>/opening/shares")
 @document(
     summary="Enter a custodian's share (words or share file) after the window; k rebuild the opening key",
-    request={"share": "string"},
+    request=ShareIn,
     response=OpeningSnapshot,
 )
 def share(tender_id: int):
-    value = _body().get("share")
+    value = _read(ShareIn, tender_id, "share").share
     _change(tender_id, "share", lambda t: services.submit_share(t, current_actor(), value))
     return _snapshot(tender_id)
 
@@ -250,20 +288,21 @@ def share(tender_id: int):
 @bp.post("/<int:tender_id>/opening/objections")
 @document(
     summary="Raise an objection during the opening (a bidder)",
-    request={"text": "string"},
+    request=OpeningObjectionIn,
     response=OpeningSnapshot,
     status=201,
 )
 def objection(tender_id: int):
-    text = _body().get("text")
+    text = _read(OpeningObjectionIn, tender_id, "objection").text
     _change(tender_id, "objection", lambda t: services.raise_objection(t, current_actor(), text))
     return _snapshot(tender_id, 201)
 
 
 @bp.post("/<int:tender_id>/opening/objections/<int:objection_id>/answer")
-@document(summary="Answer an objection (the host)", request={"answer": "string"}, response=OpeningSnapshot)
+@document(summary="Answer an objection (the host)", request=OpeningAnswerIn,
+          response=OpeningSnapshot)
 def answer(tender_id: int, objection_id: int):
-    text = _body().get("answer")
+    text = _read(OpeningAnswerIn, tender_id, "answer").answer
     _change(tender_id, "answer", lambda t: services.answer_objection(t, objection_id, current_actor(), text))
     return _snapshot(tender_id)
 

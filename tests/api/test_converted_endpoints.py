@@ -16,6 +16,7 @@ CONVERTED_REQUESTS = (
     "experts_api.add_expert", "experts_api.update_expert", "experts_api.draw_panel", "experts_api.accept",
     "experts_api.decline", "experts_api.replace",
     "award_api.raise_objection", "award_api.answer_objection", "award_api.award",
+    "opening_api.hand_over_key", "opening_api.share", "opening_api.objection", "opening_api.answer",
 )
 
 

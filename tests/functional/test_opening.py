@@ -789,3 +789,13 @@ def test_check_in_needs_a_bid_and_the_snapshot_before_the_start(client, session,
         "no_bid",
         c.tender.id,
     )
+
+
+def test_a_body_that_is_not_an_object_is_refused_whole_and_logged(client, session, bearer, started):
+    c = started
+    kit, bid_id = c.kits[0], c.bids[0]
+    response = client.post(f"/api/tenders/{c.tender.id}/opening/bids/{bid_id}/key",
+                           json=[data_key(c.sealed[0], kit)], headers=bearer(kit.user))
+    assert_refused(response, session, 422, "invalid", c.tender.id)
+    assert entries(session, "opening.refused")[-1]["data"]["action"] == "key"
+    assert states(session, c.tender)[bid_id] == BidOpeningState.WAITING_KEY
