@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
+from pydantic import Field
 
 from app.auth.forms import LoginForm
 from app.auth.services import LoginRefused, authenticate
@@ -15,7 +16,7 @@ from app.errors import error_response
 from app.extensions import csrf, db
 from app.openapi import document
 from app.security import safe_redirect_target
-from app.shapes import ResponseModel, respond
+from app.shapes import RequestModel, ResponseModel, respond, validate
 
 bp = Blueprint("auth", __name__)
 api = Blueprint("auth_api", __name__, url_prefix="/api/auth")
@@ -49,6 +50,13 @@ def logout():
     return redirect(url_for("web.index"))
 
 
+class TokenIn(RequestModel):
+    """A username and password, within the sign-in form's lengths; one left out is a wrong one (401)."""
+
+    username: Annotated[str, Field(max_length=64)] = ""
+    password: Annotated[str, Field(max_length=200)] = ""
+
+
 class TokenOut(ResponseModel):
     """A bearer token (an ES256 JWT) and its lifetime in seconds."""
 
@@ -59,14 +67,15 @@ class TokenOut(ResponseModel):
 
 @api.route("/token", methods=["POST"])
 @document(summary="Exchange a username and password for a short-lived bearer token",
-          request={"username": "string", "password": "string"},
+          request=TokenIn,
           response=TokenOut, public=True)
 def token():
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         return error_response(400, "bad_request", "send a JSON object with username and password")
+    body = validate(TokenIn, data)
     try:
-        user = authenticate(str(data.get("username") or ""), str(data.get("password") or ""))
+        user = authenticate(body.username, body.password)
     except LoginRefused as exc:
         db.session.commit()
         return error_response(401, "unauthorized", str(exc))

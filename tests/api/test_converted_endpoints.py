@@ -17,6 +17,7 @@ CONVERTED_REQUESTS = (
     "experts_api.decline", "experts_api.replace",
     "award_api.raise_objection", "award_api.answer_objection", "award_api.award",
     "opening_api.hand_over_key", "opening_api.share", "opening_api.objection", "opening_api.answer",
+    "auth_api.token",
 )
 
 

@@ -315,3 +315,10 @@ def test_a_token_for_a_user_that_no_longer_exists_is_refused(client, session, ap
 @pytest.mark.parametrize("value", ["Basic b2ZmaWNlOnB3", "Bearer", "Bearer    ", "token-without-scheme"])
 def test_authorization_headers_that_are_not_bearer_tokens_are_refused(client, session, value):
     _refused(client, session, {"Authorization": value}, "Bearer <token>")
+
+
+@pytest.mark.parametrize("body, field", [({"username": 12345, "password": "x"}, "username"),
+                                         ({"username": "someone", "password": "x" * 201}, "password")])
+def test_token_endpoint_refuses_a_body_of_the_wrong_shape_naming_the_field(client, session, body, field):
+    # the same lengths as the sign-in form; such a body is not a sign-in attempt, so it is not counted
+    assert_json_error(client.post("/api/auth/token", json=body), 422, code="invalid", field=field)
