@@ -161,3 +161,16 @@ def test_an_amendment_names_what_is_wrong(client, world):  # noqa: F811
                       field="amount")
     assert_json_error(client.post(url, json={"amount": "1.001"}, headers=world["h"]["bidder"]), 422,
                       field="amount")
+
+
+@pytest.mark.parametrize("blueprint", ["deposits_api", "cash_release", "issuer_callbacks"])
+def test_no_deposit_endpoint_is_left_on_the_older_shape_dicts(app, blueprint):
+    views = [(rule, meta) for rule, meta in openapi.documented_views(app)
+             if rule.endpoint.split(".")[0] == blueprint]
+    assert views, blueprint
+    for rule, meta in views:
+        assert meta["request"] is None or openapi._is_model(meta["request"]), rule.endpoint
+        assert meta["query"] in ({}, None) or openapi._is_model(meta["query"]), rule.endpoint
+        if meta["content_type"] == "application/json":
+            assert openapi._is_model(meta["response"]), rule.endpoint
+        assert all(shape is None or openapi._is_model(shape) for shape in meta["responses"].values())
