@@ -25,6 +25,9 @@ from app.openapi import build_spec
 EXAMPLES = int(os.environ.get("EBID_SCHEMATHESIS_EXAMPLES", "1"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, unsupported_method]
 
+# A resumable upload's piece is raw bytes under its own media type (the tus convention).
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
+
 
 def _run(operation, mode: GenerationMode, app, headers: dict[str, str], label: str,
          failures: list[str]) -> None:
