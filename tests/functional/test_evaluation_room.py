@@ -601,7 +601,7 @@ def test_a_question_under_an_anonymous_label_does_not_name_the_bidder_in_the_roo
         (["not", "an", "object"], None),
     ],
 )
-def test_a_body_of_the_wrong_shape_is_refused_naming_the_field_and_logged(client, session, bearer, body, field):
+def test_a_sheet_body_of_the_wrong_shape_is_refused_naming_the_field(client, session, bearer, body, field):
     r = room(session)
     response = client.put(f"{API}/panels/{r.panel}/sheet", json=body, headers=bearer(r.expert_users[0]))
     last = refused(response, session, 422, "invalid", field=field)
