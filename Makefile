@@ -59,6 +59,8 @@ messages: venv
 # (the candidates' three days of publicity last 15 s). Override them (in seconds) or set them to the
 # law's values: MIN_BIDDING_PERIOD=1728000 MIN_AMENDMENT_NOTICE=1296000 PUBLICITY_DAY=86400.
 DEMO_RULES ?= MIN_BIDDING_PERIOD=30 MIN_AMENDMENT_NOTICE=15 PUBLICITY_DAY=5
+# `make demo` publishes with the deadline 45 s away; a busy machine may need longer to seal and submit
+# every bid before it: DEMO_BIDDING_SECONDS=120 make demo.
 
 # Front-end modules come from the npm registry at build time (package-lock.json pins them), never a CDN.
 # @hpke/core's ES modules import "@hpke/common" by bare name, which a browser cannot resolve without an

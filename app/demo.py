@@ -490,6 +490,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--base-url", default="http://127.0.0.1:5000")
     parser.add_argument("--instance", type=Path, default=INSTANCE)
+    parser.add_argument(
+        "--bidding-seconds", type=int, default=int(os.environ.get("DEMO_BIDDING_SECONDS", "45")),
+        help="seconds from publication to the deadline (at least the server's MIN_BIDDING_PERIOD); "
+             "a busy machine needs more to seal and submit every bid in time (DEMO_BIDDING_SECONDS)")
     args = parser.parse_args(argv)
     logins_file = args.instance / "demo-logins.json"
     if not logins_file.exists():
@@ -507,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        Demo(args.base_url, out, logins).run()
+        Demo(args.base_url, out, logins, bidding_seconds=args.bidding_seconds).run()
     except DemoError as exc:
         print(f"DEMO FAILED: {exc}", file=sys.stderr)
         return 1
