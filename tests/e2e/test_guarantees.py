@@ -18,6 +18,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -215,7 +216,18 @@ def test_bidder_gets_a_guarantee_in_the_browser_and_the_dashboard_shows_it(
     number = card.locator("strong").inner_text()
     assert number.startswith("SBXBG") and number in flash, flash
     assert "沙箱银行" in card.inner_text() and "20000.00 CNY" in card.inner_text()
-    assert card.locator(".badge.ok").count() == 1  # accepted: checked and confirmed by the issuer
+    # The letter is checked with its issuer (at once for a sandbox application; a letter that came back
+    # by callback shows "letter verification pending" until the job after the commit has checked it).
+    verified = card.locator("[data-letter-verification='verified']")
+    deadline = time.monotonic() + 60
+    while verified.count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        page.reload()
+        card = page.locator(".card.guarantee[data-state='issued']")
+        verified = card.locator("[data-letter-verification='verified']")
+    assert verified.count() == 1
+    # accepted: checked and confirmed by the issuer, beside the letter's verification
+    assert card.locator(".badge.ok:not([data-letter-verification])").count() == 1
     assert page.get_attribute("#covered", "data-state") == "covered"
     assert page.locator("#apply-guarantee").count() == 0  # nothing left to cover
     with page.expect_download() as download:
