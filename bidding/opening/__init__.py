@@ -11,7 +11,13 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask) -> None:
     from app.extensions import socketio
-    from bidding.opening import decryption, models, pages, publisher, services  # noqa: F401  (models registers the tables)
+    from bidding.opening import (  # noqa: F401  (models registers the tables)
+        decryption,
+        models,
+        pages,
+        publisher,
+        services,
+    )
     from bidding.opening.api import bp
     from bidding.opening.deposits import provider_from_config
     from bidding.opening.events import NAMESPACE, OpeningNamespace

@@ -13,7 +13,13 @@ if TYPE_CHECKING:
 
 
 def init_app(app: Flask) -> None:
-    from bidding.submissions import arrival, close, models, receipts, uploads  # noqa: F401  (models: the tables)
+    from bidding.submissions import (  # noqa: F401  (models: the tables)
+        arrival,
+        close,
+        models,
+        receipts,
+        uploads,
+    )
     from bidding.submissions.api import bp
     from bidding.submissions.pages import bp as pages
 
