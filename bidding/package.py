@@ -190,18 +190,22 @@ class PreparedPackage:
             self._stats[member] = before
             self._sources.append((member, path, size, sha))
         else:
-            stream: IO[bytes] = source
-            if not (hasattr(stream, "seekable") and stream.seekable()):
-                spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
-                self._spooled.append(spool)
-                shutil.copyfileobj(stream, spool, _BLOCK)
-                spool.seek(0)
-                stream = spool
+            stream = self._seekable(source)
             start = stream.tell()
             sha, size = _hash_stream(stream)
             stream.seek(start)
             self._sources.append((member, stream, size, sha))
         return {"name": member, "sha256": sha, "size": size}
+
+    def _seekable(self, stream: IO[bytes]) -> IO[bytes]:
+        """The stream itself, or a spooled copy of it (closed by close()) when it cannot seek."""
+        if hasattr(stream, "seekable") and stream.seekable():
+            return stream
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._spooled.append(spool)
+        shutil.copyfileobj(stream, spool, _BLOCK)
+        spool.seek(0)
+        return spool
 
     def _size(self, name: str, source: Path | BinaryIO) -> dict[str, Any]:
         """Version 2: a document's size, without reading it."""
@@ -215,13 +219,7 @@ class PreparedPackage:
             self._stats[member] = before
             self._sources.append((member, path, before[0], ""))
             return {"name": member, "size": before[0]}
-        stream: IO[bytes] = source
-        if not (hasattr(stream, "seekable") and stream.seekable()):
-            spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
-            self._spooled.append(spool)
-            shutil.copyfileobj(stream, spool, _BLOCK)
-            spool.seek(0)
-            stream = spool
+        stream = self._seekable(source)
         start = stream.tell()
         size = stream.seek(0, os.SEEK_END) - start
         stream.seek(start)
