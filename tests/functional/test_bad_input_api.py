@@ -254,7 +254,7 @@ def test_parse_amount_with_an_unknown_currency_names_the_currency():
     from app.validation import ValidationError, parse_amount
 
     with pytest.raises(ValidationError) as refused:
-        parse_amount("1", "amount", currency="XXX")
+        parse_amount("1", "amount", currency="QQQ")  # no ISO 4217 currency has this code
     assert refused.value.field == "currency"
 
 
