@@ -15,39 +15,16 @@ from app.shapes import RequestModel, ResponseModel, UtcTime, validate
 from app.validation import ValidationError
 from bidding.schemas import TenderIn
 from tests import factories
+from tests.schemas import inline_refs
 
 
 def _deref(spec: dict, schema: dict) -> dict:
     """Resolve components so a published schema compares with the model's own (self-contained) one."""
-    components = spec["components"]["schemas"]
-
-    def walk(node):
-        if isinstance(node, dict):
-            rest = {k: walk(v) for k, v in node.items() if k not in ("$defs", "$ref")}
-            if "$ref" in node:
-                return {**walk(components[node["$ref"].rsplit("/", 1)[1]]), **rest}
-            return rest
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    return walk(schema)
+    return inline_refs(schema, spec["components"]["schemas"])
 
 
 def _local(schema: dict) -> dict:
-    defs = schema.get("$defs", {})
-
-    def walk(node):
-        if isinstance(node, dict):
-            rest = {k: walk(v) for k, v in node.items() if k not in ("$defs", "$ref")}
-            if "$ref" in node:
-                return {**walk(defs[node["$ref"].rsplit("/", 1)[1]]), **rest}
-            return rest
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    return walk(schema)
+    return inline_refs(schema, schema.get("$defs", {}))
 
 
 def test_every_documented_model_is_published_as_its_own_json_schema(app):

@@ -19,25 +19,15 @@ from guarantees import tenders
 from tests import factories
 from tests.functional.helpers import assert_json_error
 from tests.functional.test_guarantees_api import BANK, pass_deadline, set_requirement, world  # noqa: F401
+from tests.schemas import inline_refs
 
 
 def _published(app, method: str, path: str, status: int) -> dict:
     with app.test_request_context():
         spec = openapi.build_spec(app)
-    components = spec["components"]["schemas"]
-
-    def walk(node):
-        if isinstance(node, dict):
-            rest = {k: walk(v) for k, v in node.items() if k not in ("$defs", "$ref")}
-            if "$ref" in node:
-                return {**walk(components[node["$ref"].rsplit("/", 1)[1]]), **rest}
-            return rest
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
     operation = spec["paths"][path][method]
-    return walk(operation["responses"][str(status)]["content"]["application/json"]["schema"])
+    schema = operation["responses"][str(status)]["content"]["application/json"]["schema"]
+    return inline_refs(schema, spec["components"]["schemas"])
 
 
 def _every_key_documented(schema: dict, value, where: str) -> None:
