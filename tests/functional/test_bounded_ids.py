@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import contextvars
-
 import pytest
-from flask_socketio.test_client import SocketIOTestClient
 
 from app.auth.tokens import issue_token
 from app.extensions import socketio
@@ -14,21 +11,9 @@ from app.models import Role
 from app.validation import MAX_ID, ValidationError, is_id, parse_id
 from tests import factories
 from tests.functional.helpers import assert_json_error
+from tests.functional.test_opening_socket import ScopedSocketClient
 
 HUGE = ["99999999999999999999", str(2**63), str(2**63 - 1), str(2**53 + 1), str(MAX_ID + 1)]
-
-
-class ScopedSocketClient(SocketIOTestClient):
-    """`socketio.test_client`, each packet handled in its own context (as in production)."""
-
-    def connect(self, *args, **kwargs):
-        return contextvars.Context().run(super().connect, *args, **kwargs)
-
-    def emit(self, *args, **kwargs):
-        return contextvars.Context().run(super().emit, *args, **kwargs)
-
-    def disconnect(self, *args, **kwargs):
-        return contextvars.Context().run(super().disconnect, *args, **kwargs)
 
 
 @pytest.fixture
