@@ -20,6 +20,30 @@ def _duration(name: str, default: dt.timedelta) -> dt.timedelta:
     return dt.timedelta(seconds=int(raw)) if raw else default
 
 
+def _flag(name: str, default: bool) -> bool:
+    """A yes/no setting from the environment: 1/true/yes/on or 0/false/no/off; unset: the default."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={raw!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+def engine_options(uri: str) -> dict:
+    """SQLAlchemy engine options for a database URL.
+
+    A server database (PostgreSQL) gets `pool_pre_ping`: a pooled connection that died with a
+    database restart or a network cut is noticed and replaced before a request uses it, so service
+    resumes by itself once the database is back. SQLite needs nothing (the file is always there).
+    """
+    if uri.startswith("sqlite"):
+        return {}
+    return {"pool_pre_ping": True}
+
+
 class Config:
     """Defaults shared by every environment."""
 
@@ -28,7 +52,7 @@ class Config:
     #: Key-encryption key (base64 of 32 bytes) that protects the platform's private keys at rest.
     KEY_ENCRYPTION_KEY = os.environ.get("KEY_ENCRYPTION_KEY")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'ebid.sqlite3'}")
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = engine_options(SQLALCHEMY_DATABASE_URI)
     KEY_DIR = Path(os.environ.get("EBID_KEY_DIR", INSTANCE / "keys"))
     BLOB_DIR = Path(os.environ.get("EBID_BLOB_DIR", INSTANCE / "blobs"))
     PLATFORM_ORIGIN = os.environ.get("EBID_ORIGIN", "ebid.example/log")
@@ -37,7 +61,7 @@ class Config:
     #: An external RFC 3161 time-stamping authority; unset, the platform's own TSA stamps.
     TIMESTAMP_URL = os.environ.get("TIMESTAMP_URL") or None
     #: Where blobs live ("module:Class" with a from_config); the default is files under BLOB_DIR.
-    BLOB_STORE = os.environ.get("BLOB_STORE", "app.storage:LocalBlobStore")
+    BLOB_STORE = os.environ.get("BLOB_STORE", "core.storage:LocalBlobStore")
     #: Where deposit statuses at the opening come from ("module:Class"): guarantees/ coverage.
     DEPOSIT_STATUS_PROVIDER = os.environ.get("DEPOSIT_STATUS_PROVIDER",
                                              "guarantees.opening:DepositCoverageStatus")
@@ -67,10 +91,24 @@ class Config:
     #: Origins, besides the platform's own, whose pages may open Socket.IO connections (a proxy's
     #: public name, space-separated). Empty: same origin only.
     SOCKETIO_ALLOWED_ORIGINS = os.environ.get("SOCKETIO_ALLOWED_ORIGINS", "").split() or None
-    #: Decrypt envelopes in the calling thread instead of the process pool (tests, the demo).
-    OPENING_SYNC_DECRYPTION = False
+    #: Decrypt envelopes in the calling thread instead of the process pool (tests, the demo, and the
+    #: job workers of the production topology, which are themselves the pool: docs/deployment.md).
+    OPENING_SYNC_DECRYPTION = _flag("OPENING_SYNC_DECRYPTION", False)
     #: Minutes the custodians' remedy lasts after the decryption window; unset: the tender's own window.
     OPENING_REMEDY_MINUTES = os.environ.get("OPENING_REMEDY_MINUTES") or None
+
+    # Several processes (docs/deployment.md). Unset REDIS_URL: the embedded default, one process, no Redis.
+    #: Redis, e.g. redis://127.0.0.1:6379/0: the Socket.IO message queue, the job broker and the
+    #: rate limits' counters unless the settings below name others.
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    #: Where Socket.IO events pass between processes (python-socketio's Redis manager), so that any
+    #: process can emit to any room. Unset: REDIS_URL; neither: this process's own rooms only.
+    SOCKETIO_MESSAGE_QUEUE = os.environ.get("SOCKETIO_MESSAGE_QUEUE") or REDIS_URL
+    #: Where jobs run: `embedded` (the scheduler's thread in this process) or `dramatiq` (job workers
+    #: fed through REDIS_URL). Unset: `dramatiq` when REDIS_URL is set, else `embedded`.
+    JOB_QUEUE = os.environ.get("JOB_QUEUE") or ("dramatiq" if REDIS_URL else "embedded")
+    #: Seconds after a job worker's last heartbeat before its unfinished jobs go to another worker.
+    JOB_HEARTBEAT_TIMEOUT = float(os.environ.get("JOB_HEARTBEAT_TIMEOUT", "60"))
 
     # Requests: the size limit covers forms and JSON; envelope uploads stream with their own limit.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 2 * 1024 * 1024))
@@ -94,7 +132,8 @@ class Config:
     UPLOAD_START_RATE_LIMIT = os.environ.get("UPLOAD_START_RATE_LIMIT", "30 per minute; 300 per hour")
     #: Where the counters live: memory:// (one process) or a shared store, e.g. redis://host:6379/0
     #: (which needs the `redis` package), when several processes serve the platform.
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    #: Unset: REDIS_URL when it is set, else memory://.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
     RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_HEADERS_ENABLED = True
     #: Reverse proxies in front of the platform whose X-Forwarded-For/-Proto are believed (0: none). The
@@ -150,6 +189,7 @@ class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    SQLALCHEMY_ENGINE_OPTIONS = engine_options(SQLALCHEMY_DATABASE_URI)
     WTF_CSRF_ENABLED = True
     #: The suite signs in and out thousands of times from one address; rate-limit tests set their own.
     SIGN_IN_RATE_LIMIT = "100000 per minute"
@@ -161,7 +201,9 @@ class ProductionConfig(Config):
     """Production: PostgreSQL, secrets from the environment, secure cookies."""
 
     ENV_NAME = "production"
-    SESSION_COOKIE_SECURE = True
+    #: Cookies only over HTTPS. `SESSION_COOKIE_SECURE=0` is for a cluster on one machine that serves
+    #: plain http://127.0.0.1 (`make cluster`); a deployment behind TLS never sets it.
+    SESSION_COOKIE_SECURE = _flag("SESSION_COOKIE_SECURE", True)
     STRICT_TRANSPORT_SECURITY = os.environ.get("STRICT_TRANSPORT_SECURITY",
                                                "max-age=31536000; includeSubDomains")
     REQUIRED = (*Config.REQUIRED, "DATABASE_URL")
