@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 
 from app import create_app
-from app.extensions import socketio
+from core.extensions import socketio
 
 app = create_app(os.environ.get("EBID_CONFIG", "development"))
 
 if __name__ == "__main__":
-    from app.scheduler import scheduler
+    from core.scheduler import scheduler
 
     if os.environ.get("EBID_SCHEDULER", "on") != "off":
         scheduler(app).start()  # embedded default: the clock's jobs run in this process

@@ -9,11 +9,11 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import PasswordField, SelectChoice, SelectField, StringField
 
-from app import organisations
-from app.auth.services import create_user
-from app.extensions import db
-from app.models import Organisation, OrganisationKind, Role, User
-from app.validation import ValidationError
+from core import organisations
+from core.accounts import create_user
+from core.extensions import db
+from core.models import Organisation, OrganisationKind, Role, User
+from core.validation import ValidationError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -14,10 +14,14 @@ from flask import Flask, abort, g, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app.auth.identity import current_actor, is_api_request
-from app.errors import error_response
-from app.extensions import db
-from app.models import Role, User
+from bidding.models import Tender
+from bidding.submissions.models import Bid, Upload
+from core import access
+from core.errors import error_response
+from core.extensions import db, login
+from core.identity import current_actor, is_api_request
+from core.models import Role, User
+from guarantees.models import Guarantee
 
 Ownership = Callable[[User, dict], bool]
 
@@ -25,7 +29,6 @@ Ownership = Callable[[User, dict], bool]
 @dataclass(frozen=True)
 class Rule:
     """Who may call an endpoint."""
-
     #: None: anyone, signed in or not. Otherwise the roles allowed.
     roles: frozenset[Role] | None
     #: An extra check on the URL's arguments, e.g. that the tender belongs to the user's office.
@@ -42,16 +45,12 @@ def roles(*allowed: Role, owner: Ownership | None = None) -> Rule:
 
 def owns_upload(user: User, args: dict) -> bool:
     """The resumable upload in the URL was begun by the user (uploads are bound to their maker)."""
-    from bidding.submissions.models import Upload
-
     upload = db.session.get(Upload, args.get("upload_id"))
     return upload is not None and upload.user_id == user.id
 
 
 def owns_bid(user: User, args: dict) -> bool:
     """The bid in the URL was submitted by the user's organisation."""
-    from bidding.submissions.models import Bid
-
     bid = db.session.get(Bid, args.get("bid_id"))
     return (bid is not None and user.organisation_id is not None
             and bid.organisation_id == user.organisation_id)
@@ -59,15 +58,11 @@ def owns_bid(user: User, args: dict) -> bool:
 
 def owns_tender(user: User, args: dict) -> bool:
     """The tender in the URL was created by the user's tendering office."""
-    from bidding.models import Tender
-
     tender = db.session.get(Tender, args.get("tender_id"))
     return tender is not None and tender.tendering_office_id == user.organisation_id
 
 
 def _guarantee(args: dict):
-    from guarantees.models import Guarantee
-
     return db.session.get(Guarantee, args.get("guarantee_id"))
 
 
@@ -335,6 +330,7 @@ def init_app(app: Flask) -> None:
     missing = missing_policies(app)
     if missing:
         raise RuntimeError(f"endpoints without an authorisation rule: {', '.join(missing)}")
+    access.install(app, check)  # the socket handlers ask the same table (core/access.py)
 
     @app.before_request
     def authorise():
@@ -349,8 +345,6 @@ def init_app(app: Flask) -> None:
                 message = g.get("token_error") or _("A bearer token is required: POST /api/auth/token.")
                 return error_response(401, "unauthorized", message)
             if not current_user.is_authenticated:
-                from app.extensions import login
-
                 return login.unauthorized()
         if is_api_request():
             return error_response(403, "forbidden", _("Your role or organisation may not do this."))

@@ -8,7 +8,11 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from app.extensions import db
+from app.seed import demo_logins, seed_if_empty
+from core.extensions import db
+from core.scheduler import scheduler
+from signing.keys import KeyPurpose
+from signing.pki import ensure_pki, rotate_ca
 
 keys_cli = AppGroup("keys", help="The platform's signing keys.")
 demo_cli = AppGroup("demo", help="Demo data for the embedded default.")
@@ -24,8 +28,6 @@ def _store():
 @keys_cli.command("ensure")
 def keys_ensure() -> None:
     """Make any platform key that is missing, and the CA, TSA and seal (run by `make run`)."""
-    from signing.pki import ensure_pki
-
     made = _store().ensure() + ensure_pki(_store(), name=current_app.config["PLATFORM_NAME"])
     for key in made:
         click.echo(f"made {key.purpose.value} key {key.kid} ({key.algorithm})")
@@ -37,9 +39,6 @@ def keys_ensure() -> None:
 @click.argument("purpose")
 def keys_rotate(purpose: str) -> None:
     """Make a new key for PURPOSE (jws, checkpoint or ca); the old one keeps verifying."""
-    from signing.keys import KeyPurpose
-    from signing.pki import rotate_ca
-
     if purpose == KeyPurpose.CA.value:
         for key in rotate_ca(_store(), name=current_app.config["PLATFORM_NAME"]):
             click.echo(f"new {key.purpose.value} key {key.kid}")
@@ -65,8 +64,6 @@ def keys_list() -> None:
 @demo_cli.command("seed")
 def demo_seed() -> None:
     """Seed the demo organisations, users and tenders if the database is empty; print the logins."""
-    from app.seed import demo_logins, seed_if_empty
-
     if current_app.config.get("ENV_NAME") == "production":
         raise click.ClickException("demo data is never seeded in production")
     created = seed_if_empty()
@@ -80,8 +77,6 @@ def demo_seed() -> None:
 @demo_cli.command("logins")
 def demo_logins_cmd() -> None:
     """Print the demo logins as JSON (the demo driver reads them)."""
-    from app.seed import demo_logins
-
     click.echo(json.dumps(demo_logins(), ensure_ascii=False))
 
 
@@ -91,8 +86,6 @@ scheduler_cli = AppGroup("scheduler", help="Jobs that run on the clock.")
 @scheduler_cli.command("run")
 def scheduler_run() -> None:
     """Run the scheduler in the foreground (production: one such process beside the web workers)."""
-    from app.scheduler import scheduler
-
     click.echo(f"scheduler running: {', '.join(scheduler(current_app).jobs)}")
     scheduler(current_app._get_current_object()).loop()
 
@@ -100,8 +93,6 @@ def scheduler_run() -> None:
 @scheduler_cli.command("tick")
 def scheduler_tick() -> None:
     """Run every job that is due once, and exit."""
-    from app.scheduler import scheduler
-
     following = scheduler(current_app._get_current_object()).run_due()
     click.echo(f"next job due {following.isoformat()}")
 

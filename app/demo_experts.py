@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app import credit_code
-from app.extensions import db
-from app.models import Organisation, OrganisationKind, Role, User
-from app.organisations import register
+from core import credit_code
+from core.extensions import db
+from core.models import Organisation, OrganisationKind, Role, User
+from core.organisations import register
 
 #: Employers of the demo experts: (name, first 16 characters of the credit code, region).
 EMPLOYERS = [

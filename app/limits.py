@@ -22,8 +22,8 @@ from flask_babel import gettext as _
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
-from app.errors import error_response
-from app.extensions import db
+from core.errors import error_response
+from core.extensions import db
 
 limiter = Limiter(key_func=get_remote_address)
 

@@ -16,12 +16,15 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, select
 
-from app import credit_code
-from app.auth.services import create_user
-from app.extensions import db
-from app.models import Organisation, OrganisationKind, Role, User
-from app.organisations import register
-from app.orm import utcnow
+from app.demo_experts import seed_experts
+from bidding import keys, services
+from bidding.keyfile import make_opening_key
+from core import credit_code
+from core.accounts import create_user
+from core.extensions import db
+from core.models import Organisation, OrganisationKind, Role, User
+from core.organisations import register
+from core.orm import utcnow
 
 #: (name, kind, first 16 characters of the credit code, region). Check digits are computed.
 ORGANISATIONS = [
@@ -76,7 +79,6 @@ def seed_if_empty(*, now: dt.datetime | None = None) -> bool:
         logins.append({"username": username, "password": password, "role": role.value, "name": display})
     # The expert pool: expert1 ... expert5 with their specialties and employers, so `make demo` can draw
     # a panel of five (app/demo_experts.py); it returns the logins of any accounts it makes.
-    from app.demo_experts import seed_experts
 
     logins += seed_experts()
     _seed_tenders(now)
@@ -89,8 +91,6 @@ def seed_if_empty(*, now: dt.datetime | None = None) -> bool:
 
 
 def _seed_tenders(now: dt.datetime) -> None:
-    from bidding import services
-
     office = db.session.scalar(select(User).where(User.username == "office"))
     period = current_app.config["MIN_BIDDING_PERIOD"] + dt.timedelta(days=5)
     samples = [
@@ -122,9 +122,6 @@ def _custodians_make_opening_key(tender, office: User) -> None:
     half and the share fingerprints reach the platform, as here.
     """
     import base64
-
-    from bidding import keys
-    from bidding.keyfile import make_opening_key
 
     public, kid, shares = make_opening_key(tender.id, threshold=3, count=5)
     folder = Path(current_app.instance_path) / "demo" / "custodians" / tender.reference

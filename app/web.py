@@ -8,12 +8,14 @@ from flask import Blueprint, Flask, current_app, jsonify, redirect, render_templ
 from pydantic import ConfigDict
 from sqlalchemy import text
 
-from app.auth.identity import current_actor
-from app.extensions import db
-from app.models import Role
-from app.openapi import build_spec, document
+from app.admin import bp as admin_bp
 from app.security import safe_redirect_target
-from app.shapes import ResponseModel, respond
+from bidding.services import search_public
+from core.extensions import db
+from core.identity import current_actor
+from core.models import Role
+from core.openapi import build_spec, document
+from core.shapes import ResponseModel, respond
 
 bp = Blueprint("web", __name__)
 
@@ -28,8 +30,6 @@ HOME_BY_ROLE = {
 
 @bp.get("/")
 def index():
-    from bidding.services import search_public
-
     latest = search_public(page=1, per_page=5)
     return render_template("web/index.html", latest=latest.items)
 
@@ -49,7 +49,6 @@ class Health(ResponseModel):
 
 class OpenApiDocument(ResponseModel):
     """An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0)."""
-
     model_config = ConfigDict(extra="allow", json_schema_serialization_defaults_required=True)
 
     openapi: str
@@ -84,7 +83,5 @@ def set_language():
 
 
 def init_app(app: Flask) -> None:
-    from app.admin import bp as admin_bp
-
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)

@@ -47,8 +47,8 @@ def _platform(directory: Path, url: str) -> Iterator[object]:
     from sqlalchemy import text
 
     from app import create_app
-    from app.extensions import db
     from config import TestConfig
+    from core.extensions import db
 
     app = create_app(TestConfig, INSTANCE_PATH=str(directory), SQLALCHEMY_DATABASE_URI=url,
                      KEY_DIR=directory / "keys", BLOB_DIR=directory / "blobs", KEY_ENCRYPTION_KEY=_kek())
@@ -73,9 +73,9 @@ def _fill(instruments: int, *, seed: int = 7) -> dict[str, int]:
     """Generated organisations, tenders, requirements and `instruments` instruments; returns counts."""
     from sqlalchemy import insert
 
-    from app.extensions import db
-    from app.models import Organisation, User
     from bidding.models import Tender
+    from core.extensions import db
+    from core.models import Organisation, User
     from guarantees.models import (
         CashAccount,
         CashMovement,
@@ -265,7 +265,7 @@ def _hand_sql(dialect: str) -> tuple[str, str]:
 def _by_hand(as_of: dt.datetime) -> tuple[list, list]:
     from sqlalchemy import text
 
-    from app.extensions import db
+    from core.extensions import db
 
     conn = db.session.connection()
     dialect = conn.dialect.name

@@ -112,13 +112,13 @@ def _applications(app, count: int) -> list[str]:
     """A tender with a deposit and `count` bidders who applied and were sent (Pending); their keys."""
     from sqlalchemy import select
 
-    from app import credit_code
-    from app.auth.services import create_user
-    from app.extensions import db
-    from app.models import OrganisationKind, Role
-    from app.organisations import register
-    from app.orm import utcnow
     from bidding import services as bidding
+    from core import credit_code
+    from core.accounts import create_user
+    from core.extensions import db
+    from core.models import OrganisationKind, Role
+    from core.organisations import register
+    from core.orm import utcnow
     from guarantees import services, tenders
     from guarantees.models import DepositRule, IssuerRequest
 
@@ -239,7 +239,7 @@ def _wait(issuer, until, what: str, timeout: float = 600.0) -> float:
 def callbacks(report: Report, quick: bool) -> None:
     from sqlalchemy import func, select
 
-    from app.extensions import db
+    from core.extensions import db
     from guarantees.adapters.http import HttpIssuer
     from guarantees.adapters.models import (
         DatabaseExchangeLog,

@@ -525,14 +525,15 @@ def create_bidders(count: int, out: str) -> None:
     Every user gets the same argon2 hash of the same password, made once: a thousand hashes would cost
     minutes and measure nothing the rush is about. The tokens are minted here for the same reason.
     """
-    from app import create_app, credit_code
+    from app import create_app
     from app.auth import services as auth
-    from app.auth.tokens import issue_token
-    from app.extensions import db
-    from app.models import OrganisationKind, Role
-    from app.organisations import register
     from bidding import keys
     from bidding.keyfile import generate_bidder_keys
+    from core import credit_code
+    from core.extensions import db
+    from core.models import OrganisationKind, Role
+    from core.organisations import register
+    from signing.api_tokens import issue_token
 
     app = create_app("development")
     hashed = auth.hash_password(PASSWORD)

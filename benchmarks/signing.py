@@ -278,8 +278,8 @@ def _platform(directory: Path) -> Iterator[object]:
     from sqlalchemy.orm import configure_mappers
 
     from app import create_app
-    from app.extensions import db
     from config import TestConfig
+    from core.extensions import db
 
     app = create_app(TestConfig, INSTANCE_PATH=str(directory),
                      SQLALCHEMY_DATABASE_URI=f"sqlite:///{directory / 'ebid.sqlite3'}",
@@ -306,7 +306,7 @@ def _append_through_platform(entries: int, checkpoint_every: int, one_at_a_time:
 
     `one_at_a_time`: through issue 3's path (`signing.log_reference`), kept to show what batching changed.
     """
-    from app.extensions import db
+    from core.extensions import db
     from signing import audit, log_reference
 
     record = log_reference.record_one_at_a_time if one_at_a_time else audit.record
@@ -345,7 +345,7 @@ def _one_log_run(n: int, every: int, baseline_repeat: int,
     """A fresh platform log of `n` entries, then the baseline on the very bodies it wrote."""
     from sqlalchemy import func, select
 
-    from app.extensions import db
+    from core.extensions import db
     from signing.models import LogCheckpoint, LogEntry
 
     with tempfile.TemporaryDirectory(prefix="ebid-bench-") as tmp, _platform(Path(tmp)):

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, url_for
 
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import csrf, db
-from app.openapi import document
-from app.shapes import json_body, read_query, respond, validate
 from bidding import services
 from bidding.lifecycle import TenderState, allowed_actions
 from bidding.models import Tender
@@ -27,6 +22,11 @@ from bidding.schemas import (
     TenderPage,
     TenderSearch,
 )
+from core.errors import Refused
+from core.extensions import csrf, db
+from core.identity import current_actor
+from core.openapi import document
+from core.shapes import json_body, read_query, respond, validate
 from signing import audit
 
 bp = Blueprint("bidding_api", __name__, url_prefix="/api/tenders")

@@ -10,10 +10,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, render_template, request
 from flask_login import current_user
 
-from app.auth.tokens import issue_token
-from app.money import CURRENCIES
 from bidding import keys, services
 from bidding.lifecycle import TenderState
+from core.money import CURRENCIES
+from signing.api_tokens import issue_token
 
 bp = Blueprint("bidder", __name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from app.extensions import db
 from bidding.models import Tender
+from core.extensions import db
 from guarantees.tenders import TenderTimes
 
 

@@ -21,8 +21,8 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
-from app.money import CURRENCIES, format_amount
 from bidding.models import CriterionCategory, EvaluationMethod, Tender
+from core.money import CURRENCIES, format_amount
 
 LOT_ROWS = 3
 CRITERION_ROWS = 6

@@ -19,14 +19,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from pydantic import BeforeValidator, Field, PlainSerializer, ValidationInfo, WithJsonSchema, field_validator
 from sqlalchemy import select
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import Role, User
-from app.orm import utcnow
-from app.shapes import RequestModel, ResponseModel, UtcTime, Whole, validate
-from app.validation import ValidationError
 from bidding.lifecycle import TenderState
 from bidding.models import BidderKey, OpeningKey, Tender
+from core.errors import Refused
+from core.extensions import db
+from core.models import Role, User
+from core.orm import utcnow
+from core.shapes import RequestModel, ResponseModel, UtcTime, Whole, validate
+from core.validation import ValidationError
 from signing import audit
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")

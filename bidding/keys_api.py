@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import csrf, db
-from app.openapi import document
-from app.shapes import json_body, respond
 from bidding import keys, services
 from bidding.models import Tender
+from core.errors import Refused
+from core.extensions import csrf, db
+from core.identity import current_actor
+from core.openapi import document
+from core.shapes import json_body, respond
 
 bp = Blueprint("keys_api", __name__, url_prefix="/api")
 csrf.exempt(bp)

@@ -19,10 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, composite, mapped_column, relationship
 
-from app.models import Organisation, User, enum_column
-from app.money import Money
-from app.orm import Base, amount, created_at, currency, intpk
 from bidding.lifecycle import TenderState
+from core.models import Organisation, User, enum_column
+from core.money import Money
+from core.orm import Base, amount, created_at, currency, intpk
 
 
 class EvaluationMethod(enum.StrEnum):

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-from app.models import User
 from bidding.models import EvaluationMethod, OpeningRemedy, Tender
+from core.models import User
 from signing import documents
 from signing.models import SignedDocument
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import db
-from app.validation import ValidationError
 from bidding import services
 from bidding.forms import AmendForm, ConfirmForm, ReasonForm, TenderForm
 from bidding.lifecycle import TenderAction, TenderState, allowed_actions
 from bidding.models import Tender
+from core.errors import Refused
+from core.extensions import db
+from core.identity import current_actor
+from core.validation import ValidationError
 
 bp = Blueprint("bidding", __name__)
 

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 from flask_babel import gettext as _
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_serializer, model_validator
 
-from app.money import Money, check_currency, format_amount
-from app.shapes import (
+from bidding.lifecycle import TenderState
+from bidding.models import CriterionCategory, EvaluationMethod, OpeningRemedy
+from core.money import Money, check_currency, format_amount
+from core.shapes import (
     Choice,
     Currency,
     DecimalText,
@@ -24,12 +26,10 @@ from app.shapes import (
     Whole,
     validate,
 )
-from app.shapes import (
+from core.shapes import (
     Money as MoneyField,
 )
-from app.validation import ValidationError, parse_amount, parse_money
-from bidding.lifecycle import TenderState
-from bidding.models import CriterionCategory, EvaluationMethod, OpeningRemedy
+from core.validation import ValidationError, parse_amount, parse_money
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import Role, User
-from app.orm import utcnow
-from app.validation import ValidationError, parse_amount
 from bidding.lifecycle import IllegalTransition, TenderAction, TenderState, next_state
 from bidding.models import Amendment, Criterion, Lot, Tender
 from bidding.schemas import AmendmentInput, LotInput, TenderInput, parse_amendment, parse_tender
+from core.errors import Refused
+from core.extensions import db
+from core.models import Role, User
+from core.orm import utcnow
+from core.validation import ValidationError, parse_amount
 from signing import audit
 
 

@@ -6,10 +6,10 @@ import re
 
 from sqlalchemy import select
 
-from app.auth.passwords import hash_password, needs_rehash, verify_password
-from app.extensions import db
-from app.models import ROLE_ORGANISATION_KINDS, Organisation, Role, User
-from app.validation import ValidationError, parse_choice, parse_text
+from core.extensions import db
+from core.models import ROLE_ORGANISATION_KINDS, Organisation, Role, User
+from core.passwords import hash_password, needs_rehash, verify_password
+from core.validation import ValidationError, parse_choice, parse_text
 
 
 class LoginRefused(Exception):

@@ -7,8 +7,12 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from app.extensions import db
-from app.validation import ValidationError
+from core.extensions import db
+from core.validation import ValidationError
+
+
+class ConfigurationError(RuntimeError):
+    """A critical setting is missing or out of range; the platform refuses to start."""
 
 
 class Refused(Exception):
@@ -51,10 +55,6 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 
 
 def init_app(app: Flask) -> None:
-    from app.jsonbody import StrictRequest
-
-    app.request_class = StrictRequest  # every JSON body is read by the one strict reader (app/jsonbody.py)
-
     @app.errorhandler(ValidationError)
     def invalid(exc: ValidationError):
         db.session.rollback()

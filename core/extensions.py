@@ -9,7 +9,7 @@ from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
-from app.orm import Base
+from core.orm import Base
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()

@@ -8,7 +8,7 @@ superseded, or lost with a crashed process does no harm: every job also has a sw
 that does whatever the database still shows as due.
 
 The embedded default (`EmbeddedQueue`) runs no thread of its own: it wakes the job's sweep in the
-scheduler (app/scheduler.py), which runs it at its next turn in the scheduler's thread (the serving
+scheduler (core/scheduler.py), which runs it at its next turn in the scheduler's thread (the serving
 process) or in `flask scheduler run` (there, within the sweep's own interval). A later job queue
 (RQ, Dramatiq or Celery on Redis) implements `submit` by putting `(name, payload)` on its queue; its
 worker calls `run(name, payload)` in an application context. docs/decisions.md (issue 17) says why.
@@ -24,7 +24,7 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from app.extensions import db
+from core.extensions import db
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,8 @@ from flask import Request, current_app, has_app_context
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.validation import ValidationError
+from core.errors import Refused
+from core.validation import ValidationError
 
 #: Defaults for the settings of the same names.
 MAX_JSON_BODY = 1024 * 1024
@@ -42,7 +43,6 @@ _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 
 class JSONRefused(ValidationError):
     """A JSON document that breaks one of the rules; `status` is 413 for size, else 422."""
-
     def __init__(self, message: str, *, field: str | None = None, status: int = 422,
                  code: str = "invalid") -> None:
         super().__init__(field, message, code)
@@ -152,7 +152,6 @@ def loads(raw: bytes | str, *, max_bytes: int | None = None, max_depth: int | No
 
 class StrictRequest(Request):
     """Flask's request whose JSON is read by `loads` (bounded size and depth, no duplicate keys)."""
-
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         if cache and self._cached_json[silent] is not Ellipsis:
             return self._cached_json[silent]
@@ -168,8 +167,6 @@ class StrictRequest(Request):
             value = loads(self.get_data(cache=cache), max_bytes=max_bytes, max_depth=max_depth)
         except JSONRefused as exc:
             if exc.status == 413:  # answered as the request being too large, not as a field's error
-                from app.errors import Refused
-
                 raise Refused(exc.message, code=exc.code, status=413) from None
             raise
         if cache:
@@ -193,7 +190,6 @@ class SocketJSON:
     key and value rules apply here; a refused packet is dropped and logged by the server, as any other
     malformed packet. Outgoing packets are written by the standard library, as before.
     """
-
     #: Socket messages are bounded by Engine.IO; this only keeps `loads` from applying the body limit.
     MAX_BYTES = 16 * 1024 * 1024
 

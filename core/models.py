@@ -9,7 +9,7 @@ from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.orm import Base, created_at, intpk
+from core.orm import Base, created_at, intpk
 
 
 def enum_column(kind: type[enum.Enum], **kw):

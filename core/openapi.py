@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description, built from the JSON views themselves so it cannot leave one out.
 
 Each JSON view carries `@document(...)`: its summary, request model, query model, response model, success
-status and content type. Models are the pydantic classes of `app.shapes`, and their JSON Schema is what
+status and content type. Models are the pydantic classes of `core.shapes`, and their JSON Schema is what
 the document publishes (OpenAPI 3.1 is JSON Schema 2020-12), so the document says exactly what the code
 validates and answers. A few endpoints still describe themselves with the older shape dicts
 ("string", "money", {...}); those are published as loose schemas in which any value may be null.
@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from werkzeug.routing import IntegerConverter
 
-from app.shapes import MAX_ID
+from core.shapes import MAX_ID
 
 _TYPES = {"string": {"type": "string"}, "integer": {"type": "integer"}, "boolean": {"type": "boolean"},
           "object": {"type": "object"}, "array": {"type": "array", "items": {"type": "object"}},

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app import credit_code as uscc
-from app.extensions import db
-from app.models import Organisation, OrganisationKind
-from app.validation import ValidationError, parse_choice, parse_region, parse_text
+from core import credit_code as uscc
+from core.extensions import db
+from core.models import Organisation, OrganisationKind
+from core.validation import ValidationError, parse_choice, parse_region, parse_text
 
 
 def register(*, name: str, kind: str | OrganisationKind, credit_code: str, region: str) -> Organisation:

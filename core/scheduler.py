@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from flask import Flask
 
-from app.extensions import db
-from app.orm import utcnow
+from core.extensions import db
+from core.orm import utcnow
 
 log = logging.getLogger(__name__)
 

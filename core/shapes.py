@@ -1,13 +1,13 @@
 """One definition per API shape: pydantic models that validate requests, serialise and describe responses.
 
 A request model is validated from the strict JSON body (`read_body`) or the query string (`read_query`);
-its fields use the annotated types below, which call the domain rules in `app.validation`, so a model
-says *what* a field is and `app.validation` says *when a value is acceptable*. Any failure becomes our
+its fields use the annotated types below, which call the domain rules in `core.validation`, so a model
+says *what* a field is and `core.validation` says *when a value is acceptable*. Any failure becomes our
 `ValidationError` with `field` the dotted location (`lots[0].estimated_price`), answered as
 `{"error": {"code", "message", "field"}}` with 422.
 
 A response model is built by the view and answered by `respond`; money serialises as a decimal string,
-times as ISO 8601 in UTC, and a field that may be missing is `X | None`. `app.openapi` turns the same
+times as ISO 8601 in UTC, and a field that may be missing is `X | None`. `core.openapi` turns the same
 models into the OpenAPI 3.1 document (JSON Schema is native there), so the document, the validation and
 the serialisation cannot drift apart.
 """
@@ -24,8 +24,8 @@ import pydantic
 from flask import Response, current_app, request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 
-from app.money import check_currency
-from app.validation import (
+from core.money import check_currency
+from core.validation import (
     ValidationError,
     parse_amount,
     parse_choice,
@@ -63,7 +63,7 @@ def _iso(value: dt.datetime) -> str:
 
 
 def _rule(function: Any, **options: Any) -> BeforeValidator:
-    """A domain rule from app.validation as a pydantic validator (the field name comes from the location)."""
+    """A domain rule from core.validation as a pydantic validator (the field name comes from the location)."""
     return BeforeValidator(lambda value: function(value, "", **options))
 
 

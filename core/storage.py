@@ -138,7 +138,7 @@ class LocalBlobStore:
 
 def blob_store_from_config(config: Any) -> BlobStore:
     """The store named by `BLOB_STORE` ("module:Class"), built from configuration."""
-    target = config.get("BLOB_STORE", "app.storage:LocalBlobStore")
+    target = config.get("BLOB_STORE", "core.storage:LocalBlobStore")
     module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls.from_config(config)

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from app.money import MAX_INTEGER_DIGITS, STORED_DECIMALS, Money, check_currency, minor_units
+from core.money import MAX_INTEGER_DIGITS, STORED_DECIMALS, Money, check_currency, minor_units
 
 
 class ValidationError(ValueError):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from core.extensions import db
+
 if TYPE_CHECKING:
     from flask import Flask
 
@@ -20,7 +22,6 @@ JOB = "guarantees.issuers"
 def issuer_job(now: dt.datetime) -> dt.datetime | None:
     """Follow tenders' opening times, re-send waiting requests, poll pending ones, expire,
     refund; commits per step."""
-    from app.extensions import db
     from guarantees import claims, services, tenders
 
     tenders.follow_tender_times(now)  # an amended tender's later opening, before the figures count it

@@ -10,15 +10,15 @@ from typing import Any
 from flask import Blueprint, Response, request
 from sqlalchemy import select
 
-from app import credit_code
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import csrf, db
-from app.models import Organisation, Role, User
-from app.money import Money
-from app.openapi import CSV_UPLOADS, document
-from app.shapes import json_body, read_body, respond, validate
-from app.validation import ValidationError
+from core import credit_code
+from core.errors import Refused
+from core.extensions import csrf, db
+from core.identity import current_actor
+from core.models import Organisation, Role, User
+from core.money import Money
+from core.openapi import CSV_UPLOADS, document
+from core.shapes import json_body, read_body, respond, validate
+from core.validation import ValidationError
 from guarantees import cash, claims, coverage, issuers, rules, services, tenders, waivers
 from guarantees.imports import ImportResult
 from guarantees.models import (

@@ -22,12 +22,12 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import Organisation, User
-from app.money import Money, check_currency
-from app.orm import utcnow
-from app.validation import ValidationError, parse_amount, parse_text
+from core.errors import Refused
+from core.extensions import db
+from core.models import Organisation, User
+from core.money import Money, check_currency
+from core.orm import utcnow
+from core.validation import ValidationError, parse_amount, parse_text
 from guarantees import issuers, records
 from guarantees.adapters.interface import (
     DepositAccountAdapter,

@@ -46,7 +46,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ColumnElement
 
-from app.orm import utcnow
+from core.extensions import db
+from core.orm import utcnow
 from guarantees.lifecycle import GuaranteeState
 from guarantees.models import CashAccount, CashMovement, DepositRequirement, Guarantee, Waiver
 
@@ -152,7 +153,6 @@ def _components(as_of: dt.datetime, dialect: str):
 def _grouped(as_of: dt.datetime, dialect: str, period: Period,
              office: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two grouped tables straight from the database: deposit cases and instruments."""
-    from app.extensions import db
 
     c = _components(as_of, dialect)
     r = DepositRequirement
@@ -296,7 +296,6 @@ def report(*, period: Period | None = None, as_of: dt.datetime | None = None,
 
     Requirements whose opening time has not come (by `as_of`, and by the clock) are left out.
     """
-    from app.extensions import db
 
     as_of = as_of or utcnow()
     period = period or Period()

@@ -10,8 +10,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app.extensions import db
-from app.models import User
+from core.extensions import db
+from core.models import User
 from guarantees import cash_release
 from guarantees.cash_release import DIMENSIONS, Period
 from signing import documents

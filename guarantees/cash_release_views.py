@@ -17,14 +17,14 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import db
-from app.models import Organisation, Role
-from app.openapi import document
-from app.orm import utcnow
-from app.shapes import read_query, respond
-from app.validation import ValidationError
+from core.errors import Refused
+from core.extensions import db
+from core.identity import current_actor
+from core.models import Organisation, Role
+from core.openapi import document
+from core.orm import utcnow
+from core.shapes import read_query, respond
+from core.validation import ValidationError
 from guarantees import cash_release
 from guarantees.cash_release import DIMENSIONS, Period, ReportError
 from guarantees.schemas import CashReleaseOut, CashReleaseQuery, CashReleaseRow

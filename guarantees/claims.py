@@ -23,12 +23,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import Organisation, User
-from app.money import Money
-from app.orm import utcnow
-from app.validation import ValidationError
+from core.errors import Refused
+from core.extensions import db
+from core.models import Organisation, User
+from core.money import Money
+from core.orm import utcnow
+from core.validation import ValidationError
 from guarantees import cash, records, services
 from guarantees.adapters.interface import DEMAND_REASONS, DemandRequest, IssuerUnavailable, Party
 from guarantees.lifecycle import IN_FORCE, GuaranteeAction, GuaranteeState

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from app.models import Organisation
-from app.money import Money
+from core.models import Organisation
+from core.money import Money
 from guarantees import cash, services, waivers
 from guarantees.i18n import gettext as _
 from guarantees.lifecycle import GuaranteeState

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.models import User
-from app.validation import ValidationError
+from core.extensions import db
+from core.models import User
+from core.validation import ValidationError
 from guarantees.models import DepositImport
 from guarantees.schemas import ImportOut, RejectedRow
 
@@ -88,7 +89,6 @@ def run_import(
     actor: User | None,
 ) -> ImportResult:
     """Create the import record, hand each row to `handle` and keep the report; flushes, never commits."""
-    from app.extensions import db
 
     _header, rows = read_rows(data, required)
     record = DepositImport(

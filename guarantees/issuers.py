@@ -25,7 +25,7 @@ from typing import Any
 
 from flask import current_app
 
-from app.errors import Refused
+from core.errors import Refused
 from guarantees.adapters.interface import (
     INSTRUMENTS,
     AdapterConfigurationError,

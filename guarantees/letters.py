@@ -5,7 +5,7 @@ letter is genuine (its adapter's `verify`), and only then accepts the guarantee.
 came by itself (a callback or a poll, `services.record_issuer_event`) the platform does not wait: it
 verifies the callback, applies it and commits, with the letter `pending`
 (`guarantees.lifecycle.LetterVerification`), and the question to the issuer is a job
-(`app.jobs`, name `JOB`). An answer to a request the platform is sending (`services.send`) is already
+(`core.jobs`, name `JOB`). An answer to a request the platform is sending (`services.send`) is already
 a round trip to the issuer, so its letter is verified in the same step, as before.
 
 The job's handler is idempotent: it acts only while the guarantee still holds that very letter and its
@@ -27,8 +27,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from app import jobs
-from app.extensions import db
+from core import jobs
+from core.extensions import db
 from guarantees.lifecycle import LetterVerification
 from guarantees.models import Guarantee
 

@@ -25,9 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models import Organisation, User, enum_column
-from app.money import Money
-from app.orm import Base, amount, created_at, currency, intpk, utcnow
+from core.models import Organisation, User, enum_column
+from core.money import Money
+from core.orm import Base, amount, created_at, currency, intpk, utcnow
 from guarantees.lifecycle import GuaranteeState
 
 percent = Numeric(5, 2)

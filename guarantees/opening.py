@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.extensions import db
-from app.models import Organisation
+from core.extensions import db
+from core.models import Organisation
 from guarantees.coverage import coverage
 from guarantees.i18n import gettext as _
 from guarantees.tenders import requirement_for

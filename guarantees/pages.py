@@ -8,13 +8,13 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import db
-from app.models import Organisation, Role, User
-from app.money import Money
-from app.orm import utcnow
-from app.validation import ValidationError, parse_choice, parse_money, parse_text
+from core.errors import Refused
+from core.extensions import db
+from core.identity import current_actor
+from core.models import Organisation, Role, User
+from core.money import Money
+from core.orm import utcnow
+from core.validation import ValidationError, parse_choice, parse_money, parse_text
 from guarantees import api, cash, claims, coverage, issuers, rules, services, tenders, waivers
 from guarantees.imports import parse_date
 from guarantees.models import (

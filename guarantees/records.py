@@ -22,7 +22,7 @@ import hashlib
 import secrets
 from typing import Any
 
-from app.models import User
+from core.models import User
 from signing import audit
 from signing.canonical import canonical_json
 

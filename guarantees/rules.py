@@ -16,9 +16,9 @@ from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy import or_, select
 
-from app.extensions import db
-from app.money import Money
-from app.validation import ValidationError
+from core.extensions import db
+from core.money import Money, check_currency
+from core.validation import ValidationError, parse_decimal, parse_region, parse_text
 from guarantees.models import DepositRule, WaiverRule
 from guarantees.schemas import DepositRuleOut
 
@@ -156,13 +156,11 @@ DEPOSIT_RULE_COLUMNS = (
 
 
 def _jurisdiction(value: str) -> str:
-    from app.validation import parse_region
 
     return parse_region(value, "jurisdiction")
 
 
 def _optional_decimal(value: str, name: str, *, maximum: Decimal | None = None) -> Decimal | None:
-    from app.validation import parse_decimal
 
     if not value:
         return None
@@ -172,8 +170,6 @@ def _optional_decimal(value: str, name: str, *, maximum: Decimal | None = None) 
 
 def parse_deposit_rule(row: dict[str, str]) -> DepositRule:
     """One rules-table row, checked; raises ValidationError naming the field."""
-    from app.money import check_currency
-    from app.validation import parse_text
     from guarantees.imports import parse_date
 
     project_type = row.get("project_type") or ""

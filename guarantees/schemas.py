@@ -1,6 +1,6 @@
 """The deposits API's shapes: one pydantic model per request body, query and response (issue 12).
 
-Request models say what a body may hold (`app.shapes` field types call the rules of `app.validation`);
+Request models say what a body may hold (`core.shapes` field types call the rules of `core.validation`);
 rules that need the tender or the guarantee (the currency's decimals) read it from the validation
 context. Response models list every key an answer carries, `null` when it has no value; the services
 build them (`guarantee_out`, `waiver_out`, ...) and the pages read their JSON (`*_json`), so a page,
@@ -25,8 +25,8 @@ from pydantic import (
     model_validator,
 )
 
-from app.money import Money
-from app.shapes import (
+from core.money import Money
+from core.shapes import (
     Choice,
     Currency,
     DecimalText,
@@ -36,8 +36,8 @@ from app.shapes import (
     Text,
     UtcTime,
 )
-from app.shapes import Money as MoneyField
-from app.validation import ValidationError, parse_amount, parse_money
+from core.shapes import Money as MoneyField
+from core.validation import ValidationError, parse_amount, parse_money
 from guarantees.adapters.interface import DEMAND_REASONS
 from guarantees.lifecycle import GuaranteeState, LetterVerification
 from guarantees.models import TenderOutcome
@@ -195,7 +195,7 @@ class ClaimIn(RequestModel):
         return _in_currency(value, "", info)
 
 
-#: A unified social credit code as given (checked, with its check digit, by `app.credit_code`).
+#: A unified social credit code as given (checked, with its check digit, by `core.credit_code`).
 CreditCode = Annotated[str, WithJsonSchema({"type": "string",
                                             "description": "unified social credit code (GB 32100)"})]
 

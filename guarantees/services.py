@@ -21,12 +21,12 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import Organisation, User
-from app.money import Money
-from app.orm import utcnow
-from app.validation import ValidationError
+from core.errors import Refused
+from core.extensions import db
+from core.models import Organisation, User
+from core.money import Money
+from core.orm import utcnow
+from core.validation import ValidationError
 from guarantees import issuers, letters, records
 from guarantees.adapters import codec
 from guarantees.adapters.interface import (

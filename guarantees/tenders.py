@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import Organisation, User
-from app.money import Money
-from app.orm import utcnow
-from app.shapes import validate
-from app.validation import ValidationError
+from core.errors import Refused
+from core.extensions import db
+from core.models import Organisation, User
+from core.money import Money
+from core.orm import utcnow
+from core.shapes import validate
+from core.validation import ValidationError
 from guarantees import rules
 from guarantees.models import DepositRequirement
 from guarantees.schemas import MoneyOut, RequirementIn, RequirementOut, RuleRef

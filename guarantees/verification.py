@@ -20,10 +20,10 @@ from typing import Any
 from flask import Blueprint, jsonify, render_template, request
 from flask_babel import gettext as _
 
-from app.errors import Refused
-from app.extensions import csrf
-from app.openapi import document
-from app.validation import ValidationError, parse_text
+from core.errors import Refused
+from core.extensions import csrf
+from core.openapi import document
+from core.validation import ValidationError, parse_text
 from guarantees import issuers, services
 from guarantees.adapters.interface import IssuerError
 

@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from app import credit_code
-from app.errors import Refused
-from app.extensions import db
-from app.models import Organisation, User
-from app.money import Money
-from app.orm import utcnow
-from app.validation import ValidationError, parse_decimal, parse_region, parse_text
+from core import credit_code
+from core.errors import Refused
+from core.extensions import db
+from core.models import Organisation, User
+from core.money import Money
+from core.orm import utcnow
+from core.validation import ValidationError, parse_decimal, parse_region, parse_text
 from guarantees import records, rules
 from guarantees.imports import Duplicate, ImportResult, parse_date, run_import
 from guarantees.models import CreditRating, DepositRequirement, Waiver, WaiverRule

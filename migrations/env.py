@@ -6,8 +6,6 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
-# Every model module, so autogenerate and `flask db check` see the whole schema.
-import app.models  # noqa: F401
 import bidding.evaluation.award  # noqa: F401
 import bidding.evaluation.models  # noqa: F401
 import bidding.evaluation.rules  # noqa: F401
@@ -15,6 +13,9 @@ import bidding.experts.models  # noqa: F401
 import bidding.models  # noqa: F401
 import bidding.opening.models  # noqa: F401
 import bidding.submissions.models  # noqa: F401
+
+# Every model module, so autogenerate and `flask db check` see the whole schema.
+import core.models  # noqa: F401
 import guarantees.adapters.models  # noqa: F401
 import guarantees.models  # noqa: F401
 import signing.models  # noqa: F401

@@ -9,11 +9,11 @@ from pydantic import field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import NoResultFound
 
-from app.errors import error_response
-from app.extensions import csrf, db
-from app.openapi import document
-from app.shapes import RequestModel, ResponseModel, Whole, read_query, respond
-from app.validation import ValidationError
+from core.errors import error_response
+from core.extensions import csrf, db
+from core.openapi import document
+from core.shapes import RequestModel, ResponseModel, Whole, read_query, respond
+from core.validation import ValidationError
 from signing import audit, logstore
 from signing.models import LogEntry
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import current_app
 
-from app.extensions import db
-from app.models import Role, User
+from core.extensions import db
+from core.models import Role, User
 from signing.jose import TokenError, decode_jwt, encode_jwt
 from signing.keys import KeyPurpose, KeyStore
 

@@ -18,11 +18,11 @@ from typing import Any
 from flask import current_app, has_request_context, request
 from sqlalchemy import select
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import User
-from app.orm import utcnow
-from app.validation import ValidationError
+from core.errors import Refused
+from core.extensions import db
+from core.models import User
+from core.orm import utcnow
+from core.validation import ValidationError
 from signing import jose, logstore
 from signing.canonical import canonical_json
 from signing.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint, vkey

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from app.extensions import db
+from core.extensions import db
 
 log_cli = AppGroup("log", help="The audit log.")
 

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives import serialization
 from flask import current_app
 from sqlalchemy import select
 
-from app.auth.passwords import verify_password
-from app.errors import Refused
-from app.extensions import db
-from app.models import User
-from app.orm import utcnow
+from core.errors import Refused
+from core.extensions import db
+from core.models import User
+from core.orm import utcnow
+from core.passwords import verify_password
 from signing import audit
 from signing.ca import load_private_pem, private_bytes_pem
 from signing.keys import KeyStore

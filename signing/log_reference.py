@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.extensions import db
-from app.models import User
-from app.orm import utcnow
+from core.extensions import db
+from core.models import User
+from core.orm import utcnow
 from signing import audit, logstore
 from signing.canonical import canonical_json
 from signing.merkle import leaf_hash

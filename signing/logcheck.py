@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from app.extensions import db
+from core.extensions import db
 from signing import audit, logstore
 from signing.canonical import canonical_json
 from signing.checkpoint import CheckpointError, verify_checkpoint

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import TextClause
 
-from app.extensions import db
+from core.extensions import db
 from signing.merkle import MerkleTree, node_hash
 from signing.models import HEAD_ID, LogEntry, LogHead, LogNode
 

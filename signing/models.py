@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.orm import Base, UTCDateTime, created_at, intpk
+from core.orm import Base, UTCDateTime, created_at, intpk
 
 #: The one row of `log_head`.
 HEAD_ID = 1

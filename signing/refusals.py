@@ -28,8 +28,8 @@ from sqlalchemy import Integer, String, UniqueConstraint, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
-from app.orm import Base, UTCDateTime, intpk, utcnow
+from core.extensions import db
+from core.orm import Base, UTCDateTime, intpk, utcnow
 
 #: Defaults of the configuration keys REFUSAL_LIMIT and REFUSAL_WINDOW (seconds).
 LIMIT = 20

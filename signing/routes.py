@@ -9,10 +9,10 @@ from cryptography.hazmat.primitives import serialization
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import csrf, db
-from app.models import Role
+from core.errors import Refused
+from core.extensions import csrf, db
+from core.identity import current_actor
+from core.models import Role
 from signing import documents
 from signing.models import SignedDocument
 from signing.pdf import PdfSignatureError, inspect_pdf

@@ -8,8 +8,8 @@ from typing import Any, Literal
 from flask import Blueprint
 from pydantic import ConfigDict
 
-from app.openapi import document
-from app.shapes import ResponseModel, respond
+from core.openapi import document
+from core.shapes import ResponseModel, respond
 from signing import audit
 from signing.jose import public_jwk
 from signing.keys import KeyPurpose, PlatformKey

@@ -15,8 +15,8 @@ from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import create_engine, make_url, text
 
 from app import create_app
-from app.extensions import db
 from config import TestConfig
+from core.extensions import db
 
 
 def pytest_configure(config: pytest.Config) -> None:

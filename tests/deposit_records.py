@@ -7,8 +7,8 @@ import itertools
 import uuid
 from decimal import Decimal
 
-from app.extensions import db
-from app.models import OrganisationKind, Role
+from core.extensions import db
+from core.models import OrganisationKind, Role
 from guarantees.lifecycle import GuaranteeState
 from guarantees.models import (
     CashAccount,

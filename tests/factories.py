@@ -13,13 +13,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from app import credit_code
-from app.auth.services import create_user
-from app.models import Organisation, OrganisationKind, Role, User
-from app.organisations import register
-from app.orm import utcnow
 from bidding import keys, services
 from bidding.models import Tender
+from core import credit_code
+from core.accounts import create_user
+from core.models import Organisation, OrganisationKind, Role, User
+from core.organisations import register
+from core.orm import utcnow
 
 PASSWORD = "correct horse battery"
 _seq = itertools.count(1)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from flask import Flask, g, request
 from flask_babel import lazy_gettext as _l
 
-from app.extensions import db, login
-from app.models import User
+from app.auth.routes import api, bp
+from core.extensions import db, login
+from core.identity import install_token_resolver, is_api_request
+from core.models import User
+from signing.api_tokens import user_for_token
 from signing.jose import TokenError
 
 
 def init_app(app: Flask) -> None:
-    from app.auth.identity import is_api_request
-    from app.auth.routes import api, bp
-    from app.auth.tokens import user_for_token
-
+    install_token_resolver(app, user_for_token)
     login.login_view = "auth.login"
     login.login_message = _l("Sign in first.")
     login.session_protection = "strong"

@@ -10,13 +10,13 @@ from flask_login import login_user, logout_user
 from pydantic import Field
 
 from app.auth.forms import LoginForm
-from app.auth.services import LoginRefused, authenticate
-from app.auth.tokens import issue_token
-from app.errors import error_response
-from app.extensions import csrf, db
-from app.openapi import document
 from app.security import safe_redirect_target
-from app.shapes import RequestModel, ResponseModel, respond, validate
+from core.accounts import LoginRefused, authenticate
+from core.errors import error_response
+from core.extensions import csrf, db
+from core.openapi import document
+from core.shapes import RequestModel, ResponseModel, respond, validate
+from signing.api_tokens import issue_token
 
 bp = Blueprint("auth", __name__)
 api = Blueprint("auth_api", __name__, url_prefix="/api/auth")

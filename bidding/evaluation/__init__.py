@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.extensions import socketio
+
 if TYPE_CHECKING:
     from flask import Flask
 
@@ -20,7 +22,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(award_api)
     app.register_blueprint(award_pages)
     # -- evaluation room and score sheets (helper eval-room)
-    from app.extensions import socketio
     from bidding.evaluation import models  # noqa: F401  (registers the room's tables)
     from bidding.evaluation.api import bp as evaluation_api
     from bidding.evaluation.events import NAMESPACE, EvaluationNamespace

@@ -10,13 +10,13 @@ from typing import Any, TypeVar
 from flask import Blueprint
 from pydantic import RootModel
 
-from app.auth.identity import current_actor
-from app.extensions import csrf, db
-from app.openapi import document
-from app.shapes import RequestModel, read_body, respond
-from app.validation import ValidationError
 from bidding.evaluation import events, schemas, services
 from bidding.experts.models import Panel
+from core.extensions import csrf, db
+from core.identity import current_actor
+from core.openapi import document
+from core.shapes import RequestModel, read_body, respond
+from core.validation import ValidationError
 
 bp = Blueprint("evaluation_api", __name__, url_prefix="/api/evaluation")
 csrf.exempt(bp)  # bearer tokens only

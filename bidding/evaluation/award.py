@@ -14,11 +14,11 @@ from decimal import Decimal
 from sqlalchemy import CHAR, CheckConstraint, ForeignKey, Numeric, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models import Organisation, User, enum_column
-from app.orm import Base, created_at, intpk
 from bidding.lifecycle import transition
 from bidding.models import Tender
 from bidding.submissions.models import Bid
+from core.models import Organisation, User, enum_column
+from core.orm import Base, created_at, intpk
 
 
 class ObjectionState(enum.StrEnum):

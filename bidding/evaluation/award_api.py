@@ -9,17 +9,17 @@ from typing import Any
 from flask import Blueprint
 from sqlalchemy import select
 
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import csrf, db
-from app.models import Role, User
-from app.openapi import document
-from app.orm import utcnow
-from app.shapes import Money, RequestModel, ResponseModel, Text, UtcTime, Whole, read_body, respond
 from bidding.evaluation import award_services as services
 from bidding.evaluation.award import Award, AwardNotice, AwardObjection
 from bidding.evaluation.rules import Cents
 from bidding.models import Tender
+from core.errors import Refused
+from core.extensions import csrf, db
+from core.identity import current_actor
+from core.models import Role, User
+from core.openapi import document
+from core.orm import utcnow
+from core.shapes import Money, RequestModel, ResponseModel, Text, UtcTime, Whole, read_body, respond
 
 bp = Blueprint("award_api", __name__, url_prefix="/api/tenders")
 csrf.exempt(bp)  # bearer tokens only

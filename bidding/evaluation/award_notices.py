@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-from app.models import Organisation, User
 from bidding.evaluation.award import Award, Candidate, Publicity
 from bidding.models import Tender
+from core.models import Organisation, User
 from signing import documents
 from signing.models import SignedDocument
 

@@ -11,16 +11,16 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import db
-from app.models import Role, User
-from app.validation import ValidationError
 from bidding.evaluation import award_services as services
 from bidding.evaluation.award_api import public_tender, sees_all, snapshot
 from bidding.evaluation.rules import rules_for
 from bidding.lifecycle import TenderState
 from bidding.models import Tender
+from core.errors import Refused
+from core.extensions import db
+from core.identity import current_actor
+from core.models import Role, User
+from core.validation import ValidationError
 
 bp = Blueprint("award_pages", __name__)
 

@@ -24,11 +24,6 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import Role, User
-from app.orm import utcnow
-from app.validation import ValidationError, parse_int, parse_text
 from bidding.evaluation import award_notices as notices
 from bidding.evaluation.award import (
     Award,
@@ -50,6 +45,11 @@ from bidding.lifecycle import IllegalTransition, TenderAction, next_state
 from bidding.models import Tender
 from bidding.opening.models import BidOpening, BidOpeningState
 from bidding.submissions.models import Bid
+from core.errors import Refused
+from core.extensions import db
+from core.models import Role, User
+from core.orm import utcnow
+from core.validation import ValidationError, parse_int, parse_text
 from signing import audit, documents
 from signing.models import SignedDocument
 

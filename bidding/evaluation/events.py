@@ -3,7 +3,7 @@
 Thin, like the JSON API: authenticate on connect (the signed-in session cookie, or
 `auth={"token": <bearer JWT>}`; nobody watches anonymously: no or bad credentials are refused and
 counted, not logged: `signing.refusals`), check the role with the JSON endpoints' rules
-(`app.authz.check`), call the same services under `refusals_logged`, commit, then publish.
+(`core.access.check`), call the same services under `refusals_logged`, commit, then publish.
 
 Who is let in (docs/evaluation.md): the panel's accepted members (they score), the tender's office
 (read-only, and it may put clarification questions on the panel's behalf), supervisors (read-only).
@@ -32,14 +32,14 @@ from typing import Any
 from flask import request, session
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room, rooms
 
-from app import authz
-from app.auth.identity import SocketAuthError, socket_user
-from app.errors import Refused
-from app.extensions import db, socketio
-from app.models import User
-from app.validation import MAX_ID, is_id
 from bidding.evaluation import services
 from bidding.experts.models import Panel
+from core import access
+from core.errors import Refused
+from core.extensions import db, socketio
+from core.identity import SocketAuthError, socket_user
+from core.models import User
+from core.validation import MAX_ID, is_id
 from signing import refusals
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ class EvaluationNamespace(Namespace):
                 if isinstance(panel_id, int) and not isinstance(panel_id, bool) and not named:
                     raise Refused(f'name the panel: {{"panel": <id>}}, an integer from 1 to {MAX_ID}',
                                   code="bad_request", status=400, field="panel")
-                status = authz.check(endpoint, user, {"panel_id": panel_id})
+                status = access.check(endpoint, user, {"panel_id": panel_id})
                 if status == 401:
                     raise Refused("sign in, or connect with a bearer token", code="unauthorized", status=401)
                 if status is not None:

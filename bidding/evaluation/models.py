@@ -15,12 +15,12 @@ from decimal import Decimal
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models import User, enum_column
-from app.orm import Base, intpk
 from bidding.experts.models import Panel, PanelMember
 from bidding.lifecycle import transition
 from bidding.models import Criterion, Tender
 from bidding.submissions.models import Bid
+from core.models import User, enum_column
+from core.orm import Base, intpk
 
 # -- the state machines --
 

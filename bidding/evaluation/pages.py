@@ -6,10 +6,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import db
 from bidding.evaluation import events, services
+from core.errors import Refused
+from core.extensions import db
+from core.identity import current_actor
 
 bp = Blueprint("evaluation", __name__)
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from app.extensions import db
-from app.models import User
 from bidding.evaluation.scoring import Evaluation
 from bidding.models import Criterion, EvaluationMethod, Tender
 from bidding.submissions.models import Bid
+from core.extensions import db
+from core.models import User
 from signing import audit, documents
 from signing.models import SignedDocument
 from signing.pdf import MAX_SIGNATURES

@@ -25,15 +25,15 @@ from pydantic import (
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Numeric, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import User, enum_column
-from app.orm import Base, created_at, intpk, utcnow
-from app.shapes import Choice, Number, RequestModel, ResponseModel, UtcTime, Whole, validate
-from app.validation import ValidationError
 from bidding.evaluation.scoring import CENT, TIE_BREAK_KEYS, ScoringRules
 from bidding.lifecycle import TenderState
 from bidding.models import EvaluationMethod, Tender
+from core.errors import Refused
+from core.extensions import db
+from core.models import User, enum_column
+from core.orm import Base, created_at, intpk, utcnow
+from core.shapes import Choice, Number, RequestModel, ResponseModel, UtcTime, Whole, validate
+from core.validation import ValidationError
 from signing import audit
 
 #: A decimal answered with two places.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import csrf, db
-from app.openapi import document
-from app.shapes import json_body, respond
 from bidding.evaluation.rules import RulesIn, RulesOut, rules_for, set_rules
 from bidding.models import Tender
+from core.errors import Refused
+from core.extensions import csrf, db
+from core.identity import current_actor
+from core.openapi import document
+from core.shapes import json_body, respond
 
 bp = Blueprint("evaluation_rules_api", __name__, url_prefix="/api/tenders")
 csrf.exempt(bp)  # bearer tokens only

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, WithJsonSchema
 
-from app.shapes import RequestModel, ResponseModel
+from core.shapes import RequestModel, ResponseModel
 
 #: A time as the room carries it (ISO 8601, UTC).
 IsoTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]

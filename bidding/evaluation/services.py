@@ -36,10 +36,6 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import Role, User
-from app.orm import utcnow
 from bidding.evaluation import scoring
 from bidding.evaluation.models import (
     Clarification,
@@ -65,6 +61,10 @@ from bidding.lifecycle import TenderState
 from bidding.models import Criterion, CriterionCategory, Tender
 from bidding.opening.models import BidOpening, BidOpeningState
 from bidding.submissions.models import Bid
+from core.errors import Refused
+from core.extensions import db
+from core.models import Role, User
+from core.orm import utcnow
 from signing import audit, documents
 from signing.canonical import canonical_json
 

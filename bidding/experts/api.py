@@ -9,16 +9,16 @@ from flask import Blueprint, request
 from flask_babel import get_locale
 from pydantic import RootModel
 
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import csrf, db
-from app.openapi import CSV_UPLOADS, document
-from app.shapes import RequestModel, read_body, respond
-from app.validation import ValidationError
 from bidding.experts import draw as drawing
 from bidding.experts import pool, schemas, services, specialties
 from bidding.experts.models import Expert, PanelMember
 from bidding.models import Tender
+from core.errors import Refused
+from core.extensions import csrf, db
+from core.identity import current_actor
+from core.openapi import CSV_UPLOADS, document
+from core.shapes import RequestModel, read_body, respond
+from core.validation import ValidationError
 
 bp = Blueprint("experts_api", __name__, url_prefix="/api")
 csrf.exempt(bp)  # bearer tokens only

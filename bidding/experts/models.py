@@ -22,10 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models import Organisation, User, enum_column
-from app.orm import Base, created_at, intpk
 from bidding.lifecycle import transition
 from bidding.models import Tender
+from core.models import Organisation, User, enum_column
+from core.orm import Base, created_at, intpk
 
 # -- the pool ------------------------------------------------------------------------------------------------
 

@@ -18,12 +18,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app import credit_code as uscc
-from app.auth.services import create_user
-from app.extensions import db
-from app.models import Organisation, Role, User
-from app.orm import utcnow
-from app.validation import ValidationError, parse_choice, parse_region, parse_text
 from bidding.experts import specialties
 from bidding.experts.models import (
     AvailabilityKind,
@@ -41,6 +35,12 @@ from bidding.experts.schemas import (
     RelationOut,
     SpecialtyOut,
 )
+from core import credit_code as uscc
+from core.accounts import create_user
+from core.extensions import db
+from core.models import Organisation, Role, User
+from core.orm import utcnow
+from core.validation import ValidationError, parse_choice, parse_region, parse_text
 from signing import audit
 from signing.canonical import canonical_json
 

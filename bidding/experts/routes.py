@@ -11,13 +11,13 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import db
-from app.validation import ValidationError
 from bidding.experts import pool, services, specialties
 from bidding.experts.models import Expert, MemberStatus, PanelMember, RelationKind
 from bidding.models import Tender
+from core.errors import Refused
+from core.extensions import db
+from core.identity import current_actor
+from core.validation import ValidationError
 
 bp = Blueprint("experts", __name__)
 

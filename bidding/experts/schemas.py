@@ -19,9 +19,9 @@ from pydantic import (
     model_validator,
 )
 
-from app.shapes import Choice, Region, RequestModel, ResponseModel, Text, UtcTime, Whole
-from app.validation import ValidationError
 from bidding.experts.models import AvailabilityKind, RelationKind
+from core.shapes import Choice, Region, RequestModel, ResponseModel, Text, UtcTime, Whole
+from core.validation import ValidationError
 
 #: A calendar day, answered as YYYY-MM-DD.
 Day = Annotated[dt.date, PlainSerializer(lambda d: d.isoformat(), return_type=str),

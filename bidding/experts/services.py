@@ -26,11 +26,6 @@ from flask import current_app, has_request_context
 from flask_babel import gettext
 from sqlalchemy import func, select
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import Organisation, Role, User
-from app.orm import utcnow
-from app.validation import ValidationError, parse_int, parse_text
 from bidding.experts import draw as drawing
 from bidding.experts import specialties
 from bidding.experts.models import (
@@ -59,6 +54,11 @@ from bidding.lifecycle import TenderState
 from bidding.models import Tender
 from bidding.submissions.intake import lock_tender
 from bidding.submissions.models import Bid
+from core.errors import Refused
+from core.extensions import db
+from core.models import Organisation, Role, User
+from core.orm import utcnow
+from core.validation import ValidationError, parse_int, parse_text
 from signing import audit
 from signing.models import LogCheckpoint, LogEntry
 

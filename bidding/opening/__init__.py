@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.extensions import socketio
+
 if TYPE_CHECKING:
     from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from app.extensions import socketio
     from bidding.opening import (  # noqa: F401  (models registers the tables)
         decryption,
         models,

@@ -10,14 +10,14 @@ from typing import Annotated, Any, TypeVar
 from flask import Blueprint, current_app, request
 from pydantic import WithJsonSchema
 
-from app.auth.identity import current_actor
-from app.errors import Refused
-from app.extensions import csrf, db
-from app.openapi import document
-from app.shapes import RequestModel, ResponseModel, read_body, respond
-from app.validation import ValidationError
 from bidding.models import Tender
 from bidding.opening import publisher, services
+from core.errors import Refused
+from core.extensions import csrf, db
+from core.identity import current_actor
+from core.openapi import document
+from core.shapes import RequestModel, ResponseModel, read_body, respond
+from core.validation import ValidationError
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 from flask import Flask, current_app
 
 from bidding import envelope
+from core.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,6 @@ def _notify(app: Flask, events: list[dict[str, Any]]) -> None:
 
 def dispatch(bid_opening_ids: list[int]) -> list[concurrent.futures.Future]:
     """Decrypt these bid openings (state DECRYPTING, already committed); each future ends once recorded."""
-    from app.extensions import db
     from bidding.opening import services
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -159,7 +159,6 @@ def _record(
     app: Flask, opening_id: int, done: concurrent.futures.Future, recorded: concurrent.futures.Future
 ) -> None:
     """Record a worker's result in the parent, in a transaction of its own."""
-    from app.extensions import db
     from bidding.opening import services
 
     try:

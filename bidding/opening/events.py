@@ -3,7 +3,7 @@
 Thin, like the JSON API: authenticate on connect (the signed-in session cookie, or
 `auth={"token": <bearer JWT>}`; no credentials at all: a read-only public watcher; bad credentials:
 refused and counted, not logged, as are a watcher's refused actions: `signing.refusals`), check the
-role with the JSON endpoints' rules (`app.authz.check`), call the same services under
+role with the JSON endpoints' rules (`core.access.check`), call the same services under
 `refusals_logged`, commit, then `services.after_commit` and the publisher.
 
 Client -> server (each payload an object; `tender` an integer):
@@ -28,15 +28,15 @@ from typing import Any
 from flask import current_app, session
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room, rooms
 
-from app import authz
-from app.auth.identity import SocketAuthError, socket_user
-from app.errors import Refused
-from app.extensions import db
-from app.models import User
-from app.validation import MAX_ID, is_id
 from bidding.lifecycle import TenderState
 from bidding.models import Tender
 from bidding.opening import publisher, services
+from core import access
+from core.errors import Refused
+from core.extensions import db
+from core.identity import SocketAuthError, socket_user
+from core.models import User
+from core.validation import MAX_ID, is_id
 from signing import audit, refusals
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class OpeningNamespace(Namespace):
     ) -> dict[str, Any]:
         def change(tender: Tender) -> dict[str, Any]:
             user = _user()
-            status = authz.check(endpoint, user, {"tender_id": tender.id})
+            status = access.check(endpoint, user, {"tender_id": tender.id})
             if status == 401:
                 raise Refused(
                     "sign in, or connect with a bearer token, to take part", code="unauthorized", status=401

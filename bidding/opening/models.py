@@ -24,11 +24,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models import Organisation, User, enum_column
-from app.orm import Base, intpk
 from bidding.lifecycle import transition
 from bidding.models import Tender
 from bidding.submissions.models import Bid
+from core.models import Organisation, User, enum_column
+from core.orm import Base, intpk
 
 
 class OpeningState(enum.StrEnum):

@@ -20,17 +20,18 @@ from flask import Blueprint, abort, render_template
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app.auth.identity import current_actor
-from app.extensions import db
-from app.i18n import select_timezone
-from app.labels import ROLES, STATES
-from app.models import Role, User
-from app.storage import BlobError
 from bidding import envelope
+from bidding.labels import STATES
 from bidding.models import OpeningRemedy, Tender
 from bidding.opening import services
 from bidding.opening.models import BidOpeningState, KeySource, OpeningState
 from bidding.submissions.models import Bid, BidState
+from core.extensions import db
+from core.i18n import select_timezone
+from core.identity import current_actor
+from core.labels import ROLES
+from core.models import Role, User
+from core.storage import BlobError
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, request
 
-from app.extensions import db, socketio
+from core.extensions import db, socketio
 
 if TYPE_CHECKING:
     from bidding.models import Tender

@@ -11,9 +11,9 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from app.extensions import db
-from app.models import Role, User
 from bidding.opening.models import BidOpeningState, CheckIn, KeySource, Objection, Opening
+from core.extensions import db
+from core.models import Role, User
 from signing import documents
 from signing.models import SignedDocument
 

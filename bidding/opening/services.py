@@ -31,11 +31,6 @@ from flask import current_app
 from shamir_mnemonic.wordlist import WORD_INDEX_MAP
 from sqlalchemy import func, select, update
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import Role, User
-from app.orm import utcnow
-from app.storage import BlobError
 from bidding import envelope, keyfile, keys
 from bidding import services as tender_services
 from bidding.lifecycle import TenderAction, TenderState, next_state
@@ -57,6 +52,11 @@ from bidding.opening.models import (
     next_opening_state,
 )
 from bidding.submissions.models import Bid, BidState
+from core.errors import ConfigurationError, Refused
+from core.extensions import db
+from core.models import Role, User
+from core.orm import utcnow
+from core.storage import BlobError, BlobTooLarge
 from signing import audit, refusals
 from signing.models import LogCheckpoint, LogEntry, SignedDocument
 
@@ -200,7 +200,6 @@ def check_remedy_setting(config: Any) -> None:
     except (TypeError, ValueError):
         minutes = None
     if minutes is None or str(raw).strip() != str(minutes) or not low <= minutes <= high:
-        from app import ConfigurationError
 
         raise ConfigurationError(
             f"OPENING_REMEDY_MINUTES must be a whole number of minutes from {low} to {high}, not {raw!r}"
@@ -547,7 +546,6 @@ def receipt_evidence(tender: Tender, bid: Bid) -> tuple[LogEntry, LogEntry]:
 def store_copy(expected_sha256: str, chunks: Iterable[bytes]) -> int:
     """Stream a bidder's copy into the blob store under its hash, only if that is `expected_sha256` (any
     other copy leaves nothing behind); its size."""
-    from app.storage import BlobTooLarge
     from bidding.submissions.intake import max_envelope_size
 
     def same(blob) -> None:

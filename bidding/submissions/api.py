@@ -15,12 +15,6 @@ from contextlib import contextmanager
 from flask import Blueprint, Response, request, url_for
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
-from app.auth.identity import current_actor
-from app.errors import Refused, error_response
-from app.extensions import csrf, db
-from app.openapi import document
-from app.shapes import read_body, respond
-from app.validation import ValidationError
 from bidding import keys
 from bidding.submissions import intake, receipts, services, uploads
 from bidding.submissions.arrival import ARRIVED, STARTED
@@ -37,6 +31,12 @@ from bidding.submissions.schemas import (
     UploadIn,
     UploadOut,
 )
+from core.errors import Refused, error_response
+from core.extensions import csrf, db
+from core.identity import current_actor
+from core.openapi import document
+from core.shapes import read_body, respond
+from core.validation import ValidationError
 from signing import audit
 
 bp = Blueprint("submissions_api", __name__, url_prefix="/api")

@@ -21,12 +21,12 @@ import logging
 from flask import current_app
 from sqlalchemy import func, select
 
-from app.extensions import db, socketio
-from app.orm import utcnow
 from bidding.lifecycle import TenderAction, TenderState, next_state
 from bidding.models import Tender
 from bidding.submissions.intake import in_flight, lock_tender
 from bidding.submissions.services import active_envelopes
+from core.extensions import db, socketio
+from core.orm import utcnow
 from signing import audit
 
 log = logging.getLogger(__name__)

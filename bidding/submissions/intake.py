@@ -25,16 +25,16 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import Organisation, User
-from app.orm import utcnow
-from app.storage import BlobTooLarge, StoredBlob
 from bidding import keys
 from bidding.envelope import EnvelopeError, EnvelopeInfo, EnvelopeReader, Header, verify_signature
 from bidding.lifecycle import TenderState
 from bidding.models import BidderKey, Lot, OpeningKey, Tender
 from bidding.submissions.models import Arrival, Bid
+from core.errors import Refused
+from core.extensions import db
+from core.models import Organisation, User
+from core.orm import utcnow
+from core.storage import BlobTooLarge, StoredBlob
 
 log = logging.getLogger(__name__)
 

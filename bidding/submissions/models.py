@@ -8,9 +8,9 @@ import enum
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models import Organisation, User, enum_column
-from app.orm import Base, intpk
 from bidding.models import Tender
+from core.models import Organisation, User, enum_column
+from core.orm import Base, intpk
 
 #: Bids whose PDF receipt (or withdrawal receipt) is still to be issued by the receipt job.
 RECEIPT_PENDING = "receipt_document_id IS NULL"

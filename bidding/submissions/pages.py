@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, render_template_string
 from flask_babel import gettext as _
 
-from app.extensions import db
 from bidding.submissions import receipts
 from bidding.submissions.models import Bid
+from core.extensions import db
 
 bp = Blueprint("submissions_pages", __name__)
 

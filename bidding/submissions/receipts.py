@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 from flask import Response, current_app, url_for
 from sqlalchemy import func, or_, select, text, update
 
-from app.extensions import db
-from app.orm import utcnow
 from bidding.submissions.models import RECEIPT_PENDING, WITHDRAWAL_RECEIPT_PENDING, Bid, BidState
+from core.extensions import db
+from core.orm import utcnow
 from signing import audit, documents
 from signing.models import LogEntry, SignedDocument
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from app.shapes import RequestModel, ResponseModel, UtcTime, Whole
+from core.shapes import RequestModel, ResponseModel, UtcTime, Whole
 
 
 class BidOut(ResponseModel):

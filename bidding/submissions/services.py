@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import User
 from bidding.submissions import intake, receipts
 from bidding.submissions.intake import Accepted
 from bidding.submissions.models import Bid, BidState
 from bidding.submissions.schemas import BidOut
+from core.errors import Refused
+from core.extensions import db
+from core.models import User
 from signing import audit
 
 

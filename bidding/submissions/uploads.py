@@ -20,12 +20,12 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import delete, func, select
 
-from app.errors import Refused
-from app.extensions import db
-from app.models import User
 from bidding.submissions import intake
 from bidding.submissions.intake import ConnectionCut, Target
 from bidding.submissions.models import Arrival, Upload
+from core.errors import Refused
+from core.extensions import db
+from core.models import User
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ import logging
 
 from flask import Blueprint, Flask, current_app, request
 
-from app.errors import error_response
-from app.extensions import csrf, db
-from app.openapi import document
-from app.shapes import respond
+from core.errors import error_response
+from core.extensions import csrf, db
+from core.openapi import document
+from core.shapes import respond
 from guarantees.adapters.interface import CallbackReceiver, CallbackRejected
 from guarantees.adapters.models import (
     Channel,

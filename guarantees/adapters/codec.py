@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
-from app.money import Money
+from core.money import Money
 from guarantees.adapters import interface as i
 
 #: Every type that may travel, by its tag.

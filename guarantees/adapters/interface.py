@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from app.money import Money
+from core.money import Money
 
 #: Governing rules of every undertaking the platform asks for (ICC Uniform Rules for Demand Guarantees).
 URDG_758 = "URDG 758"

@@ -23,8 +23,9 @@ from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, delete, sele
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models import enum_column
-from app.orm import Base, intpk, utcnow
+from core.extensions import db
+from core.models import enum_column
+from core.orm import Base, intpk, utcnow
 
 
 class Channel(enum.StrEnum):
@@ -259,7 +260,6 @@ class DatabaseExchangeLog:
     """The log in the platform's database (`issuer_exchanges`), in the caller's transaction."""
 
     def record(self, exchange: Exchange) -> None:
-        from app.extensions import db
 
         db.session.add(
             IssuerExchange(
@@ -282,7 +282,6 @@ class DatabaseExchangeLog:
 
     @staticmethod
     def _last(*conditions) -> Exchange | None:
-        from app.extensions import db
 
         row = db.session.scalars(
             select(IssuerExchange).where(*conditions).order_by(IssuerExchange.id.desc()).limit(1)
@@ -320,7 +319,6 @@ class DatabaseExchangeLog:
         )
 
     def answers_for(self, *, issuer: str, undertaking: str) -> list[Exchange]:
-        from app.extensions import db
 
         rows = db.session.scalars(
             select(IssuerExchange)
@@ -359,7 +357,6 @@ class DatabaseReplayStore:
         return cls()
 
     def remember(self, *, issuer: str, message_id: str, expires_at: dt.datetime) -> bool:
-        from app.extensions import db
 
         exists = db.session.scalar(
             select(ReplayEntry.id).where(
@@ -382,7 +379,6 @@ class DatabaseReplayStore:
     @staticmethod
     def forget_expired(now: dt.datetime | None = None) -> int:
         """Drop entries whose callbacks the time window refuses anyway; returns how many."""
-        from app.extensions import db
 
         result = db.session.execute(delete(ReplayEntry).where(ReplayEntry.expires_at < (now or utcnow())))
         return int(result.rowcount or 0)

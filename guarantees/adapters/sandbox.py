@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 from cryptography import x509
 
-from app.money import Money
+from core.money import Money
 from guarantees.adapters import codec
 from guarantees.adapters.interface import (
     AdapterConfigurationError,

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.money import Money
+from core.money import Money
 from guarantees.adapters import codec
 from guarantees.adapters.interface import (
     URDG_758,

@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from app.money import minor_units
+from core.money import minor_units
 
 #: The SWIFT `x` character set (without CrLf); `z` adds a few more, which we never need to emit.
 X_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-?:().,'+ ")

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from app.money import Money
+from core.money import Money
 from guarantees.adapters.interface import AmendedUndertaking, IssuedUndertaking, Pending, UnknownUndertaking
 from guarantees.adapters.swift import (
     answer_message,

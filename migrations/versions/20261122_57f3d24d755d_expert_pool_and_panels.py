@@ -9,7 +9,7 @@ Issue 6: the expert pool (experts, specialties, relations, availability), panels
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm
+import core.orm
 
 
 # revision identifiers, used by Alembic.
@@ -28,8 +28,8 @@ def upgrade():
     sa.Column('title', sa.String(length=100), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('secret', sa.LargeBinary(length=32), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('length(region) = 6', name=op.f('ck_experts_region_length')),
     sa.ForeignKeyConstraint(['employer_id'], ['organisations.id'], name=op.f('fk_experts_employer_id_organisations')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_experts_user_id_users')),
@@ -61,7 +61,7 @@ def upgrade():
     sa.Column('organisation_name', sa.String(length=200), nullable=False),
     sa.Column('kind', sa.Enum('former_employer', 'shareholder', 'relative', 'other', name='expert_relation_kind', native_enum=False, length=32), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
-    sa.Column('declared_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('declared_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('length(credit_code) = 18', name=op.f('ck_expert_relations_credit_code_length')),
     sa.ForeignKeyConstraint(['expert_id'], ['experts.id'], name=op.f('fk_expert_relations_expert_id_experts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_expert_relations')),
@@ -91,9 +91,9 @@ def upgrade():
     sa.Column('seats', sa.Integer(), nullable=False),
     sa.Column('evaluation_date', sa.Date(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('constituted_at', app.orm.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revealed_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('constituted_at', core.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revealed_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('lot_number > 0', name=op.f('ck_panels_lot_positive')),
     sa.CheckConstraint('seats > 0', name=op.f('ck_panels_seats_positive')),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_panels_created_by_id_users')),
@@ -110,7 +110,7 @@ def upgrade():
     sa.Column('panel_id', sa.Integer(), nullable=False),
     sa.Column('number', sa.Integer(), nullable=False),
     sa.Column('requested_by_id', sa.Integer(), nullable=False),
-    sa.Column('requested_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('requested_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.Column('slots', sa.JSON(), nullable=False),
     sa.Column('recent_days', sa.Integer(), nullable=False),
     sa.Column('seed', sa.String(length=64), nullable=False),
@@ -135,11 +135,11 @@ def upgrade():
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('status', sa.Enum('drawn', 'accepted', 'declined', 'replaced', 'backup', name='panel_member_status', native_enum=False, length=32), nullable=False),
     sa.Column('pseudonym', sa.String(length=64), nullable=False),
-    sa.Column('drawn_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('called_up_at', app.orm.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('accepted_at', app.orm.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('declined_at', app.orm.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('replaced_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('drawn_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('called_up_at', core.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('accepted_at', core.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('declined_at', core.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('replaced_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.Column('coi_text', sa.Text(), nullable=True),
     sa.Column('coi_version', sa.String(length=16), nullable=True),
     sa.Column('coi_flags', sa.JSON(), nullable=True),

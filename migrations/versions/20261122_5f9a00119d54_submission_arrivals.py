@@ -10,7 +10,7 @@ before the deadline); who withdrew a bid, and the indexes the deferred PDF recei
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm
+import core.orm
 
 
 # revision identifiers, used by Alembic.
@@ -27,7 +27,7 @@ def upgrade():
     op.create_table('submission_arrivals',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('tender_id', sa.Integer(), nullable=False),
-    sa.Column('started_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.Column('upload_id', sa.String(length=32), nullable=True),
     sa.ForeignKeyConstraint(['tender_id'], ['tenders.id'], name=op.f('fk_submission_arrivals_tender_id_tenders'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_submission_arrivals'))

@@ -8,7 +8,7 @@ Create Date: 2026-11-22 14:41:18.991519
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm
+import core.orm
 
 
 # revision identifiers, used by Alembic.
@@ -26,7 +26,7 @@ def upgrade():
     sa.Column('kind', sa.Enum('tendering_office', 'bidder', 'issuer', 'supervisor', 'operator', name='organisation_kind', native_enum=False, length=32), nullable=False),
     sa.Column('credit_code', sa.String(length=18), nullable=False),
     sa.Column('region', sa.String(length=6), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('length(credit_code) = 18', name=op.f('ck_organisations_credit_code_length')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_organisations')),
     sa.UniqueConstraint('credit_code', name=op.f('uq_organisations_credit_code'))
@@ -40,9 +40,9 @@ def upgrade():
     sa.Column('organisation_id', sa.Integer(), nullable=True),
     sa.Column('locale', sa.String(length=8), nullable=True),
     sa.Column('failed_logins', sa.Integer(), nullable=False),
-    sa.Column('locked_until', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('locked_until', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.Column('session_version', sa.Integer(), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_users_organisation_id_organisations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
@@ -58,14 +58,14 @@ def upgrade():
     sa.Column('estimated_amount', sa.Numeric(precision=18, scale=2), nullable=False),
     sa.Column('currency', sa.CHAR(length=3), nullable=False),
     sa.Column('deposit_amount', sa.Numeric(precision=18, scale=2), nullable=False),
-    sa.Column('submission_deadline', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('opening_time', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submission_deadline', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('opening_time', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.Column('bid_validity_days', sa.Integer(), nullable=False),
     sa.Column('evaluation_method', sa.Enum('lowest_evaluated_price', 'comprehensive_scoring', name='evaluation_method', native_enum=False, length=32), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('published_at', app.orm.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('cancelled_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('published_at', core.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cancelled_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.Column('cancel_reason', sa.Text(), nullable=True),
     sa.CheckConstraint('bid_validity_days > 0', name=op.f('ck_tenders_validity_positive')),
     sa.CheckConstraint('deposit_amount >= 0', name=op.f('ck_tenders_deposit_not_negative')),
@@ -91,7 +91,7 @@ def upgrade():
     sa.Column('changes', sa.JSON(), nullable=False),
     sa.Column('deadline_extended', sa.Boolean(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_amendments_created_by_id_users')),
     sa.ForeignKeyConstraint(['tender_id'], ['tenders.id'], name=op.f('fk_amendments_tender_id_tenders'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_amendments')),

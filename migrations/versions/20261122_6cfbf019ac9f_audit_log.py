@@ -16,7 +16,7 @@ import os
 import sqlalchemy as sa
 from alembic import context, op
 
-import app.orm
+import core.orm
 
 # revision identifiers, used by Alembic.
 revision = '6cfbf019ac9f'
@@ -38,7 +38,7 @@ def upgrade():
     sa.Column('root_hash', sa.LargeBinary(length=32), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('milestone', sa.String(length=64), nullable=True),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_log_checkpoints'))
     )
     with op.batch_alter_table('log_checkpoints', schema=None) as batch_op:
@@ -49,7 +49,7 @@ def upgrade():
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('leaf_hash', sa.LargeBinary(length=32), nullable=False),
     sa.Column('event', sa.String(length=64), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('"index" >= 0', name=op.f('ck_log_entries_index_not_negative')),
     sa.PrimaryKeyConstraint('index', name=op.f('pk_log_entries'))
     )

@@ -9,7 +9,7 @@ Issue 6: the evaluation rooms, score sheets and scores, outlier flags, clarifica
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm
+import core.orm
 
 
 # revision identifiers, used by Alembic.
@@ -26,10 +26,10 @@ def upgrade():
     sa.Column('tender_id', sa.Integer(), nullable=False),
     sa.Column('state', sa.Enum('scoring', 'review', 'signing', 'signed', name='evaluation_room_state', native_enum=False, length=32), nullable=False),
     sa.Column('label_key', sa.String(length=64), nullable=False),
-    sa.Column('opened_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('scoring_closed_at', app.orm.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finalised_at', app.orm.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('signed_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('opened_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('scoring_closed_at', core.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finalised_at', core.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('signed_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
     sa.Column('report_document_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['panel_id'], ['panels.id'], name=op.f('fk_evaluation_rooms_panel_id_panels')),
@@ -50,9 +50,9 @@ def upgrade():
     sa.Column('number', sa.Integer(), nullable=False),
     sa.Column('state', sa.Enum('draft', 'submitted', name='score_sheet_state', native_enum=False, length=32), nullable=False),
     sa.Column('salt', sa.String(length=64), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('submitted_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('number > 0', name=op.f('ck_score_sheets_number_positive')),
     sa.ForeignKeyConstraint(['member_id'], ['panel_members.id'], name=op.f('fk_score_sheets_member_id_panel_members')),
     sa.ForeignKeyConstraint(['room_id'], ['evaluation_rooms.id'], name=op.f('fk_score_sheets_room_id_evaluation_rooms')),
@@ -71,7 +71,7 @@ def upgrade():
     sa.Column('criterion_id', sa.Integer(), nullable=False),
     sa.Column('value', sa.Numeric(precision=7, scale=2), nullable=False),
     sa.Column('comment', sa.Text(), nullable=False),
-    sa.Column('updated_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('value >= 0', name=op.f('ck_scores_value_not_negative')),
     sa.ForeignKeyConstraint(['bid_id'], ['bids.id'], name=op.f('fk_scores_bid_id_bids')),
     sa.ForeignKeyConstraint(['criterion_id'], ['criteria.id'], name=op.f('fk_scores_criterion_id_criteria')),
@@ -95,8 +95,8 @@ def upgrade():
     sa.Column('state', sa.Enum('open', 'justified', 'revised', 'cleared', name='score_flag_state', native_enum=False, length=32), nullable=False),
     sa.Column('justification', sa.Text(), nullable=True),
     sa.Column('revised_to', sa.Numeric(precision=7, scale=2), nullable=True),
-    sa.Column('raised_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('resolved_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('raised_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('resolved_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['bid_id'], ['bids.id'], name=op.f('fk_score_flags_bid_id_bids')),
     sa.ForeignKeyConstraint(['criterion_id'], ['criteria.id'], name=op.f('fk_score_flags_criterion_id_criteria')),
     sa.ForeignKeyConstraint(['room_id'], ['evaluation_rooms.id'], name=op.f('fk_score_flags_room_id_evaluation_rooms')),
@@ -116,12 +116,12 @@ def upgrade():
     sa.Column('asked_by_id', sa.Integer(), nullable=False),
     sa.Column('label', sa.String(length=8), nullable=True),
     sa.Column('question', sa.Text(), nullable=False),
-    sa.Column('asked_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deadline', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('asked_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deadline', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.Column('state', sa.Enum('asked', 'answered', name='clarification_state', native_enum=False, length=32), nullable=False),
     sa.Column('answer', sa.Text(), nullable=True),
     sa.Column('answered_by_id', sa.Integer(), nullable=True),
-    sa.Column('answered_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('answered_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('deadline > asked_at', name=op.f('ck_clarifications_deadline_after_question')),
     sa.ForeignKeyConstraint(['answered_by_id'], ['users.id'], name=op.f('fk_clarifications_answered_by_id_users')),
     sa.ForeignKeyConstraint(['asked_by_id'], ['users.id'], name=op.f('fk_clarifications_asked_by_id_users')),

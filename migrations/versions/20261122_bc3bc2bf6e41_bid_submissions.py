@@ -8,7 +8,7 @@ Create Date: 2026-11-22 15:18:17.032097
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm
+import core.orm
 
 
 # revision identifiers, used by Alembic.
@@ -27,8 +27,8 @@ def upgrade():
     sa.Column('lot_number', sa.Integer(), nullable=False),
     sa.Column('size', sa.BigInteger(), nullable=False),
     sa.Column('received', sa.BigInteger(), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('received >= 0 AND received <= size', name=op.f('ck_bid_uploads_received_range')),
     sa.CheckConstraint('size > 0', name=op.f('ck_bid_uploads_size_positive')),
     sa.ForeignKeyConstraint(['tender_id'], ['tenders.id'], name=op.f('fk_bid_uploads_tender_id_tenders'), ondelete='CASCADE'),
@@ -53,11 +53,11 @@ def upgrade():
     sa.Column('bidder_x25519_kid', sa.String(length=64), nullable=False),
     sa.Column('bidder_ed25519_kid', sa.String(length=64), nullable=False),
     sa.Column('state', sa.Enum('active', 'superseded', 'withdrawn', name='bid_state', native_enum=False, length=32), nullable=False),
-    sa.Column('submitted_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.Column('replaces_id', sa.Integer(), nullable=True),
     sa.Column('receipt_document_id', sa.Integer(), nullable=True),
     sa.Column('log_index', sa.BigInteger(), nullable=False),
-    sa.Column('withdrawn_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('withdrawn_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.Column('withdrawal_log_index', sa.BigInteger(), nullable=True),
     sa.Column('withdrawal_document_id', sa.Integer(), nullable=True),
     sa.CheckConstraint('lot_number > 0', name=op.f('ck_bids_lot_positive')),

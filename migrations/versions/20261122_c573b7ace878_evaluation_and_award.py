@@ -10,7 +10,7 @@ bidders' objections, awards and the notices to bidders (bidding/evaluation/award
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm
+import core.orm
 
 
 # revision identifiers, used by Alembic.
@@ -35,8 +35,8 @@ def upgrade():
     sa.Column('publicity_days', sa.Integer(), nullable=False),
     sa.Column('candidate_count', sa.Integer(), nullable=False),
     sa.Column('tie_breaks', sa.JSON(), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
     sa.CheckConstraint('benchmark_discount_percent >= 0 AND benchmark_discount_percent < 100', name=op.f('ck_evaluation_rules_discount_range')),
     sa.CheckConstraint('candidate_count BETWEEN 1 AND 3', name=op.f('ck_evaluation_rules_candidate_count_range')),
@@ -52,13 +52,13 @@ def upgrade():
     op.create_table('publicities',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('tender_id', sa.Integer(), nullable=False),
-    sa.Column('starts_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ends_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('starts_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.Column('published_by_id', sa.Integer(), nullable=False),
     sa.Column('notice_document_id', sa.Integer(), nullable=False),
-    sa.Column('awarded_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('awarded_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.Column('result_document_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('ends_at > starts_at', name=op.f('ck_publicities_period_order')),
     sa.ForeignKeyConstraint(['notice_document_id'], ['documents.id'], name=op.f('fk_publicities_notice_document_id_documents')),
     sa.ForeignKeyConstraint(['published_by_id'], ['users.id'], name=op.f('fk_publicities_published_by_id_users')),
@@ -78,7 +78,7 @@ def upgrade():
     sa.Column('organisation_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.Enum('award', 'result', name='award_notice_kind', native_enum=False, length=32), nullable=False),
     sa.Column('document_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['bid_id'], ['bids.id'], name=op.f('fk_award_notices_bid_id_bids')),
     sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_award_notices_document_id_documents')),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_award_notices_organisation_id_organisations')),
@@ -97,11 +97,11 @@ def upgrade():
     sa.Column('organisation_id', sa.Integer(), nullable=False),
     sa.Column('raised_by_id', sa.Integer(), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
-    sa.Column('raised_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('raised_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.Column('state', sa.Enum('raised', 'answered', name='award_objection_state', native_enum=False, length=32), nullable=False),
     sa.Column('answer', sa.Text(), nullable=True),
     sa.Column('answered_by_id', sa.Integer(), nullable=True),
-    sa.Column('answered_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('answered_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['answered_by_id'], ['users.id'], name=op.f('fk_award_objections_answered_by_id_users')),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_award_objections_organisation_id_organisations')),
     sa.ForeignKeyConstraint(['publicity_id'], ['publicities.id'], name=op.f('fk_award_objections_publicity_id_publicities')),
@@ -123,7 +123,7 @@ def upgrade():
     sa.Column('price_amount', sa.Numeric(precision=18, scale=2), nullable=False),
     sa.Column('price_currency', sa.CHAR(length=3), nullable=False),
     sa.Column('awarded_by_id', sa.Integer(), nullable=False),
-    sa.Column('awarded_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('awarded_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('candidate_rank > 0', name=op.f('ck_awards_candidate_rank_positive')),
     sa.ForeignKeyConstraint(['awarded_by_id'], ['users.id'], name=op.f('fk_awards_awarded_by_id_users')),
     sa.ForeignKeyConstraint(['bid_id'], ['bids.id'], name=op.f('fk_awards_bid_id_bids')),

@@ -8,7 +8,7 @@ Create Date: 2026-11-22 15:13:47.269231
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm
+import core.orm
 
 
 # revision identifiers, used by Alembic.
@@ -28,8 +28,8 @@ def upgrade():
     sa.Column('ed25519_public', sa.LargeBinary(length=32), nullable=False),
     sa.Column('ed25519_kid', sa.String(length=64), nullable=False),
     sa.Column('registered_by_id', sa.Integer(), nullable=False),
-    sa.Column('registered_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('registered_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_bidder_keys_organisation_id_organisations')),
     sa.ForeignKeyConstraint(['registered_by_id'], ['users.id'], name=op.f('fk_bidder_keys_registered_by_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_bidder_keys')),
@@ -49,7 +49,7 @@ def upgrade():
     sa.Column('fingerprints', sa.JSON(), nullable=False),
     sa.Column('custodians', sa.JSON(), nullable=False),
     sa.Column('registered_by_id', sa.Integer(), nullable=False),
-    sa.Column('registered_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('registered_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('threshold >= 2 AND threshold <= count AND count <= 16', name=op.f('ck_opening_keys_threshold_range')),
     sa.ForeignKeyConstraint(['registered_by_id'], ['users.id'], name=op.f('fk_opening_keys_registered_by_id_users')),
     sa.ForeignKeyConstraint(['tender_id'], ['tenders.id'], name=op.f('fk_opening_keys_tender_id_tenders'), ondelete='CASCADE'),

@@ -10,7 +10,7 @@ exchange, signed callback and SWIFT file, by idempotency key and message id) and
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm
+import core.orm
 
 
 # revision identifiers, used by Alembic.
@@ -35,7 +35,7 @@ def upgrade():
     sa.Column('outcome', sa.JSON(), nullable=True),
     sa.Column('body_sha256', sa.String(length=64), nullable=True),
     sa.Column('size', sa.Integer(), nullable=True),
-    sa.Column('at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_issuer_exchanges'))
     )
     with op.batch_alter_table('issuer_exchanges', schema=None) as batch_op:
@@ -47,8 +47,8 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('issuer_code', sa.String(length=32), nullable=False),
     sa.Column('message_id', sa.String(length=128), nullable=False),
-    sa.Column('expires_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('received_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_issuer_replay_store')),
     sa.UniqueConstraint('issuer_code', 'message_id', name='uq_issuer_replay_store_message')
     )

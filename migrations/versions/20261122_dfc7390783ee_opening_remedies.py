@@ -7,12 +7,12 @@ Create Date: 2026-11-22 17:30:00
 Issue 5's remaining pieces: the custodians' remedy ends at a deadline (`remedy_ends_at`), a failed
 tender's signed failure notice (`failure_notice_document_id`) and the copy it was re-tendered as
 (`retendered_as_id`). The opening's new state `awaiting_conclusion` needs no DDL: enum columns are
-VARCHAR(32) without a check constraint (app.models.enum_column).
+VARCHAR(32) without a check constraint (core.models.enum_column).
 """
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm
+import core.orm
 
 
 # revision identifiers, used by Alembic.
@@ -24,7 +24,7 @@ depends_on = None
 
 def upgrade():
     with op.batch_alter_table('openings', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('remedy_ends_at', app.orm.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('remedy_ends_at', core.orm.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('failure_notice_document_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('retendered_as_id', sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f('ix_openings_remedy_ends_at'), ['remedy_ends_at'], unique=False)

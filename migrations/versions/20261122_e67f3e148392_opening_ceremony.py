@@ -8,7 +8,7 @@ Create Date: 2026-11-22 16:06:28.421286
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm
+import core.orm
 
 
 # revision identifiers, used by Alembic.
@@ -26,7 +26,7 @@ def upgrade():
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=True),
     sa.Column('role', sa.String(length=32), nullable=False),
-    sa.Column('at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_opening_check_ins_organisation_id_organisations')),
     sa.ForeignKeyConstraint(['tender_id'], ['tenders.id'], name=op.f('fk_opening_check_ins_tender_id_tenders')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_opening_check_ins_user_id_users')),
@@ -41,10 +41,10 @@ def upgrade():
     sa.Column('tender_id', sa.Integer(), nullable=False),
     sa.Column('raised_by_id', sa.Integer(), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
-    sa.Column('raised_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('raised_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.Column('answer', sa.Text(), nullable=True),
     sa.Column('answered_by_id', sa.Integer(), nullable=True),
-    sa.Column('answered_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('answered_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['answered_by_id'], ['users.id'], name=op.f('fk_opening_objections_answered_by_id_users')),
     sa.ForeignKeyConstraint(['raised_by_id'], ['users.id'], name=op.f('fk_opening_objections_raised_by_id_users')),
     sa.ForeignKeyConstraint(['tender_id'], ['tenders.id'], name=op.f('fk_opening_objections_tender_id_tenders')),
@@ -59,7 +59,7 @@ def upgrade():
     sa.Column('fingerprint', sa.String(length=64), nullable=False),
     sa.Column('sealed_mnemonic', sa.LargeBinary(), nullable=False),
     sa.Column('received_by_id', sa.Integer(), nullable=False),
-    sa.Column('received_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['received_by_id'], ['users.id'], name=op.f('fk_opening_shares_received_by_id_users')),
     sa.ForeignKeyConstraint(['tender_id'], ['tenders.id'], name=op.f('fk_opening_shares_tender_id_tenders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_opening_shares')),
@@ -72,10 +72,10 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('tender_id', sa.Integer(), nullable=False),
     sa.Column('host_id', sa.Integer(), nullable=False),
-    sa.Column('started_at', app.orm.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('window_ends_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', core.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('window_ends_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.Column('state', sa.Enum('decrypting', 'remedy', 'concluded', 'failed', name='opening_state', native_enum=False, length=32), nullable=False),
-    sa.Column('concluded_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('concluded_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.Column('record_document_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['host_id'], ['users.id'], name=op.f('fk_openings_host_id_users')),
     sa.ForeignKeyConstraint(['record_document_id'], ['documents.id'], name=op.f('fk_openings_record_document_id_documents')),
@@ -100,7 +100,7 @@ def upgrade():
     sa.Column('duration_days', sa.Integer(), nullable=True),
     sa.Column('terms', sa.JSON(), nullable=True),
     sa.Column('outcome', sa.Text(), nullable=True),
-    sa.Column('opened_at', app.orm.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('opened_at', core.orm.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('attempts >= 0', name=op.f('ck_bid_openings_attempts_not_negative')),
     sa.CheckConstraint('price_amount IS NULL OR price_amount >= 0', name=op.f('ck_bid_openings_price_not_negative')),
     sa.ForeignKeyConstraint(['bid_id'], ['bids.id'], name=op.f('fk_bid_openings_bid_id_bids')),

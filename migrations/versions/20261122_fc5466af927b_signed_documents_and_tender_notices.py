@@ -8,7 +8,7 @@ Create Date: 2026-11-22 15:04:57.044050
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm
+import core.orm
 
 
 # revision identifiers, used by Alembic.
@@ -29,7 +29,7 @@ def upgrade():
     sa.Column('public', sa.Boolean(), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=True),
     sa.Column('reserved', sa.JSON(), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_documents_organisation_id_organisations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_documents'))
     )
@@ -46,7 +46,7 @@ def upgrade():
     sa.Column('signer_label', sa.String(length=200), nullable=False),
     sa.Column('signed_by_id', sa.Integer(), nullable=True),
     sa.Column('log_index', sa.Integer(), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_document_versions_document_id_documents'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['signed_by_id'], ['users.id'], name=op.f('fk_document_versions_signed_by_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_document_versions')),
@@ -61,7 +61,7 @@ def upgrade():
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('certificate_pem', sa.Text(), nullable=False),
     sa.Column('sealed_private', sa.LargeBinary(), nullable=False),
-    sa.Column('created_at', app.orm.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.orm.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_signing_keys_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user_signing_keys'))
     )

@@ -12,7 +12,7 @@ Findings 1 and 2 need no schema change.
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm  # noqa: F401
+import core.orm  # noqa: F401
 
 
 # revision identifiers, used by Alembic.

@@ -11,7 +11,7 @@ instead of logged one by one.
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm  # noqa: F401
+import core.orm  # noqa: F401
 
 
 # revision identifiers, used by Alembic.
@@ -25,7 +25,7 @@ def upgrade():
     op.create_table(
         'refusal_counts',
         sa.Column('id', sa.Integer(), nullable=False),
-        sa.Column('hour', app.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('hour', core.orm.UTCDateTime(timezone=True), nullable=False),
         sa.Column('channel', sa.String(length=64), nullable=False),
         sa.Column('reason', sa.String(length=64), nullable=False),
         sa.Column('count', sa.Integer(), nullable=False),
@@ -33,7 +33,7 @@ def upgrade():
         sa.UniqueConstraint('hour', 'channel', 'reason', name='uq_refusal_counts_bucket'),
     )
     with op.batch_alter_table('bid_openings', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('restored_at', app.orm.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('restored_at', core.orm.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade():

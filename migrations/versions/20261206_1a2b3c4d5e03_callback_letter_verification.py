@@ -13,7 +13,7 @@ verified is `pending`, so the letter job asks its issuer.
 from alembic import op
 import sqlalchemy as sa
 
-import app.orm  # noqa: F401
+import core.orm  # noqa: F401
 
 
 # revision identifiers, used by Alembic.

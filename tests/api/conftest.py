@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.models import Role
+from core.models import Role
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,7 +25,7 @@ ROLES = {
 @pytest.fixture
 def role_headers(session) -> dict[str, dict[str, str]]:
     """Authorization headers by role name, plus "anonymous" with none; the office owns a published tender."""
-    from app.auth.tokens import issue_token
+    from signing.api_tokens import issue_token
     from tests import factories
 
     users = {name: factories.user(role) for name, role in ROLES.items()}
@@ -40,6 +40,6 @@ def role_headers(session) -> dict[str, dict[str, str]]:
 @pytest.fixture
 def bearer(session):
     """The Authorization header of a fresh API token for a user."""
-    from app.auth.tokens import issue_token
+    from signing.api_tokens import issue_token
 
     return lambda user: {"Authorization": f"Bearer {issue_token(user)[0]}"}

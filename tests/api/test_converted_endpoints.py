@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from app import openapi
+from core import openapi
 
 #: Blueprints converted whole: every body and answer they document is a model (or no body).
 CONVERTED = ("evaluation_api", "submissions_api")

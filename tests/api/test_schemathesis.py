@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from app.openapi import build_spec
+from core.openapi import build_spec
 
 EXAMPLES = int(os.environ.get("EBID_SCHEMATHESIS_EXAMPLES", "1"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, unsupported_method]

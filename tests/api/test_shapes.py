@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel
 
-from app import openapi
-from app.models import Role
-from app.shapes import Money as MoneyField
-from app.shapes import RequestModel, ResponseModel, UtcTime, validate
-from app.validation import ValidationError
 from bidding.schemas import TenderIn
+from core import openapi
+from core.models import Role
+from core.shapes import Money as MoneyField
+from core.shapes import RequestModel, ResponseModel, UtcTime, validate
+from core.validation import ValidationError
 from tests import factories
 from tests.schemas import inline_refs
 

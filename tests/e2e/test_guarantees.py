@@ -119,7 +119,7 @@ def tender(live_server) -> SimpleNamespace:
 OPEN_NOW = """
 import datetime as dt
 from app import create_app
-from app.extensions import db
+from core.extensions import db
 from bidding.models import Tender
 from guarantees.tenders import requirement_for
 app = create_app("development")

@@ -16,9 +16,6 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from app.extensions import db
-from app.models import Role, User
-from app.orm import utcnow
 from bidding.evaluation import report as report_module
 from bidding.evaluation import scoring
 from bidding.evaluation.models import EvaluationRoom, RoomState
@@ -27,6 +24,9 @@ from bidding.experts.models import Panel, PanelState
 from bidding.lifecycle import TenderState
 from bidding.opening.models import BidOpening, BidOpeningState, KeySource
 from bidding.submissions.models import Bid, BidState
+from core.extensions import db
+from core.models import Role, User
+from core.orm import utcnow
 from signing import documents
 from tests import factories
 

@@ -55,6 +55,6 @@ def login(session):
 @pytest.fixture
 def bearer(session) -> Callable[..., dict[str, str]]:
     """The Authorization header of a fresh API token for a user."""
-    from app.auth.tokens import issue_token
+    from signing.api_tokens import issue_token
 
     return lambda user: {"Authorization": f"Bearer {issue_token(user)[0]}"}

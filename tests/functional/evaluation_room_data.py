@@ -32,12 +32,6 @@ def seed_room(
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
     from sqlalchemy import select
 
-    from app import credit_code
-    from app.auth.services import create_user
-    from app.extensions import db
-    from app.models import Organisation, OrganisationKind, Role, User
-    from app.organisations import register
-    from app.orm import utcnow
     from bidding import keys
     from bidding import services as tender_services
     from bidding.evaluation import rules
@@ -45,6 +39,12 @@ def seed_room(
     from bidding.lifecycle import TenderState
     from bidding.opening.models import BidOpening, BidOpeningState, KeySource
     from bidding.submissions.models import Bid
+    from core import credit_code
+    from core.accounts import create_user
+    from core.extensions import db
+    from core.models import Organisation, OrganisationKind, Role, User
+    from core.organisations import register
+    from core.orm import utcnow
 
     now = utcnow()
     tag = secrets.token_hex(3)

@@ -15,15 +15,15 @@ import io
 import json
 
 from app import create_app
-from app.auth.tokens import issue_token
-from app.extensions import db
-from app.models import Role
-from app.orm import utcnow
 from bidding import envelope, keys
 from bidding import services as tender_services
 from bidding.keyfile import make_opening_key
 from bidding.models import Tender
 from bidding.submissions import close
+from core.extensions import db
+from core.models import Role
+from core.orm import utcnow
+from signing.api_tokens import issue_token
 from tests import factories
 from tests.sealing import BidderKit, seal
 

@@ -28,13 +28,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
-from app.extensions import db
-from app.models import Role
 from bidding import envelope
 from bidding.lifecycle import TenderState
 from bidding.models import Tender
 from bidding.submissions import intake
 from bidding.submissions.models import Bid
+from core.extensions import db
+from core.models import Role
 from signing import documents
 from signing.ca import load_private_pem
 from signing.keys import KeyStore, parse_kek

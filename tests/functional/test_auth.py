@@ -11,10 +11,10 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from app.auth.tokens import issuer
-from app.models import Role, User
-from app.orm import utcnow
 from bidding.models import Tender
+from core.models import Role, User
+from core.orm import utcnow
+from signing.api_tokens import issuer
 from signing.jose import encode_jwt
 from signing.keys import KeyPurpose
 from tests import factories

@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 
 from app import authz
 from app.authz import POLICIES
-from app.models import Role
 from bidding.lifecycle import TenderState
 from bidding.models import Amendment, Tender
+from core.models import Role
 from tests import factories
 from tests.functional.helpers import assert_json_error
 

@@ -10,10 +10,10 @@ import subprocess
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Role
 from bidding.evaluation import award_api, award_services
 from bidding.evaluation.award import Award, AwardNotice, AwardObjection, Publicity
 from bidding.lifecycle import TenderState
+from core.models import Role
 from signing import documents
 from signing.models import LogEntry, SignedDocument
 from tests import factories

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Role
 from bidding.models import Lot, Tender
+from core.models import Role
 from tests import factories
 from tests.functional.helpers import assert_json_error
 
@@ -209,8 +209,8 @@ def test_a_token_whose_header_is_deeply_nested_is_401_not_500(client, session):
 @pytest.mark.parametrize("raw", ['2/opening,["join",' + "[" * 10_000 + "]" * 10_000 + "]",
                                  '2/opening,["join",{"tender":1,"tender":2}]'], ids=["deep", "duplicate key"])
 def test_socket_events_are_read_by_the_same_strict_rules(app, raw):
-    from app.extensions import socketio
-    from app.jsonbody import JSONRefused
+    from core.extensions import socketio
+    from core.jsonbody import JSONRefused
 
     with pytest.raises(JSONRefused):  # dropped and logged by the server, as any malformed packet
         socketio.server.packet_class(encoded_packet=raw)
@@ -251,7 +251,7 @@ def test_an_amendment_gives_a_yen_deposit_without_decimals(client, session, offi
 
 
 def test_parse_amount_with_an_unknown_currency_names_the_currency():
-    from app.validation import ValidationError, parse_amount
+    from core.validation import ValidationError, parse_amount
 
     with pytest.raises(ValidationError) as refused:
         parse_amount("1", "amount", currency="QQQ")  # no ISO 4217 currency has this code
@@ -261,7 +261,7 @@ def test_parse_amount_with_an_unknown_currency_names_the_currency():
 def test_the_documented_answer_allows_an_amount_without_decimals(app):
     import re
 
-    from app.openapi import build_spec
+    from core.openapi import build_spec
 
     with app.test_request_context("/"):
         spec = build_spec(app)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.auth.tokens import issue_token
-from app.extensions import socketio
-from app.models import Role
-from app.validation import MAX_ID, ValidationError, is_id, parse_id
+from core.extensions import socketio
+from core.models import Role
+from core.validation import MAX_ID, ValidationError, is_id, parse_id
+from signing.api_tokens import issue_token
 from tests import factories
 from tests.functional.helpers import assert_json_error
 from tests.functional.test_opening_socket import ScopedSocketClient

@@ -10,7 +10,7 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
-from app.models import Role
+from core.models import Role
 from signing.models import SignedDocument
 from tests import deposit_records as records
 from tests import factories
@@ -108,7 +108,7 @@ def test_the_monthly_report_is_a_signed_pdf_issued_once(client, login, two_offic
 
 def test_no_viewer_sees_a_tender_before_its_opening(client, login, bearer, session):
     # Issue 12, finding 2: by=issuer for a month told the office how many deposits a live tender had.
-    from app.orm import utcnow
+    from core.orm import utcnow
 
     office = factories.user(Role.TENDERING_OFFICE)
     deadline = utcnow() - dt.timedelta(hours=1)

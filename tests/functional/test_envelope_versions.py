@@ -11,12 +11,12 @@ import json
 import pytest
 from sqlalchemy import select
 
-from app.models import Role
 from bidding import envelope
 from bidding.opening import services
 from bidding.opening.models import BidOpening
 from bidding.submissions import close
 from bidding.submissions.models import Bid
+from core.models import Role
 from signing.models import LogEntry
 from tests import factories
 from tests.functional.test_opening import (

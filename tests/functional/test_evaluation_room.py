@@ -12,9 +12,9 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Role, User
 from bidding.evaluation import services
 from bidding.evaluation.models import Clarification, Score, ScoreSheet
+from core.models import Role, User
 from signing.canonical import canonical_json
 from signing.models import LogEntry, SignedDocument
 from tests import factories

@@ -11,10 +11,10 @@ import pytest
 from flask_socketio.test_client import SocketIOTestClient
 from sqlalchemy import select
 
-from app.auth.tokens import issue_token
-from app.extensions import socketio
-from app.models import Role, User
 from bidding.evaluation.models import Score
+from core.extensions import socketio
+from core.models import Role, User
+from signing.api_tokens import issue_token
 from signing.models import LogEntry
 from signing.refusals import counts
 from tests import factories

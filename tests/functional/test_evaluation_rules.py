@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from app.models import Role
 from bidding import services as tender_services
 from bidding.evaluation.rules import EvaluationRules, rules_for
+from core.models import Role
 from signing.models import LogEntry
 from tests import factories
 from tests.functional.helpers import assert_json_error

@@ -10,9 +10,9 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Role
-from app.orm import utcnow
 from bidding.experts.models import Expert, MemberStatus, PanelMember
+from core.models import Role
+from core.orm import utcnow
 from signing.models import LogEntry
 from tests import factories
 from tests.functional.helpers import assert_json_error, page_form

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from app.models import Role
-from app.orm import utcnow
 from bidding.experts import services
 from bidding.experts.models import Draw
+from core.models import Role
+from core.orm import utcnow
 from signing import client as ebid
 from tests import factories
 from tests.unit.bidding.experts.expert_builders import admin, closed_tender, employer, pool_of

@@ -9,9 +9,9 @@ import io
 
 import pytest
 
-from app.extensions import db
-from app.models import Role
-from app.orm import utcnow
+from core.extensions import db
+from core.models import Role
+from core.orm import utcnow
 from guarantees import tenders
 from tests import factories
 from tests.functional.helpers import assert_json_error

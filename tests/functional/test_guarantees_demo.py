@@ -8,8 +8,8 @@ from typing import Any
 
 from app import demo_guarantees as steps
 from app.demo import DemoError
-from app.models import Role
-from app.orm import utcnow
+from core.models import Role
+from core.orm import utcnow
 from guarantees import tenders
 from tests import factories
 from tests.unit.guarantees import deposit_helpers as h

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from app.models import Role
+from core.models import Role
 from guarantees import tenders
 from tests import factories
 from tests.functional.helpers import page_form

@@ -12,9 +12,9 @@ import io
 import jsonschema_rs
 import pytest
 
-from app import openapi
-from app.models import Role
-from app.orm import utcnow
+from core import openapi
+from core.models import Role
+from core.orm import utcnow
 from guarantees import tenders
 from tests import factories
 from tests.functional.helpers import assert_json_error

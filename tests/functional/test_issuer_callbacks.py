@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 from werkzeug.wrappers import Request, Response
 
-from app.models import OrganisationKind, Role
+from core.models import OrganisationKind, Role
 from guarantees import services, tenders
 from guarantees.adapters import codec
 from guarantees.adapters.http import HttpIssuer, derived_kid

@@ -9,7 +9,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from app.models import Role
+from core.models import Role
 from signing import audit, merkle
 from signing.checkpoint import parse_vkey, verify_checkpoint, vkey
 from signing.keys import KeyPurpose

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from app.models import Role
+from core.models import Role
 from signing import audit, logstore
 from tests import factories
 from tests.functional.helpers import assert_json_error

@@ -8,7 +8,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 from sqlalchemy import inspect
 
-from app.extensions import db
+from core.extensions import db
 
 
 def test_migrations_are_at_head(app: Flask):

@@ -15,7 +15,6 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Role
 from bidding import envelope, keys
 from bidding import services as tender_services
 from bidding.keyfile import make_opening_key
@@ -24,6 +23,7 @@ from bidding.models import Tender
 from bidding.opening import decryption, services
 from bidding.opening.models import BidOpening, BidOpeningState, Opening, OpeningShare
 from bidding.submissions import close
+from core.models import Role
 from signing import documents
 from signing.models import LogEntry, SignedDocument
 from tests import factories

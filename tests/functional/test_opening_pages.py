@@ -14,10 +14,10 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import select
 
-from app.models import Role
 from bidding import envelope
 from bidding.opening import pages, services
 from bidding.opening.models import BidOpeningState, Opening, OpeningState
+from core.models import Role
 from signing.canonical import canonical_json
 from tests import factories
 from tests.functional.test_opening import (  # noqa: F401  (fixtures)

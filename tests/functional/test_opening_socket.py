@@ -17,12 +17,12 @@ import socketio as socketio_client
 from flask_socketio.test_client import SocketIOTestClient
 from sqlalchemy import select
 
-from app.auth.tokens import issue_token
-from app.extensions import socketio
-from app.models import Role
 from bidding.opening import services
 from bidding.opening.models import CheckIn, Opening
+from core.extensions import socketio
+from core.models import Role
 from signing import refusals
+from signing.api_tokens import issue_token
 from tests import factories
 from tests.functional.live_platform import LivePlatform
 from tests.functional.test_opening import (  # noqa: F401  (fixtures)
@@ -313,7 +313,7 @@ def test_the_clock_job_pushes_the_windows_and_the_remedys_end_to_the_room(
 
 CLOSE_ONE = """
 from app import create_app
-from app.extensions import db
+from core.extensions import db
 from bidding.lifecycle import TenderState
 from bidding.models import Tender
 app = create_app("development")

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from app import openapi
-from app.models import Organisation, OrganisationKind, Role, User
 from bidding.lifecycle import TenderState
 from bidding.models import Tender
+from core import openapi
+from core.models import Organisation, OrganisationKind, Role, User
 from tests import factories
 from tests.functional.helpers import assert_json_error, page_form
 

@@ -8,7 +8,7 @@ import pytest
 
 from app.auth import passwords
 from app.limits import limiter
-from app.models import Role, User
+from core.models import Role, User
 from tests import factories
 from tests.functional.helpers import assert_json_error
 

@@ -13,12 +13,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import func, select
 
-from app.models import Role
 from bidding import envelope
 from bidding.lifecycle import TenderState
 from bidding.models import Tender
 from bidding.submissions import close, intake, receipts, services, uploads
 from bidding.submissions.models import Arrival, Bid, BidState, Upload
+from core.models import Role
 from signing import audit
 from signing.models import LogCheckpoint, LogEntry, SignedDocument
 from signing.verify import verify_receipt

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Role
-from app.orm import utcnow
 from bidding.models import Amendment, Criterion, Lot, Tender
+from core.models import Role
+from core.orm import utcnow
 from tests import factories
 from tests.functional.helpers import assert_json_error
 

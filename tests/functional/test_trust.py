@@ -12,9 +12,9 @@ import jwt as pyjwt
 import pytest
 from sqlalchemy import text
 
-from app.extensions import db
-from app.models import Role
 from bidding.models import Tender
+from core.extensions import db
+from core.models import Role
 from signing import client as ebid
 from signing.pdf import inspect_pdf
 from signing.timestamps import build_request, token_from_response, verify_timestamp_token

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from app.auth.tokens import issue_token
-from app.extensions import socketio
-from app.models import Role
+from core.extensions import socketio
+from core.models import Role
 from guarantees.adapters.models import IssuerExchange
 from signing import refusals
+from signing.api_tokens import issue_token
 from signing.models import LogEntry
 from tests import factories
 from tests.functional.test_opening_socket import ScopedSocketClient

@@ -12,8 +12,8 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from app import security
-from app.models import Role
 from config import DevelopmentConfig, ProductionConfig
+from core.models import Role
 from tests import factories
 
 FOREIGN = ["/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "//evil.example/x",

@@ -15,11 +15,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from app.extensions import db
-from app.models import Role
-from app.orm import utcnow
 from bidding.models import Tender
 from bidding.submissions import receipts
+from core.extensions import db
+from core.models import Role
+from core.orm import utcnow
 from signing import audit
 from tests import factories
 from tests.sealing import BidderKit, seal

@@ -15,9 +15,9 @@ from decimal import Decimal
 
 import pytest
 
-from app.jsonbody import JSONRefused, check_depth, loads
-from app.money import Money, check_currency, format_amount, minor_units, quantum
-from app.validation import (
+from core.jsonbody import JSONRefused, check_depth, loads
+from core.money import Money, check_currency, format_amount, minor_units, quantum
+from core.validation import (
     EARLIEST_TIME,
     LATEST_TIME,
     ValidationError,
@@ -280,7 +280,7 @@ def test_size_is_bounded_before_parsing():
 
 
 def test_a_time_stored_before_the_range_check_still_shows(app):
-    from app.labels import when
+    from core.labels import when
 
     with app.test_request_context("/"):
         assert when(dt.datetime(9999, 12, 31, 23, 59, tzinfo=dt.UTC)) == "9999-12-31 23:59 UTC"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app import credit_code
-from app.credit_code import ALPHABET, AUTHORITIES, CreditCodeError
+from core import credit_code
+from core.credit_code import ALPHABET, AUTHORITIES, CreditCodeError
 
 #: Codes of real, registered organisations (published on their licences).
 REAL_CODES = ["91350100M000100Y43", "914403001922038216", "91110000802100433B", "91310000717866389C"]

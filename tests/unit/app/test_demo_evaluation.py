@@ -102,8 +102,8 @@ def test_the_trimmed_means_are_the_panels_judgement_and_bidder1_wins():
 
 
 def test_the_rules_the_demo_sets_are_accepted_by_the_platform(session):
-    from app.models import Role
     from bidding.evaluation.rules import set_rules
+    from core.models import Role
     from tests import factories
 
     office = factories.user(Role.TENDERING_OFFICE)

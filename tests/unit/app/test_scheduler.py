@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.scheduler import MAX_SLEEP, Scheduler
+from core.scheduler import MAX_SLEEP, Scheduler
 
 
 def test_jobs_run_when_due_and_say_when_next(app) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.storage import BlobError, BlobTooLarge, LocalBlobStore, blob_store_from_config
+from core.storage import BlobError, BlobTooLarge, LocalBlobStore, blob_store_from_config
 
 IMPLEMENTATIONS = {"local": lambda tmp: LocalBlobStore.from_config({"BLOB_DIR": tmp / "blobs"})}
 
@@ -82,7 +82,7 @@ class TestBlobStoreContract:
 
 
 def test_configuration_picks_the_implementation(tmp_path: Path) -> None:
-    store = blob_store_from_config({"BLOB_STORE": "app.storage:LocalBlobStore", "BLOB_DIR": tmp_path})
+    store = blob_store_from_config({"BLOB_STORE": "core.storage:LocalBlobStore", "BLOB_DIR": tmp_path})
     assert isinstance(store, LocalBlobStore)
     with pytest.raises(ModuleNotFoundError):
         blob_store_from_config({"BLOB_STORE": "nowhere.module:Store", "BLOB_DIR": tmp_path})

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from app.models import Role
-from app.money import CURRENCIES, Money, check_currency
-from app.validation import (
+from core.models import Role
+from core.money import CURRENCIES, Money, check_currency
+from core.validation import (
     ValidationError,
     parse_amount,
     parse_choice,

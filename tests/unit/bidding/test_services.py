@@ -8,13 +8,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from app.errors import Refused
-from app.models import Role
-from app.orm import utcnow
-from app.validation import ValidationError
 from bidding import services
 from bidding.lifecycle import TenderState
 from bidding.models import Amendment, Criterion, EvaluationMethod, Lot, Tender
+from core.errors import Refused
+from core.models import Role
+from core.orm import utcnow
+from core.validation import ValidationError
 from tests import factories
 
 DAY = dt.timedelta(days=1)

@@ -7,9 +7,9 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from app.models import Role
-from app.money import Money
-from app.orm import utcnow
+from core.models import Role
+from core.money import Money
+from core.orm import utcnow
 from guarantees import tenders
 from guarantees.adapters.interface import IssuedUndertaking, Party
 from guarantees.issuers import IssuerEntry
@@ -70,8 +70,8 @@ def move_deadline(requirement, deadline: dt.datetime, *, opening: dt.datetime | 
     The tender moves too: whether the opening has come is the later of the requirement's opening time
     and the tender's own.
     """
-    from app.extensions import db
     from bidding.models import Tender
+    from core.extensions import db
 
     requirement.submission_deadline = deadline
     requirement.opening_time = opening or deadline

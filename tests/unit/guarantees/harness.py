@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.money import Money
+from core.money import Money
 from guarantees.adapters.interface import IssuerAdapter, IssuerEvent, Party, Pending, UndertakingApplication
 
 ISSUER_TZ = ZoneInfo("Asia/Shanghai")

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.money import Money
+from core.money import Money
 from guarantees.adapters import codec
 from guarantees.adapters.interface import (
     URDG_758,

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from app.errors import Refused
-from app.extensions import db
-from app.money import Money
-from app.orm import utcnow
+from core.errors import Refused
+from core.extensions import db
+from core.money import Money
+from core.orm import utcnow
 from guarantees import cash, claims, coverage
 from guarantees.models import TenderOutcome
 from guarantees.tenders import local_date

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from app.extensions import db
-from app.models import Role
+from core.extensions import db
+from core.models import Role
 from guarantees import cash_release
 from guarantees.cash_release import Period, ReportError
 from guarantees.lifecycle import GuaranteeState

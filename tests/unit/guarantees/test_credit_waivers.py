@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from app.errors import Refused
-from app.money import Money
-from app.orm import utcnow
+from core.errors import Refused
+from core.money import Money
+from core.orm import utcnow
 from guarantees import coverage, waivers
 from guarantees.tenders import local_date
 from tests.unit.guarantees import deposit_helpers as h

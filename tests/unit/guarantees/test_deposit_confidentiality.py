@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.extensions import db
-from app.orm import utcnow
 from bidding.models import Tender
+from core.extensions import db
+from core.orm import utcnow
 from guarantees import tenders
 from tests.unit.guarantees import deposit_helpers as h
 
@@ -67,7 +67,7 @@ def _live_and_opened(office):
 
 
 def test_the_figures_leave_out_a_requirement_whose_opening_has_not_come(session):
-    from app.models import Role
+    from core.models import Role
     from guarantees import cash_release
     from tests import factories
 
@@ -190,7 +190,7 @@ def test_a_waiver_and_a_cash_receipt_are_logged_as_commitments_too(app, session)
     import json
     from decimal import Decimal
 
-    from app.money import Money
+    from core.money import Money
     from guarantees import cash, records, waivers
 
     bidder = h.bidder()

@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from app.errors import Refused
-from app.extensions import db
-from app.money import Money
-from app.orm import utcnow
-from app.validation import ValidationError
+from core.errors import Refused
+from core.extensions import db
+from core.money import Money
+from core.orm import utcnow
+from core.validation import ValidationError
 from guarantees import rules, tenders
 from guarantees.models import DepositImport, DepositRule
 from tests.unit.guarantees import deposit_helpers as h

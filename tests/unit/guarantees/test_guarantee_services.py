@@ -11,11 +11,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from app.errors import Refused
-from app.extensions import db
-from app.money import Money
-from app.orm import utcnow
-from app.validation import ValidationError
+from core.errors import Refused
+from core.extensions import db
+from core.money import Money
+from core.orm import utcnow
+from core.validation import ValidationError
 from guarantees import claims, coverage, services
 from guarantees.adapters.interface import (
     CallbackRejected,

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from werkzeug.wrappers import Request, Response
 
-from app.money import Money
+from core.money import Money
 from guarantees.adapters import codec
 from guarantees.adapters.http import HttpIssuer, derived_kid
 from guarantees.adapters.interface import (

@@ -14,9 +14,9 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import select
 
-from app import jobs
-from app.extensions import db
-from app.orm import utcnow
+from core import jobs
+from core.extensions import db
+from core.orm import utcnow
 from guarantees import coverage, letters, services
 from guarantees.adapters.interface import IssuerUnavailable, VerificationAnswer
 from guarantees.lifecycle import GuaranteeState, LetterVerification

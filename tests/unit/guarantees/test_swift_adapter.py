@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.money import Money
+from core.money import Money
 from guarantees.adapters import swift
 from guarantees.adapters.interface import (
     AdapterConfigurationError,

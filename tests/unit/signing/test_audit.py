@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from app.errors import Refused
-from app.models import Role
-from app.validation import ValidationError
+from core.errors import Refused
+from core.models import Role
+from core.validation import ValidationError
 from signing import audit, jose, logstore, merkle
 from signing.canonical import canonical_json
 from signing.checkpoint import parse_vkey, verify_checkpoint

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, func, select
 
-from app.models import Role, User
+from core.models import Role, User
 from signing import audit, log_reference, logstore, merkle
 from signing.canonical import canonical_json
 from signing.logcheck import verify_log

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from app.errors import Refused
-from app.models import Role
 from bidding.evaluation import report as report_module
+from core.errors import Refused
+from core.models import Role
 from signing import documents
 from signing.models import LogEntry
 from signing.pki import load_pki

@@ -7,13 +7,13 @@ import hashlib
 import itertools
 from typing import Any
 
-from app.models import Organisation, OrganisationKind, Role, User
-from app.orm import utcnow
 from bidding.experts import pool
 from bidding.experts.models import Expert
 from bidding.models import Tender
 from bidding.submissions import close
 from bidding.submissions.models import Bid
+from core.models import Organisation, OrganisationKind, Role, User
+from core.orm import utcnow
 from tests import factories
 
 _seq = itertools.count(1)
@@ -32,7 +32,7 @@ def closed_tender(office: User, bidders: list[Organisation], *, now: dt.datetime
                          envelope_sha256=digest, envelope_hash=digest, commitment=digest, size=100,
                          opening_kid="0" * 64, bidder_x25519_kid=digest, bidder_ed25519_kid=digest,
                          submitted_at=now - dt.timedelta(days=1), log_index=0)
-        from app.extensions import db
+        from core.extensions import db
 
         db.session.add(tender_bid)
     close.close_tender(tender, now)

@@ -9,11 +9,11 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from app.extensions import db
-from app.models import Role
-from app.validation import ValidationError
 from bidding.experts import pool
 from bidding.experts.models import Expert
+from core.extensions import db
+from core.models import Role
+from core.validation import ValidationError
 from signing.models import LogEntry
 from tests import factories
 from tests.unit.bidding.experts.expert_builders import admin, employer, expert
@@ -134,7 +134,7 @@ def test_import_adds_good_rows_and_reports_each_bad_one(session):
     summary = _log("expert.imported")[-1]["data"]
     assert summary["rows"] == 10 and len(summary["imported"]) == 2 and len(summary["rejected"]) == 8
     # a new account can sign in with the reported password
-    from app.auth.services import authenticate
+    from core.accounts import authenticate
 
     assert authenticate("zhang.wei", report.added[0]["initial_password"]).role == Role.EXPERT
 

@@ -9,13 +9,13 @@ import json
 import pytest
 from sqlalchemy import select
 
-from app.errors import Refused
-from app.models import Role
-from app.orm import utcnow
-from app.validation import ValidationError
 from bidding.experts import draw as drawing
 from bidding.experts import services
 from bidding.experts.models import MemberStatus, PanelState
+from core.errors import Refused
+from core.models import Role
+from core.orm import utcnow
+from core.validation import ValidationError
 from signing.models import LogEntry
 from tests import factories
 from tests.unit.bidding.experts.expert_builders import admin, closed_tender, employer, expert, pool_of
@@ -39,7 +39,7 @@ def _ask(setup, count=3, backups=1, specialties=("A01",), **extra):
 
 def _entries(event: str) -> list[dict]:
     return [json.loads(e.body) for e in
-            __import__("app.extensions", fromlist=["db"]).db.session.scalars(
+            __import__("core.extensions", fromlist=["db"]).db.session.scalars(
                 select(LogEntry).where(LogEntry.event == event).order_by(LogEntry.index))]
 
 
@@ -262,7 +262,7 @@ def test_answers_backups_shortage_supplementary_draw_and_reveal(setup):
 
 
 def _entries_all() -> list[dict]:
-    from app.extensions import db
+    from core.extensions import db
 
     return [json.loads(e.body) for e in db.session.scalars(select(LogEntry).order_by(LogEntry.index))]
 

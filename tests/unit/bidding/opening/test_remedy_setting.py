@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app import ConfigurationError
 from bidding.opening.services import REMEDY_MINUTES, check_remedy_setting
+from core.errors import ConfigurationError
 
 
 @pytest.mark.parametrize("value", [None, "", "5", "90", 1440, " 30 "])

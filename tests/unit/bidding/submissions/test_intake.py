@@ -10,10 +10,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from app.errors import Refused
 from bidding import envelope
 from bidding.lifecycle import TenderState
 from bidding.submissions import intake
+from core.errors import Refused
 
 DEADLINE = dt.datetime(2026, 12, 31, 9, 30, tzinfo=dt.UTC)
 BIDDER = "91350100MA2Y0000XU"

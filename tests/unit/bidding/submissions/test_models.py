@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from app.models import Role
-from app.orm import utcnow
 from bidding.submissions.models import Bid, BidState
+from core.models import Role
+from core.orm import utcnow
 from tests import factories
 
 

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.errors import Refused
 from bidding.submissions import uploads
 from bidding.submissions.intake import ConnectionCut
+from core.errors import Refused
 
 
 @pytest.fixture
