@@ -42,9 +42,11 @@ def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluste
     cluster = Cluster(tmp_path_factory.mktemp("cluster"))
     done = cluster.up(port=free_port())
     if done.returncode == 2:  # the launcher names what to install
-        pytest.skip(f"the launcher cannot start the cluster here: {done.stdout.strip()} {done.stderr.strip()}")
+        pytest.skip(f"the launcher cannot start the cluster here: {done.stdout.strip()} "
+                    f"{done.stderr.strip()}")
     try:
-        assert done.returncode == 0, f"the cluster did not come up:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        assert done.returncode == 0, (f"the cluster did not come up:\n{done.stdout[-4000:]}\n"
+                                      f"{done.stderr[-4000:]}")
         yield cluster
     finally:
         _stop(cluster)

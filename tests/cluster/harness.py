@@ -8,6 +8,7 @@ What the cluster tests share; the fixtures are in conftest.py. Every wait is bou
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -314,7 +315,8 @@ class Watcher:
     (the other web process), as a client that knows several does.
     """
 
-    def __init__(self, urls: list[str], tender: int, *, failover: bool = False, name: str = "watcher") -> None:
+    def __init__(self, urls: list[str], tender: int, *, failover: bool = False,
+                 name: str = "watcher") -> None:
         self.urls, self.tender, self.failover, self.name = list(urls), tender, failover, name
         self.events: list[tuple[str, Any]] = []
         self.connected_to: list[str] = []  # the address of each (re)connection, in order
@@ -359,10 +361,8 @@ class Watcher:
 
     def close(self) -> None:
         self.closing = True
-        try:
+        with contextlib.suppress(Exception):  # already gone
             self.client.disconnect()
-        except Exception:  # noqa: BLE001 - already gone
-            pass
 
     # -- what it was told ---------------------------------------------------------------------------------
     def opened(self) -> Counter:
@@ -444,6 +444,10 @@ class Ceremony:
     def conclude(self, url: str | None = None) -> dict[str, Any]:
         office = self.office if url is None else at(self.office, url)
         return office.call("POST", f"{self.base}/conclude")
+
+    def logged_openings(self) -> list[int]:
+        """The bids `opening.bid_opened` names in the audit log, sorted (once each, or it shows)."""
+        return sorted(e["data"]["bid"] for e in self.cluster.log_events("opening.bid_opened", self.ids))
 
     def wait_watchers(self, watchers: list[Watcher], indexes: list[int], *, told: bool = True) -> None:
         """Every watcher holds a state showing these bids opened and, with `told`, was sent each one's
