@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The longest any one wait in these tests lasts, in seconds.
 WAIT = float(os.environ.get("EBID_CLUSTER_WAIT", "180"))
 NS = "/opening"
+#: Seconds without a heartbeat after which a job worker counts as dead (its jobs go to another).
+HEARTBEAT = os.environ.get("EBID_CLUSTER_HEARTBEAT", "5")
 
 #: The Debian binaries the cluster runs, and the package each comes from.
 BINARIES = {"initdb": "postgresql", "pg_ctl": "postgresql", "redis-server": "redis-server", "nginx": "nginx"}
@@ -107,6 +109,8 @@ class Cluster:
     def up(self, *, workers: int = 2, job_workers: int = 2, port: int) -> subprocess.CompletedProcess:
         done = self.launcher("up", "--dir", str(self.dir), "--port", str(port), "--workers", str(workers),
                              "--job-workers", str(job_workers), "--no-demo", "--detach",
+                             # a dead job worker's messages go back on the queue within seconds
+                             "--env", f"JOB_HEARTBEAT_TIMEOUT={HEARTBEAT}",
                              timeout=max(WAIT, 300), check=False)
         if done.returncode == 0:
             self.info = json.loads((self.dir / "cluster.json").read_text())
@@ -267,6 +271,15 @@ def _parents() -> dict[int, int]:
     listing = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True,  # noqa: S607
                              check=True).stdout
     return {int(a): int(b) for a, b in (line.split() for line in listing.splitlines() if line.strip())}
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def descendants(pid: int) -> list[int]:

@@ -16,7 +16,17 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.cluster.harness import WAIT, Ceremony, Cluster, Watcher, at, descendants, open_files, wait_for
+from tests.cluster.harness import (
+    WAIT,
+    Ceremony,
+    Cluster,
+    Watcher,
+    alive,
+    at,
+    descendants,
+    open_files,
+    wait_for,
+)
 from tests.functional.test_opening_restart import HangingDisk
 
 pytestmark = pytest.mark.cluster
@@ -40,11 +50,15 @@ def test_a_web_process_killed_mid_opening_its_clients_come_back_and_the_opening_
         c.wait_opened([0])
         c.wait_watchers(watchers, [0])
 
+        # SIGKILL to web-1's server process: its worker must not outlive it (nor keep its clients)
+        old = [cluster.pid("web-1"), *descendants(cluster.pid("web-1"))]
         killed = cluster.kill9("web-1")
         # while web-1 is down (or restarting), the ceremony goes on through web-2
         c.hand_over(1, url=web2)
         c.wait_opened([1], url=web2)
         cluster.wait_back("web-1", killed)
+        wait_for("the killed web process's own processes to end", lambda: not any(alive(p) for p in old),
+                 detail=lambda: str([p for p in old if alive(p)]))
 
         # every client is back, on another process or on the restarted one, with the current state
         c.wait_watchers([other], [0, 1])
