@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from flask import Flask
@@ -49,10 +50,14 @@ def create_app(config: str | type | dict[str, Any] | None = None, **overrides: A
     csrf.init_app(app)
 
     app.request_class = StrictRequest  # every JSON body is read by the one strict reader (core/jsonbody.py)
-    # Socket events are read by the same strict JSON rules (SocketJSON). Same origin only (None): a page on another site must not open a socket that rides on the
-    # user's session cookie. SOCKETIO_ALLOWED_ORIGINS lists extra origins behind a proxy or CDN.
-    socketio.init_app(app, async_mode="threading", json=SocketJSON,
-                      cors_allowed_origins=app.config.get("SOCKETIO_ALLOWED_ORIGINS") or None)
+    # Socket events are read by the same strict JSON rules (SocketJSON). Same origin only (None): a page
+    # on another site must not open a socket that rides on the user's session cookie.
+    # SOCKETIO_ALLOWED_ORIGINS lists extra origins behind a proxy or CDN.
+    # With SOCKETIO_MESSAGE_QUEUE (Redis) every process's emits pass through it, so a watcher connected
+    # to one process sees what another process (or a job worker) announces (docs/deployment.md).
+    socketio.init_app(app, async_mode=_async_mode(), json=SocketJSON,
+                      cors_allowed_origins=app.config.get("SOCKETIO_ALLOWED_ORIGINS") or None,
+                      message_queue=app.config.get("SOCKETIO_MESSAGE_QUEUE") or None)
 
     i18n.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
@@ -75,6 +80,13 @@ def create_app(config: str | type | dict[str, Any] | None = None, **overrides: A
     authz.init_app(app)  # last: it checks that every registered endpoint has a policy
     _validate(app)
     return app
+
+
+def _async_mode() -> str:
+    """Socket.IO's concurrency follows the server: gevent under gunicorn's gevent worker (which patches
+    the standard library before it loads the application), threads otherwise (`make run`, gthread)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return "gevent" if monkey is not None and monkey.is_module_patched("socket") else "threading"
 
 
 def _instance_path(config: Any) -> str:
