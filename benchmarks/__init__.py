@@ -14,7 +14,8 @@ from benchmarks.common import Report
 #: Modules whose benchmarks the runner loads, in the order they are printed.
 MODULES = ("benchmarks.signing", "benchmarks.sealing", "benchmarks.intake", "benchmarks.opening",
            "benchmarks.evaluation",
-           "benchmarks.evaluation_room", "benchmarks.cash_release", "benchmarks.guarantees_callbacks")
+           "benchmarks.evaluation_room", "benchmarks.cash_release", "benchmarks.guarantees_callbacks",
+           "benchmarks.cluster")
 
 
 @dataclass(frozen=True)

@@ -526,9 +526,9 @@ def create_bidders(count: int, out: str) -> None:
     minutes and measure nothing the rush is about. The tokens are minted here for the same reason.
     """
     from app import create_app
-    from app.auth import services as auth
     from bidding import keys
     from bidding.keyfile import generate_bidder_keys
+    from core import accounts as auth
     from core import credit_code
     from core.extensions import db
     from core.models import OrganisationKind, Role
