@@ -25,6 +25,8 @@ HERE = Path(__file__).resolve().parent
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cluster: runs against the production topology (make test-cluster)")
+    config.addinivalue_line("markers", "opening_bids(n, ...): the test holds openings of tenders with n bids "
+                                       "(made together when the cluster starts)")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,7 +36,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def running_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                    ) -> Iterator[Cluster]:
     missing = missing_binaries()
     if missing:
         pytest.skip(f"the cluster needs Debian packages that are not installed: "
@@ -47,6 +50,9 @@ def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluste
     try:
         assert done.returncode == 0, (f"the cluster did not come up:\n{done.stdout[-4000:]}\n"
                                       f"{done.stderr[-4000:]}")
+        # the tenders every selected test will open, made in one go (a process and an app, not one each)
+        cluster.prepare([n for item in request.session.items for mark in item.iter_markers("opening_bids")
+                         for n in mark.args])
         yield cluster
     finally:
         _stop(cluster)

@@ -44,6 +44,10 @@ _NOT_INHERITED = ("EBID_CONFIG", "EBID_INSTANCE", "DATABASE_URL", "TEST_DATABASE
                   "KEY_ENCRYPTION_KEY", "EBID_KEY_DIR", "EBID_BLOB_DIR", "REDIS_URL", "PORT", "FLASK_APP")
 
 
+_runs = iter(range(1, 10_000))
+_SEQ_BASE = int(time.time()) % 100_000 * 10_000  # usernames and credit codes new to the database
+
+
 def missing_binaries() -> list[str]:
     """The Debian packages whose binaries are not installed (PostgreSQL's may live off PATH)."""
     missing = []
@@ -95,6 +99,8 @@ class Cluster:
 
     dir: Path
     info: dict[str, Any] = field(default_factory=dict)
+    #: Tenders made ahead by `prepare`, waiting for their ceremony.
+    prepared: list[dict[str, Any]] = field(default_factory=list)
 
     # -- the launcher -------------------------------------------------------------------------------------
     def launcher(self, *args: str, timeout: float = WAIT, check: bool = True) -> subprocess.CompletedProcess:
@@ -154,6 +160,27 @@ class Cluster:
         if done.returncode != 0:
             raise AssertionError(f"{args} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         return done.stdout
+
+    # -- tenders at their opening time -------------------------------------------------------------------
+    def prepare(self, bids: list[int]) -> list[dict[str, Any]]:
+        """Tenders closed and at their opening time, one per number of bids, made in one process
+        (tests/cluster/opening_setup.py); kept for `take` as well as returned."""
+        if not bids:
+            return []
+        out = self.python("-m", "tests.cluster.opening_setup", "--bids", ",".join(map(str, bids)),
+                          "--seq-start", str(_SEQ_BASE + 1000 * next(_runs)), timeout=max(WAIT, 600))
+        made = [json.loads(line) for line in out.splitlines() if line.startswith('{"tender"')]
+        assert [len(m["bids"]) for m in made] == bids, out[-3000:]
+        self.prepared.extend(made)
+        return made
+
+    def take(self, bids: int) -> dict[str, Any]:
+        """A prepared tender with that many bids (made now if none is left)."""
+        for facts in self.prepared:
+            if len(facts["bids"]) == bids:
+                self.prepared.remove(facts)
+                return facts
+        return self.prepare([bids])[0]
 
     # -- programs -----------------------------------------------------------------------------------------
     def pid(self, program: str) -> int:
@@ -401,20 +428,14 @@ class Watcher:
 
 # -- an opening on the cluster ------------------------------------------------------------------------------
 
-_runs = iter(range(1, 10_000))
-_SEQ_BASE = int(time.time()) % 100_000 * 10_000  # usernames and credit codes new to this database
-
-
 class Ceremony:
-    """A tender closed and at its opening time on the cluster (tests/cluster/opening_setup.py), with its
-    host, supervisor and bidders signed in over the API of `url`."""
+    """A tender closed and at its opening time on the cluster (`Cluster.take`), with its host,
+    supervisor and bidders signed in over the API of `url`."""
 
     def __init__(self, cluster: Cluster, *, bids: int = 3, url: str | None = None) -> None:
         self.cluster = cluster
         self.url = url or cluster.web[0]["url"]
-        out = cluster.python("-m", "tests.cluster.opening_setup", "--bids", str(bids),
-                             "--seq-start", str(_SEQ_BASE + 100 * next(_runs)))
-        self.facts = json.loads(out.strip().splitlines()[-1])
+        self.facts = cluster.take(bids)
         self.tender: int = self.facts["tender"]
         self.bids: list[dict[str, Any]] = self.facts["bids"]
         self.ids = [b["id"] for b in self.bids]

@@ -37,6 +37,7 @@ def close_all(watchers: list[Watcher]) -> None:
         w.close()
 
 
+@pytest.mark.opening_bids(3)
 def test_a_web_process_killed_mid_opening_its_clients_come_back_and_the_opening_goes_on(cluster: Cluster):
     web1, web2 = cluster.web_url("web-1"), cluster.web_url("web-2")
     c = Ceremony(cluster, bids=3, url=web2)
@@ -82,6 +83,7 @@ def test_a_web_process_killed_mid_opening_its_clients_come_back_and_the_opening_
         close_all(watchers)
 
 
+@pytest.mark.opening_bids(4)
 def test_a_job_worker_killed_mid_decryption_another_finishes_each_bid_once(cluster: Cluster, tmp_path):
     web1, web2 = cluster.web_url("web-1"), cluster.web_url("web-2")
     c = Ceremony(cluster, bids=4, url=web1)
@@ -165,6 +167,7 @@ def _subscribers(cluster: Cluster) -> int:
         client.close()
 
 
+@pytest.mark.opening_bids(3)
 def test_redis_restarted_mid_opening_rooms_recover_and_a_rejoining_client_misses_nothing(cluster: Cluster):
     web1, web2 = cluster.web_url("web-1"), cluster.web_url("web-2")
     c = Ceremony(cluster, bids=3, url=web2)
@@ -212,6 +215,7 @@ def test_redis_restarted_mid_opening_rooms_recover_and_a_rejoining_client_misses
         close_all([*watchers, away])
 
 
+@pytest.mark.opening_bids(3)
 def test_postgresql_gone_for_five_seconds_answers_503_writes_nothing_and_resumes(cluster: Cluster, tmp_path):
     web1, web2 = cluster.web_url("web-1"), cluster.web_url("web-2")
     c = Ceremony(cluster, bids=3, url=web1)

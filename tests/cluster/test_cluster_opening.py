@@ -17,6 +17,7 @@ from tests.pdftools import tool
 pytestmark = pytest.mark.cluster
 
 
+@pytest.mark.opening_bids(4)
 def test_watchers_on_two_web_processes_see_every_announcement_once(cluster: Cluster, tmp_path):
     web1, web2 = cluster.web[0]["url"], cluster.web[1]["url"]
     c = Ceremony(cluster, bids=4, url=web1)
