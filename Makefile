@@ -12,7 +12,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test test-suite test-browser demo bench lint translations messages venv clean assets lock lock-check python
+.PHONY: run test test-suite test-browser test-cluster cluster demo bench lint translations messages venv clean assets lock lock-check python
 
 # One line naming what is missing, instead of a traceback later.
 python:
@@ -101,10 +101,26 @@ TEST_WORKERS ?= auto
 test: test-suite test-browser
 
 test-suite: lock-check translations assets
-	$(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e and not cluster" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-browser: lock-check translations assets
-	$(PY) -m pytest -m e2e $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest -m "e2e and not cluster" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+# The production topology's tests (tests/cluster/): one cluster (`deploy.cluster up --detach`) for the
+# session, its processes killed and restarted. Needs Debian's postgresql, redis-server and nginx.
+test-cluster: lock-check translations assets
+	$(PY) -m pytest -m cluster $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+# The production topology on this machine, in the foreground (docs/deployment.md): PostgreSQL, Redis,
+# nginx on PORT, WORKERS web processes (gunicorn, WORKER_CLASS gevent or gthread), JOB_WORKERS job
+# workers and the scheduler under supervisord, with demo data. Ctrl-C stops every process.
+WORKERS ?= 2
+JOB_WORKERS ?= 2
+WORKER_CLASS ?= gevent
+CLUSTER_DIR ?= instance/cluster
+cluster: translations assets
+	$(PY) -m deploy.cluster up --dir $(CLUSTER_DIR) --port $(PORT) --workers $(WORKERS) \
+	  --job-workers $(JOB_WORKERS) --worker-class $(WORKER_CLASS)
 
 demo: venv
 	$(PY) -m app.demo --base-url http://127.0.0.1:$(PORT)
