@@ -1,4 +1,11 @@
-"""The WSGI entry point: `EBID_CONFIG` picks the configuration (development by default)."""
+"""The WSGI entry point: `EBID_CONFIG` picks the configuration (development by default).
+
+Two ways to serve it:
+- `python wsgi.py` (`make run`): the embedded default, one process with Werkzeug's server, the clock's
+  jobs in a thread of the same process, no Redis.
+- `gunicorn -c deploy/gunicorn.conf.py wsgi:app` (`make cluster`): production, one worker per process,
+  several processes behind nginx, Redis between them (docs/deployment.md).
+"""
 
 from __future__ import annotations
 
@@ -18,4 +25,6 @@ if __name__ == "__main__":
     host = os.environ.get("HOST", "127.0.0.1")
     from app.security import request_handler
 
+    # Werkzeug's development server, knowingly: the embedded default only. Production runs gunicorn
+    # (deploy/gunicorn.conf.py, docs/deployment.md) and never reaches this line.
     socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, request_handler=request_handler(app))
