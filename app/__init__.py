@@ -14,7 +14,7 @@ import signing
 from app import auth, authz, cli, labels, limits, security, web
 from app.bootstrap import load_development_secrets
 from config import CONFIGS, INSTANCE, ROOT
-from core import errors, i18n, openapi, scheduler
+from core import errors, i18n, job_queue, openapi, scheduler
 from core.errors import ConfigurationError
 from core.extensions import babel, csrf, db, login, migrate, socketio
 from core.jsonbody import SocketJSON, StrictRequest
@@ -68,6 +68,7 @@ def create_app(config: str | type | dict[str, Any] | None = None, **overrides: A
     labels.init_app(app)
 
     scheduler.init_app(app)
+    job_queue.init_app(app)  # JOB_QUEUE=dramatiq: jobs to the workers, the scheduler only keeps time
 
     app.extensions["ebid.blobs"] = blob_store_from_config(app.config)
     signing.init_app(app)

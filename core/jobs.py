@@ -9,9 +9,11 @@ that does whatever the database still shows as due.
 
 The embedded default (`EmbeddedQueue`) runs no thread of its own: it wakes the job's sweep in the
 scheduler (core/scheduler.py), which runs it at its next turn in the scheduler's thread (the serving
-process) or in `flask scheduler run` (there, within the sweep's own interval). A later job queue
-(RQ, Dramatiq or Celery on Redis) implements `submit` by putting `(name, payload)` on its queue; its
-worker calls `run(name, payload)` in an application context. docs/decisions.md (issue 17) says why.
+process) or in `flask scheduler run` (there, within the sweep's own interval). The production
+topology's queue (`JOB_QUEUE=dramatiq`, core/job_queue.py) implements `submit` by putting
+`(name, payload)` on a Dramatiq queue in Redis; its job workers (`python -m app.worker`) call
+`run(name, payload)` in an application context. docs/decisions.md (issue 17) says why a queue behind
+this interface, docs/deployment.md ("Jobs") how the workers run.
 """
 
 from __future__ import annotations
@@ -47,11 +49,16 @@ class EmbeddedQueue:
         self.app = app
 
     def submit(self, name: str, payload: dict[str, Any]) -> None:
-        self.app.extensions["ebid.scheduler"].wake(name)
+        self.app.extensions["ebid.scheduler"].wake(sweeps(self.app).get(name, name))
 
 
 def handlers(app: Flask) -> dict[str, Handler]:
     return app.extensions.setdefault("ebid.job_handlers", {})
+
+
+def sweeps(app: Flask) -> dict[str, str]:
+    """Each job's sweep, by the scheduler job's name."""
+    return app.extensions.setdefault("ebid.job_sweeps", {})
 
 
 def queue(app: Flask) -> JobQueue:
@@ -62,10 +69,16 @@ def queue(app: Flask) -> JobQueue:
     return found
 
 
-def register(app: Flask, name: str, handler: Handler, sweep: Callable[..., Any]) -> None:
-    """A job: its idempotent handler (one payload) and its sweep (a scheduler job doing what is due)."""
+def register(app: Flask, name: str, handler: Handler, sweep: Callable[..., Any] | str) -> None:
+    """A job: its idempotent handler (one payload) and its sweep (a scheduler job doing what is due),
+    registered here under the job's name, or the name of a scheduler job already registered that
+    sweeps this job's work among other things (the opening's job resumes interrupted decryptions)."""
     handlers(app)[name] = handler
-    app.extensions["ebid.scheduler"].register(name, sweep)
+    if isinstance(sweep, str):
+        sweeps(app)[name] = sweep
+    else:
+        sweeps(app)[name] = name
+        app.extensions["ebid.scheduler"].register(name, sweep)
 
 
 def enqueue(name: str, payload: dict[str, Any]) -> None:

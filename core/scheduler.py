@@ -57,18 +57,24 @@ class Scheduler:
         for name, job in self.jobs.items():
             if self.due[name] > now:
                 continue
-            with self.app.app_context():
-                try:
-                    following = job(now)
-                    db.session.commit()
-                except Exception:
-                    db.session.rollback()
-                    log.exception("scheduled job %s failed; retrying later", name)
-                    following = now + dt.timedelta(seconds=5)
-                finally:
-                    db.session.remove()
+            following = self.run_job(name, job, now)
             self.due[name] = following or now + MAX_SLEEP
         return min(self.due.values(), default=now + MAX_SLEEP)
+
+    def run_job(self, name: str, job: Job, now: dt.datetime) -> dt.datetime | None:
+        """Run one due job here, in its own transaction (the cluster's clock hands it to a job worker
+        instead: core/job_queue.py); returns when it next wants to run."""
+        with self.app.app_context():
+            try:
+                following = job(now)
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                log.exception("scheduled job %s failed; retrying later", name)
+                following = now + dt.timedelta(seconds=5)
+            finally:
+                db.session.remove()
+        return following
 
     def loop(self) -> None:
         while not self._stop.is_set():

@@ -27,5 +27,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(pages.bp)  # the room's page in the browser
     publisher.init_app(app)  # pushes decryption outcomes and the JSON API's changes to the rooms
+    decryption.init_app(app)  # the "opening.decrypt" job (cluster mode) and the pool's end on SIGTERM
     socketio.on_namespace(OpeningNamespace(NAMESPACE))
     app.extensions["ebid.scheduler"].register(services.JOB, services.opening_due)

@@ -9,14 +9,22 @@ and returns a plain dict. The parent then records the outcome in its own transac
 (`services.record_outcome`, a conditional update, so a bid is never opened twice).
 
 `OPENING_SYNC_DECRYPTION` runs the same steps in the calling thread (tests, the demo).
+
+With the production topology's job queue (JOB_QUEUE=dramatiq) there is no pool: `dispatch` puts one
+"opening.decrypt" job per bid opening on the queue, and a job worker (`decrypt`) opens the bid in its
+own thread, records it by the same conditional update, commits, and announces it (through the Socket.IO
+message queue): the process that recorded a bid is the one that announces it, so each bid is announced
+once. A worker that dies mid-way leaves the bid DECRYPTING; the queue gives its job to another worker.
+
+The pool's processes die with the process that made them (core/pools.py).
 """
 
 from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import datetime as dt
 import logging
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable
@@ -25,6 +33,7 @@ from typing import Any, BinaryIO
 from flask import Flask, current_app
 
 from bidding import envelope
+from core import jobs, pools
 from core.extensions import db
 
 log = logging.getLogger(__name__)
@@ -32,6 +41,11 @@ log = logging.getLogger(__name__)
 POOL = "ebid.opening.pool"
 IN_FLIGHT = "ebid.opening.in_flight"
 LISTENERS = "ebid.opening.listeners"
+#: The job that opens one bid on a job worker (cluster mode).
+JOB = "opening.decrypt"
+#: A bid opening handed to the queue is not handed over again within this (the opening's sweep finds it
+#: still decrypting while its job waits its turn); a job lost with its message is handed over after it.
+CLAIM = dt.timedelta(minutes=5)
 _lock = threading.Lock()
 
 
@@ -87,21 +101,28 @@ def pool(app: Flask) -> concurrent.futures.ProcessPoolExecutor:
     with _lock:
         executor = app.extensions.get(POOL)
         if executor is None:
-            # spawn, not fork: the server has threads (scheduler, sockets) that fork would copy mid-flight
-            executor = concurrent.futures.ProcessPoolExecutor(
-                max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")
-            )
+            executor = pools.make_pool(os.cpu_count() or 1)  # its processes die with this one
             app.extensions[POOL] = executor
-            atexit.register(executor.shutdown, wait=False, cancel_futures=True)
+            atexit.register(pools.shutdown_pool, executor, wait=False)
         return executor
 
 
-def shutdown(app: Flask) -> None:
-    """Stop the pool (tests, and a clean exit)."""
+def shutdown(app: Flask, *, wait: bool = True) -> None:
+    """Stop the pool (tests, a clean exit, SIGTERM)."""
     with _lock:
         executor = app.extensions.pop(POOL, None)
     if executor is not None:
-        executor.shutdown(wait=True, cancel_futures=True)
+        pools.shutdown_pool(executor, wait=wait)
+
+
+def install_sigterm_handler(app: Flask) -> bool:
+    """On SIGTERM stop the pool, then exit as SIGTERM would have (main thread only)."""
+    return pools.install_sigterm_handler(lambda: shutdown(app, wait=False))
+
+
+def distributed(app: Flask) -> bool:
+    """Whether bids are opened by job workers (a queue shared by processes) rather than this process."""
+    return bool(getattr(jobs.queue(app), "distributed", False))
 
 
 def add_listener(app: Flask, listener: Callable[[dict[str, Any]], None]) -> None:
@@ -123,6 +144,9 @@ def dispatch(bid_opening_ids: list[int]) -> list[concurrent.futures.Future]:
     from bidding.opening import services
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if distributed(app):
+        _hand_to_workers(app, bid_opening_ids)
+        return []
     in_flight: set[int] = app.extensions.setdefault(IN_FLIGHT, set())
     futures: list[concurrent.futures.Future] = []
     for opening_id in bid_opening_ids:
@@ -179,3 +203,49 @@ def _record(
         recorded.set_exception(exc)
     finally:
         app.extensions.get(IN_FLIGHT, set()).discard(opening_id)
+
+
+# -- on the job workers (JOB_QUEUE=dramatiq) ----------------------------------------------------------------
+
+
+def _hand_to_workers(app: Flask, bid_opening_ids: list[int]) -> None:
+    """One "opening.decrypt" job per bid opening, each at most once per `CLAIM` (already committed)."""
+    queue = jobs.queue(app)
+    for opening_id in bid_opening_ids:
+        try:
+            if hasattr(queue, "submit_once"):
+                queue.submit_once(JOB, {"bid_opening": opening_id}, f"{JOB}:{opening_id}", CLAIM)
+            else:
+                queue.submit(JOB, {"bid_opening": opening_id})
+        except Exception:  # left DECRYPTING with its sealed key: the opening's sweep hands it over again
+            log.exception("bid opening %s could not be handed to the job queue", opening_id)
+
+
+def decrypt(payload: dict[str, Any]) -> str:
+    """The job: open one bid here, record it (a conditional update), commit, and announce it.
+
+    Idempotent: a bid no longer decrypting is left alone, and a second worker that opened the same bid
+    records nothing and announces nothing (only the one whose update took the row does).
+    """
+    from bidding.opening import services
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    opening_id = int(payload["bid_opening"])
+    job = services.decryption_job(opening_id)
+    if job is None:
+        return "done already"
+    result = open_bid(**job)
+    events = services.record_outcome(opening_id, result)
+    db.session.commit()
+    _notify(app, events)
+    return "recorded" if events else "done already"
+
+
+def init_app(app: Flask) -> None:
+    """The decryption job (swept by the opening's job, which resumes what is left decrypting), and, for
+    the pool of the embedded default, its end on SIGTERM."""
+    from bidding.opening import services
+
+    jobs.register(app, JOB, decrypt, services.JOB)
+    if not distributed(app):
+        install_sigterm_handler(app)
