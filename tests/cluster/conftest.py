@@ -10,6 +10,7 @@ kills or stops something waits for it to come back before it ends, and the next 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -75,6 +76,9 @@ def _stop(cluster: Cluster) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    pg = cluster.dir / "pg"
+    if pg.is_symlink():  # the database's files kept outside the folder (the launcher runs it as postgres)
+        shutil.rmtree(pg.resolve(), ignore_errors=True)
     if error is not None:
         raise error
     assert not left, f"processes outlived `deploy.cluster down`: {left}"
