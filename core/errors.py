@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, render_template, request
+import contextlib
+
+from flask import Flask, Response, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from core.extensions import db
@@ -54,6 +57,28 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return response
 
 
+#: SQLSTATEs that say the server is gone or going, not that the statement was wrong: class 08
+#: (connection exception) and the operator's interventions (admin or crash shutdown, starting up).
+_UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
+#: Seconds a client is told to wait before trying again when the database is not reachable.
+DATABASE_RETRY_AFTER = 5
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether a database error means the database cannot be reached now (a restart, a network cut),
+    rather than a fault in the statement: SQLAlchemy invalidated the connection, or the driver failed
+    to connect or lost the server (psycopg's errors without a SQLSTATE are the client's own, such as
+    "connection failed" and "server closed the connection unexpectedly")."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not hasattr(exc.orig, "sqlstate"):  # not psycopg (SQLite: its file is always there)
+        return False
+    state = exc.orig.sqlstate
+    return state is None or state.startswith(_UNREACHABLE_STATES)
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(ValidationError)
     def invalid(exc: ValidationError):
@@ -90,6 +115,23 @@ def init_app(app: Flask) -> None:
         for name, value in exc.get_headers():  # e.g. a 405's Allow (RFC 9110 15.5.6)
             if name.lower() != "content-type":
                 response.headers[name] = value
+        return response
+
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: DBAPIError):
+        if not database_unreachable(exc):
+            return unexpected(exc)
+        # The transaction is gone with its connection: nothing of it was written. Rolling back returns
+        # the session to a clean state, and SQLAlchemy's pool (pool_pre_ping) replaces the dead
+        # connections, so service resumes by itself once the database answers again.
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        # Who is signed in cannot be looked up now: the answer is drawn for an anonymous visitor.
+        g._login_user = app.login_manager.anonymous_user()
+        app.logger.warning("the database is not reachable: %s", exc.orig)
+        response = error_response(503, "database_unavailable",
+                                  _("The database is not reachable; try again shortly."))
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
         return response
 
     @app.errorhandler(Exception)
