@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from bidding import envelope
-from bidding.opening import services
 from bidding.opening.models import BidOpening
 from bidding.submissions import close
 from bidding.submissions.models import Bid
@@ -25,6 +24,7 @@ from tests.functional.test_opening import (
     data_key,
     hand_over,
     published_with_shares,
+    set_opening_clock,
     start,
     states,
 )
@@ -44,7 +44,7 @@ def office(session):
 def clock(monkeypatch):
     """Set the opening services' clock."""
     def set_clock(moment):
-        monkeypatch.setattr(services, "utcnow", lambda: moment)
+        set_opening_clock(monkeypatch, moment)
 
     return set_clock
 

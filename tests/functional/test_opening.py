@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import importlib
 import io
 import json
 import os
+import pkgutil
 import subprocess
 from types import SimpleNamespace
 
@@ -58,12 +60,21 @@ def _kit() -> BidderKit:
     return BidderKit(user, x_private, e_private)
 
 
+def set_opening_clock(monkeypatch, moment: dt.datetime) -> None:
+    """Set the opening services' clock: each module of the package reads `utcnow` under its own name, so
+    the clock is set in every one of them (setting it on the package would reach none)."""
+    for info in pkgutil.iter_modules(services.__path__):
+        module = importlib.import_module(f"{services.__name__}.{info.name}")
+        if hasattr(module, "utcnow"):
+            monkeypatch.setattr(module, "utcnow", lambda: moment)
+
+
 @pytest.fixture
 def clock(monkeypatch):
     """Set the opening services' clock."""
 
     def set_clock(moment: dt.datetime) -> None:
-        monkeypatch.setattr(services, "utcnow", lambda: moment)
+        set_opening_clock(monkeypatch, moment)
 
     return set_clock
 
