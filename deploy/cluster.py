@@ -375,21 +375,22 @@ class Cluster:
 
     def _write_configs(self, ports: dict[str, int], host: str, web: list[dict], job_workers: int,
                        env: dict[str, str], user: pwd.struct_passwd | None, detach: bool) -> None:
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        # Every watcher holds a file descriptor in nginx and in a web process: as many as the machine allows.
+        nofile = 16384 if hard == resource.RLIM_INFINITY else min(16384, hard)
         servers = "\n".join(f"        server 127.0.0.1:{w['port']} max_fails=1 fail_timeout=3s;" for w in web)
         nginx_conf = self.dir / "nginx" / "nginx.conf"
         nginx_conf.write_text(_render("nginx.conf", {
             "USER": "user nobody nogroup;" if os.geteuid() == 0 else "# (not root: runs as this user)",
             "NGINX_WORKERS": 1, "RUN": self.run, "LOGS": self.logs, "TMP": self.dir / "nginx" / "tmp",
-            "SERVERS": servers, "HOST": host, "PORT": ports["nginx"],
+            "SERVERS": servers, "HOST": host, "PORT": ports["nginx"], "NOFILE": nofile,
+            "CONNECTIONS": nofile // 2,
         }))
-        import resource
-
-        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        # Every watcher holds a file descriptor in nginx and in a web process: as many as the machine allows.
-        minfds = 16384 if hard == resource.RLIM_INFINITY else min(16384, hard)
         text = _render("supervisord.conf", {
             "NODAEMON": "false" if detach else "true", "LOGS": self.logs, "RUN": self.run, "ROOT": ROOT,
-            "MINFDS": minfds, "IDENTIFIER": f"ebid-cluster:{self.dir}",
+            "MINFDS": nofile, "IDENTIFIER": f"ebid-cluster:{self.dir}",
         })
         setpriv = f"{find_binary('setpriv')} --pdeathsig KILL --"
         # `-X ebid_cluster=DIR` does nothing in Python; it puts DIR on the command line, so that
