@@ -76,7 +76,7 @@ def tender_out(tender: Tender) -> TenderOut:
 
 
 def _failure_notice_pdf(tender: Tender) -> str | None:
-    """The signed failure notice, once the tender's opening has failed (bidding/opening/services.py)."""
+    """The signed failure notice, once the tender's opening has failed (bidding/opening/services/)."""
     from bidding.opening.services import failure_notice_id
 
     document_id = failure_notice_id(tender) if tender.state == TenderState.FAILED else None
