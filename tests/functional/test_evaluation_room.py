@@ -473,7 +473,12 @@ def test_a_clarification_is_asked_answered_in_time_and_a_late_answer_refused(
     )
     refused(twice, session, 409, "already_answered")
 
-    monkeypatch.setattr(services, "utcnow", lambda: now + dt.timedelta(hours=3))
+    # the clock is read where it is used: the answer (clarifications) and the room's state (state)
+    def later():
+        return now + dt.timedelta(hours=3)
+
+    monkeypatch.setattr(services.clarifications, "utcnow", later)
+    monkeypatch.setattr(services.state, "utcnow", later)
     late = client.post(
         f"{API}/clarifications/{second['id']}/answer",
         json={"answer": "迟到的答复"},
