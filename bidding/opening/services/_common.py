@@ -26,7 +26,6 @@ from signing import audit, refusals
 #: Fewer opened bids than this and the tender fails.
 MIN_VALID_BIDS = 3
 MAX_OBJECTION = 2000
-_READ = 1 << 20
 #: The bounds of `OPENING_REMEDY_MINUTES` (the same as a tender's decryption window).
 REMEDY_MINUTES = (5, 1440)
 
