@@ -31,9 +31,11 @@ Every scenario runs the platform and then the reference with the same clients in
    gevent and gthread; `--quick`: gevent), the reference under the same class each time.
 
 Settings: `EBID_BENCH_CLUSTER_WORKERS` (web processes, default 2), `EBID_BENCH_CLUSTER_CLASSES`,
-`EBID_BENCH_CLUSTER_SCENARIOS` (any of morning, storm, evaluation, rush; default all). Without the
-launcher (no deploy/cluster.py), the platform runs as one `python wsgi.py` and the reference as one
-process, said so in the notes. Nothing here asserts a time.
+`EBID_BENCH_CLUSTER_SCENARIOS` (any of morning, storm, evaluation, rush; default all),
+`EBID_BENCH_CLUSTER_DIR` (measure the cluster already running there, started with BENCH_ENV's settings
+as `--env`, and leave it running). Without the launcher (no deploy/cluster.py), or with
+`EBID_BENCH_CLUSTER=single`, the platform runs as one `python wsgi.py` and the reference as one process,
+said so in the notes. Nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -108,6 +110,12 @@ FULL = Size(tenders=20, bids=20, watchers=1000, watcher_processes=4, storm_windo
 QUICK = Size(tenders=2, bids=3, watchers=40, watcher_processes=2, storm_window=1.0, panels=2, experts=5,
              panel_bids=2, panel_processes=1, rush_bids=40, rush_tenders=2, rush_window=10.0)
 SCENARIOS = ("morning", "storm", "evaluation", "rush")
+#: Bidder companies made in the platform's database before a scenario (`benchmarks.intake`'s maker).
+CREATE_BIDDERS = """
+import sys
+from benchmarks.intake import create_bidders
+create_bidders(int(sys.argv[1]), sys.argv[2], first=int(sys.argv[3]))
+"""
 
 
 def _free_port() -> int:
@@ -233,13 +241,19 @@ def _launcher(*args: str, env: dict[str, str], timeout: float = 900) -> subproce
 
 @contextmanager
 def platform_cluster(work: Path, worker_class: str, workers: int) -> Iterator[Target]:
-    """The platform as the launcher runs it, up for the block and down after it (also on error)."""
-    directory = work / f"cluster-{worker_class}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    """The platform as the launcher runs it, up for the block and down after it (also on error).
+
+    With EBID_BENCH_CLUSTER_DIR, the cluster already running there instead (started with the settings in
+    BENCH_ENV as --env), left running."""
+    existing = os.environ.get("EBID_BENCH_CLUSTER_DIR")
+    directory = Path(existing) if existing else work / f"cluster-{worker_class}"
+    # a loaded machine may take minutes to import the application in each process
+    env = {"EBID_CLUSTER_START_TIMEOUT": "900", **os.environ, "PYTHONUNBUFFERED": "1"}
     extra = [f"--env={key}={value}" for key, value in {**BENCH_ENV, "WEB_THREADS": str(GTHREADS)}.items()]
     try:
-        _launcher("up", "--dir", str(directory), "--workers", str(workers), "--job-workers", "2",
-                  "--worker-class", worker_class, "--detach", *extra, env=env)
+        if not existing:
+            _launcher("up", "--dir", str(directory), "--workers", str(workers), "--job-workers", "2",
+                      "--worker-class", worker_class, "--detach", *extra, env=env, timeout=1800)
         info = json.loads((directory / "cluster.json").read_text(encoding="utf-8"))
         settings = _read_env_file(Path(info["env_file"]))
         script_env = {**env, **settings, **BENCH_ENV, "EBID_SCHEDULER": "off"}
@@ -252,12 +266,13 @@ def platform_cluster(work: Path, worker_class: str, workers: int) -> Iterator[Ta
                 found.append(int(done.stdout.strip().split()[-1]))
             return found
 
-        yield Target(f"platform ({worker_class})", [w["url"] for w in info["web"]], pids,
+        used = info.get("worker_class", worker_class)
+        yield Target(f"platform ({used})", [w["url"] for w in info["web"]], pids,
                      info.get("redis_url"), script_env, instance,
                      f"the cluster (deploy.cluster): {len(info['web'])} web processes (gunicorn -w 1 -k "
-                     f"{worker_class}), {len(info.get('job_workers', []))} job workers, PostgreSQL, Redis")
+                     f"{used}), {len(info.get('job_workers', []))} job workers, PostgreSQL, Redis")
     finally:
-        if (directory / "cluster.json").exists():
+        if not existing and (directory / "cluster.json").exists():
             try:
                 _launcher("down", "--dir", str(directory), env=env, timeout=300)
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
@@ -540,11 +555,11 @@ def _run_script(script: str, args: list[str], env: dict[str, str], what: str) ->
 def bidders_of(target: Target, work: Path, size: Size) -> list[dict[str, Any]]:
     """The bidder companies of every scenario on this target (made once: their names are numbered)."""
     if "bidders" not in target.made:
-        from benchmarks.intake import CREATE_BIDDERS
-
         out = work / "bidders.json"
         count = max(size.bids, size.rush_bids)
-        _run_script(CREATE_BIDDERS, [str(count), str(out)], target.env, "creating the bidders")
+        # numbered apart from any earlier run's on the same database (a cluster kept running)
+        first = int(time.time()) % 1000 * 10_000
+        _run_script(CREATE_BIDDERS, [str(count), str(out), str(first)], target.env, "creating the bidders")
         target.made["bidders"] = json.loads(out.read_text(encoding="utf-8"))
     return target.made["bidders"]
 

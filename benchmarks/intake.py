@@ -518,9 +518,11 @@ create_bidders(int(sys.argv[1]), sys.argv[2])
 """
 
 
-def create_bidders(count: int, out: str) -> None:
+def create_bidders(count: int, out: str, first: int = 0) -> None:
     """Run in the server's environment before it starts: `count` bidder companies, each with one user,
     registered keys and a bearer token, written to `out` with their private keys (the bidders' side).
+    Their names and credit codes are numbered from `first` (another run on the same database starts
+    further on); their `index` counts from 0 either way.
 
     Every user gets the same argon2 hash of the same password, made once: a thousand hashes would cost
     minutes and measure nothing the rush is about. The tokens are minted here for the same reason.
@@ -540,7 +542,8 @@ def create_bidders(count: int, out: str) -> None:
     auth.hash_password = lambda _password: hashed
     bidders = []
     with app.app_context():
-        for i in range(count):
+        for index in range(count):
+            i = first + index
             code = credit_code.make(f"91350100R{i:07d}")
             organisation = register(name=f"压力测试投标公司{i:04d}", kind=OrganisationKind.BIDDER,
                                     credit_code=code, region="350100")
@@ -550,10 +553,10 @@ def create_bidders(count: int, out: str) -> None:
             keys.register_bidder_keys(user, {"x25519_public": _b64(pair.x25519_public),
                                              "ed25519_public": _b64(pair.ed25519_public)})
             token, _ = issue_token(user)
-            bidders.append({"index": i, "code": code, "token": token,
+            bidders.append({"index": index, "code": code, "token": token,
                             "x25519": _b64(pair.x25519.private_bytes_raw()),
                             "ed25519": _b64(pair.ed25519.private_bytes_raw())})
-            if i % 100 == 99:
+            if index % 100 == 99:
                 db.session.commit()
         db.session.commit()
     Path(out).write_text(json.dumps(bidders), encoding="utf-8")
