@@ -196,6 +196,15 @@ class Cluster:
                 states[parts[0]] = parts[1]
         return states
 
+    def pids(self) -> dict[str, int]:
+        """Each running program's pid, by name."""
+        found = {}
+        for line in self.ctl("status").splitlines():
+            parts = line.replace(",", " ").split()
+            if len(parts) >= 4 and parts[1] == "RUNNING" and parts[2] == "pid" and parts[3].isdigit():
+                found[parts[0]] = int(parts[3])
+        return found
+
     def healthy(self, url: str) -> bool:
         try:
             return requests.get(f"{url}/healthz", timeout=5).status_code == 200
