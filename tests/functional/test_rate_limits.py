@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from app.auth import passwords
 from app.limits import limiter
+from core import passwords
 from core.models import Role, User
 from tests import factories
 from tests.functional.helpers import assert_json_error
