@@ -31,6 +31,7 @@ from typing import Any
 from flask import Flask
 
 from core import jobs
+from core.errors import ConfigurationError
 from core.extensions import db
 from core.orm import utcnow
 from core.scheduler import MAX_SLEEP, Job, Scheduler
@@ -116,7 +117,7 @@ class DramatiqQueue:
         self.app = app
         url = url or app.config.get("REDIS_URL")
         if not url:
-            raise RuntimeError("JOB_QUEUE=dramatiq needs REDIS_URL (the broker)")
+            raise ConfigurationError("JOB_QUEUE=dramatiq needs REDIS_URL (the broker)")
         timeout = heartbeat if heartbeat is not None else heartbeat_timeout(app)
         self.broker = _broker_class()(
             url=url,

@@ -136,3 +136,17 @@ def test_reports_reach_the_clock_through_redis(app, redis_url):  # noqa: F811
         for key, value in saved.items():
             app.extensions[key] = value
     assert jobs.queue(app) is saved["ebid.jobs"]
+
+
+def test_the_dramatiq_queue_without_redis_refuses_to_start():
+    from flask import Flask
+
+    from core.errors import ConfigurationError
+
+    bare = Flask("jobs")
+    bare.config.update(JOB_QUEUE="dramatiq", REDIS_URL=None)
+    with pytest.raises(ConfigurationError, match="REDIS_URL"):
+        job_queue.init_app(bare)
+    bare.config.update(JOB_QUEUE="embedded")
+    job_queue.init_app(bare)  # the embedded default: nothing to install
+    assert "ebid.jobs" not in bare.extensions
