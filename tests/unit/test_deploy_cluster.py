@@ -5,6 +5,7 @@ needs (docs/deployment.md). The cluster itself is tested by `make test-cluster` 
 from __future__ import annotations
 
 import configparser
+import re
 import subprocess
 
 import pytest
@@ -67,6 +68,11 @@ def test_nginx_accepts_the_configuration_and_routes_sockets_by_transport(tmp_pat
     assert text.count("server 127.0.0.1:41001") == 2 and text.count("server 127.0.0.1:41002") == 2
     assert "listen 127.0.0.1:40003;" in text
     assert '"websocket:" ebid_web;' in text and "ip_hash;" in text and "least_conn;" in text
+    # nginx inherits no proxy_set_header into a location that sets its own: each sets them all, or the
+    # application would see nginx's upstream name as the Host (and refuse sockets as cross-origin).
+    locations = len(re.findall(r"^\s*location ", text, re.M))
+    assert text.count("proxy_set_header Host $http_host;") == locations == 2
+    assert text.count("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;") == 2
     command = [launcher.find_binary("nginx"), "-t", "-p", str(made.dir / "nginx"), "-c", str(conf),
                "-e", str(made.logs / "nginx-error.log")]
     checked = subprocess.run(command, capture_output=True, text=True, check=False)
