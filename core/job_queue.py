@@ -155,8 +155,16 @@ class DramatiqQueue:
         pending again does not queue it twice while the first message is on its way)."""
         if not self.redis.set(f"ebid:claim:{key}", "1", nx=True, px=int(ttl.total_seconds() * 1000)):
             return False
-        self.submit(name, payload)
+        try:
+            self.submit(name, payload)
+        except Exception:
+            self.release(key)
+            raise
         return True
+
+    def release(self, key: str) -> None:
+        """Forget a `submit_once` claim (its message is being run: the next one may be queued)."""
+        self.redis.delete(f"ebid:claim:{key}")
 
     def report(self, job: str, due: dt.datetime | None) -> None:
         """Tell the clock when `job` next wants to run (None: now, a wake)."""
@@ -185,6 +193,9 @@ def run_sweep(app: Flask, name: str) -> dt.datetime | None:
     if job is None:
         log.warning("sweep %s is not registered in this process; ignored", name)
         return None
+    queue = jobs.queue(app)
+    if hasattr(queue, "release"):
+        queue.release(SWEEP + name)  # running now: a hand-over from here on is queued anew
     now = utcnow()
     try:
         following = job(now)
@@ -195,7 +206,7 @@ def run_sweep(app: Flask, name: str) -> dt.datetime | None:
         following = now + SWEEP_RETRY
     following = following or now + MAX_SLEEP
     try:
-        jobs.queue(app).report(name, following)  # type: ignore[attr-defined]
+        queue.report(name, following)  # type: ignore[attr-defined]
     except Exception:  # the clock's lease runs out and it hands the sweep over again
         log.exception("the next due time of sweep %s could not be reported", name)
     return following
@@ -234,8 +245,12 @@ class QueuedScheduler(Scheduler):
     def run_job(self, name: str, job: Job, now: dt.datetime) -> dt.datetime | None:
         """Hand the sweep to the queue; it is due again after the lease unless its worker reports first."""
         self._woken.discard(name)
+        payload = {"handed_over_at": now.isoformat()}
         try:
-            self.queue.submit(SWEEP + name, {"handed_over_at": now.isoformat()})
+            if hasattr(self.queue, "submit_once"):  # not while one is still waiting its turn in the queue
+                self.queue.submit_once(SWEEP + name, payload, SWEEP + name, SWEEP_LEASE)
+            else:
+                self.queue.submit(SWEEP + name, payload)
         except Exception:
             log.exception("sweep %s could not be handed to the job queue; retrying", name)
             return now + SWEEP_RETRY

@@ -150,3 +150,35 @@ def test_the_dramatiq_queue_without_redis_refuses_to_start():
     bare.config.update(JOB_QUEUE="embedded")
     job_queue.init_app(bare)  # the embedded default: nothing to install
     assert "ebid.jobs" not in bare.extensions
+
+
+def test_a_sweep_waiting_its_turn_in_the_queue_is_not_handed_over_again(app, redis_url):  # noqa: F811
+    """Workers busy (or not started): the clock does not pile up copies of the same sweep; once a worker
+    starts it, the next hand-over is queued anew."""
+    saved = {key: app.extensions.get(key) for key in ("ebid.jobs", "ebid.scheduler")}
+    queue = job_queue.DramatiqQueue(app, redis_url, heartbeat=2)
+    queue.redis.flushdb()
+    app.extensions["ebid.jobs"] = queue
+    clock = job_queue.QueuedScheduler(app)
+    app.extensions["ebid.scheduler"] = clock
+    clock.keeping_time = True
+    runs: list[dt.datetime] = []
+    clock.register("test.sweep", lambda now: runs.append(now))
+    try:
+        def waiting() -> int:
+            return queue.broker.do_qsize(job_queue.SWEEP_QUEUE_NAME)
+
+        clock.run_due()
+        assert waiting() == 1
+        clock.wake("test.sweep")
+        clock.run_due()
+        assert waiting() == 1  # the waiting one will run after the wake anyway
+        job_queue.perform(app, "sweep:test.sweep", {})  # a worker starts it
+        assert len(runs) == 1
+        clock.wake("test.sweep")
+        clock.run_due()
+        assert waiting() == 2
+    finally:
+        queue.broker.close()
+        for key, value in saved.items():
+            app.extensions[key] = value
