@@ -459,11 +459,8 @@ class Cluster:
                 if check():
                     return
             with contextlib.suppress(OSError, xmlrpc.client.Fault):
-                state = self.rpc().supervisor.getProcessInfo(name)["statename"]
-                if state in ("FATAL", "BACKOFF") and name in ("postgres", "redis", "nginx"):
-                    break
-                if state == "FATAL":
-                    break
+                if self.rpc().supervisor.getProcessInfo(name)["statename"] == "FATAL":
+                    break  # supervisord gave up restarting it: its log says why
             time.sleep(0.3)
         tail = ""
         with contextlib.suppress(OSError):
