@@ -71,7 +71,7 @@ stdout_logfile_maxbytes = 20MB
 stdout_logfile_backups = 1
 """
 #: Seconds to wait for a web process (or the database) to answer after it starts.
-START_TIMEOUT = float(os.environ.get("EBID_CLUSTER_START_TIMEOUT", "180"))
+START_TIMEOUT = float(os.environ.get("EBID_CLUSTER_START_TIMEOUT", "300"))
 
 
 class ClusterError(RuntimeError):
