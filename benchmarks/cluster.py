@@ -899,6 +899,7 @@ class ClassRun:
     bare: MorningRun | None = None
     rooms: tuple[list[float], list[str], float] | None = None
     bare_rooms: tuple[list[float], list[str], float] | None = None
+    rush: Report = field(default_factory=Report)  # printed after the rooms' rows
 
 
 def _one_class(report: Report, work: Path, worker_class: str, workers: int, size: Size, chosen: set[str],
@@ -919,7 +920,7 @@ def _one_class(report: Report, work: Path, worker_class: str, workers: int, size
         if panels:
             run.rooms = rooms(target, panels, size, _password())
         if with_rush and "rush" in chosen:
-            rush(target, work, size, report)
+            rush(target, work, size, run.rush)
         bare = stack.enter_context(bare_servers(work, worker_class, len(target.web), redis_url))
         run.reference = bare.description
         if recorded is not None:
@@ -1005,6 +1006,8 @@ def cluster_morning(report: Report, quick: bool) -> None:
             work.mkdir()
             run = _one_class(report, work, worker_class, workers, size, chosen, with_rush=n == 0)
             _rows(report, run, size)
+            report.rows += run.rush.rows
+            report.notes += run.rush.notes
             runs.append(run)
     for run in runs:
         report.note(f"{run.worker_class}: platform: {run.platform}; reference: {run.reference}")
