@@ -552,23 +552,24 @@ def _run_script(script: str, args: list[str], env: dict[str, str], what: str) ->
     _run_checked([sys.executable, "-c", script, *args], env, what)
 
 
-def bidders_of(target: Target, work: Path, size: Size) -> list[dict[str, Any]]:
-    """The bidder companies of every scenario on this target (made once: their names are numbered)."""
-    if "bidders" not in target.made:
-        out = work / "bidders.json"
-        count = max(size.bids, size.rush_bids)
-        # numbered apart from any earlier run's on the same database (a cluster kept running)
-        first = int(time.time()) % 1000 * 10_000
-        _run_script(CREATE_BIDDERS, [str(count), str(out), str(first)], target.env, "creating the bidders")
-        target.made["bidders"] = json.loads(out.read_text(encoding="utf-8"))
-    return target.made["bidders"]
+def bidders_of(target: Target, work: Path, count: int) -> list[dict[str, Any]]:
+    """`count` bidder companies on this target, shared by the scenarios (more are made when needed)."""
+    made = target.made.setdefault("bidders", [])
+    if len(made) < count:
+        out = work / f"bidders-{len(made)}.json"
+        # numbered apart from any other run's on the same database (a cluster kept running)
+        first = int(time.time()) % 900 * 10_000 + len(made)  # credit codes hold 7 digits of it
+        _run_script(CREATE_BIDDERS, [str(count - len(made)), str(out), str(first)], target.env,
+                    "creating the bidders")
+        made += json.loads(out.read_text(encoding="utf-8"))
+    return made[:count]
 
 
 def closed_tenders(target: Target, work: Path, size: Size) -> list[tuple[int, dict[str, Any]]]:
     """`size.tenders` tenders closed on `size.bids` bids each (from as many bidders), made at once."""
     from benchmarks.opening import FanoutSize, _closed_tender
 
-    bidders = bidders_of(target, work, size)[:size.bids]
+    bidders = bidders_of(target, work, size.bids)
     shape = FanoutSize(watchers=0, bidders=size.bids, lots=1, processes=1, gap=0)
     with concurrent.futures.ThreadPoolExecutor(min(size.tenders, 10)) as pool:
         return list(pool.map(lambda n: _closed_tender(_Site(target, target.at(n)), bidders, shape),
@@ -812,7 +813,7 @@ def rush(target: Target, work: Path, size: Size, report: Report) -> None:
         _rush_worker,
     )
 
-    made = bidders_of(target, work, size)[:size.rush_bids]
+    made = bidders_of(target, work, size.rush_bids)
     bidders = [{**bidder, "index": n} for n, bidder in enumerate(made)]
     office = Api.login(target.url, "office", target.logins()["office"])
     placeholder = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
@@ -913,6 +914,8 @@ def _one_class(report: Report, work: Path, worker_class: str, workers: int, size
             target = stack.enter_context(platform_single(work / f"single-{worker_class}"))
             redis_url = stack.enter_context(own_redis(work))
         run.platform = target.description
+        if with_rush and "rush" in chosen:  # every scenario's bidders in one go
+            bidders_of(target, work, max(size.bids, size.rush_bids))
         recorded = None
         if chosen & {"morning", "storm"}:
             run.ours, recorded = morning_platform(target, work, size, "storm" in chosen)
