@@ -571,9 +571,18 @@ def closed_tenders(target: Target, work: Path, size: Size) -> list[tuple[int, di
 
     bidders = bidders_of(target, work, size.bids)
     shape = FanoutSize(watchers=0, bidders=size.bids, lots=1, processes=1, gap=0)
+    failures = target.made.setdefault("setup_failures", [])
+
+    def one(n: int) -> tuple[int, dict[str, Any]]:
+        for _attempt in range(3):  # a refused setup step is noted and the tender made again
+            try:
+                return _closed_tender(_Site(target, target.at(n)), bidders, shape)
+            except RuntimeError as exc:
+                failures.append(str(exc).split("\n")[0][:200])
+        return _closed_tender(_Site(target, target.at(n)), bidders, shape)
+
     with concurrent.futures.ThreadPoolExecutor(min(size.tenders, 10)) as pool:
-        return list(pool.map(lambda n: _closed_tender(_Site(target, target.at(n)), bidders, shape),
-                             range(size.tenders)))
+        return list(pool.map(one, range(size.tenders)))
 
 
 def _open_all(target: Target, made: list[tuple[int, dict[str, Any]]]) -> float:
@@ -686,6 +695,9 @@ def morning_platform(target: Target, work: Path, size: Size, storm: bool) -> tup
     run.storm = storm_run
     run.watchers = size.watchers
     states = sorted({str(b.get("state")) for s in snapshots.values() for b in s.get("bids", [])})
+    for failure in sorted(set(target.made.get("setup_failures", []))):
+        count = target.made["setup_failures"].count(failure)
+        run.notes.append(f"SETUP REFUSED ×{count} (the tender made again): {failure}")
     run.notes.append(f"{decided} of {size.tenders * size.bids} bids decided ({', '.join(states)}) "
                      f"{max(commits.values(), default=began) - began:.1f} s after the first action")
     transcripts = {t: v for part in report.values() for t, v in part["transcripts"].items()}
