@@ -217,7 +217,8 @@ class QueuedScheduler(Scheduler):
 
     In the process that runs the loop (`flask scheduler run`) a due sweep becomes a "sweep:<job>"
     message; the sweep's next due time comes back from the worker through `CLOCK_KEY` (until it does,
-    the sweep is due again after `SWEEP_LEASE`). In every other process `wake(job)` is passed to the clock.
+    the sweep is due again after `SWEEP_LEASE`, and never later than that either, so every sweep runs at
+    least once a lease). In every other process `wake(job)` is passed to the clock.
     """
 
     def __init__(self, app: Flask) -> None:
@@ -264,7 +265,8 @@ class QueuedScheduler(Scheduler):
             self.due[job] = utcnow()
             self._woken.add(job)
         elif job not in self._woken:  # a wake since the hand-over wins over the older report
-            self.due[job] = due
+            # at least once a lease: what a message lost with Redis left undone is done within a minute
+            self.due[job] = min(due, utcnow() + SWEEP_LEASE)
         self._wake.set()
 
     def listen(self) -> None:

@@ -71,8 +71,11 @@ def test_the_workers_report_sets_the_next_run_and_a_later_wake_wins(cluster):
     now = utcnow()
     clock.keeping_time = True
     clock.run_due(now)
-    deadline = now + dt.timedelta(minutes=7)
-    clock.apply("test.sweep", deadline)  # the worker ran it: next at the tender's deadline
+    far = utcnow() + dt.timedelta(minutes=7)
+    clock.apply("test.sweep", far)  # the worker ran it: next at a tender's deadline, but at least every lease
+    assert clock.due["test.sweep"] <= utcnow() + job_queue.SWEEP_LEASE
+    deadline = now + dt.timedelta(seconds=20)
+    clock.apply("test.sweep", deadline)  # the next deadline is sooner
     assert clock.due["test.sweep"] == deadline
     clock.run_due(now + dt.timedelta(seconds=2))
     assert len(queue.submitted) == 1
@@ -121,7 +124,7 @@ def test_reports_reach_the_clock_through_redis(app, redis_url):  # noqa: F811
     listener = threading.Thread(target=clock.listen, daemon=True)
     listener.start()
     try:
-        deadline = utcnow() + dt.timedelta(minutes=5)
+        deadline = utcnow() + dt.timedelta(seconds=40)
         queue.report("test.sweep", deadline)  # from a worker
         for _ in range(100):
             if clock.due["test.sweep"] == deadline:
