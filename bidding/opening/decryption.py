@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -115,9 +116,24 @@ def shutdown(app: Flask, *, wait: bool = True) -> None:
         pools.shutdown_pool(executor, wait=wait)
 
 
+_stopped_on_sigterm: weakref.WeakSet[Flask] = weakref.WeakSet()
+_handler_installed = False
+
+
 def install_sigterm_handler(app: Flask) -> bool:
-    """On SIGTERM stop the pool, then exit as SIGTERM would have (main thread only)."""
-    return pools.install_sigterm_handler(lambda: shutdown(app, wait=False))
+    """On SIGTERM stop the app's pool, then exit as SIGTERM would have (main thread only). One handler per
+    process serves every application made in it (the tests make many)."""
+    global _handler_installed
+    _stopped_on_sigterm.add(app)
+    if _handler_installed:
+        return True
+
+    def stop_all() -> None:
+        for each in list(_stopped_on_sigterm):
+            shutdown(each, wait=False)
+
+    _handler_installed = pools.install_sigterm_handler(stop_all)
+    return _handler_installed
 
 
 def distributed(app: Flask) -> bool:
