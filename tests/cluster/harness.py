@@ -242,11 +242,13 @@ class Cluster:
     # -- processes ----------------------------------------------------------------------------------------
     def processes(self) -> dict[int, tuple[int, str]]:
         """Every live process of this cluster, pid -> (ppid, command): those whose command line or
-        environment names the cluster's folder."""
+        environment names the cluster's folder, or whose title names its Redis's address (redis-server
+        rewrites its command line and environment), and whatever descends from its supervisord."""
         listing = subprocess.run(["ps", "-eo", "pid=,ppid=,cmd="], capture_output=True, text=True,  # noqa: S607
                                  check=True).stdout
-        mark = str(self.dir).encode()
-        found = {}
+        mark = str(self.dir)
+        titles = [mark] + ([f"127.0.0.1:{self.info['redis_port']}"] if self.info.get("redis_port") else [])
+        found, every = {}, {}
         for line in listing.splitlines():
             parts = line.split(None, 2)
             if len(parts) < 3 or not parts[0].isdigit():
@@ -254,8 +256,15 @@ class Cluster:
             pid, ppid, cmd = int(parts[0]), int(parts[1]), parts[2]
             if pid == os.getpid():
                 continue
-            if mark.decode() in cmd or mark in _environ(pid):
+            every[pid] = (ppid, cmd)
+            if any(t in cmd for t in titles) or mark.encode() in _environ(pid):
                 found[pid] = (ppid, cmd)
+        supervisord = self.supervisord_pid() if self.info else 0
+        if supervisord in every:
+            found[supervisord] = every[supervisord]
+            for pid in descendants(supervisord):
+                if pid in every:
+                    found[pid] = every[pid]
         return found
 
     def orphans(self) -> list[str]:
