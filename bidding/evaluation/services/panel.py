@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from bidding.evaluation import rules as tender_rules
 from bidding.evaluation import scoring
 from bidding.evaluation.services.common import refuse
 from bidding.experts.models import MemberStatus, Panel, PanelMember, PanelState
@@ -108,8 +109,6 @@ class RoomRules:
 
 def rules_for(tender: Tender) -> RoomRules:
     """The tender's evaluation rules (bidding/evaluation/rules.py; its defaults when the office set none)."""
-    from bidding.evaluation import rules as tender_rules
-
     row = tender_rules.rules_for(tender)
     made = row.to_scoring_rules()
     return RoomRules(bool(row.anonymise_technical), made.outlier_threshold, made)

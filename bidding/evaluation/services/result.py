@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bidding.evaluation import scoring
+from bidding.evaluation import report, scoring
 from bidding.evaluation.models import (
     EvaluationRoom,
     RoomAction,
@@ -42,8 +42,6 @@ def evaluation(panel: Panel, room: EvaluationRoom) -> scoring.Evaluation:
 
 def issue_report(panel: Panel, room: EvaluationRoom, result: scoring.Evaluation) -> documents.SignedDocument:
     """The evaluation report (bidding/evaluation/report.py), a signature field reserved per expert."""
-    from bidding.evaluation import report
-
     flags = list(
         db.session.scalars(select(ScoreFlag).where(ScoreFlag.room_id == room.id).order_by(ScoreFlag.id))
     )
