@@ -510,13 +510,7 @@ class Cluster:
             raise ClusterError(f"{' '.join(command[2:])} failed (exit {done.returncode})")
 
     def _start_programs(self, info: dict) -> None:
-        names = [w["name"] for w in info["web"]]
-        if (ROOT / "app" / "worker.py").exists():
-            names += info["job_workers"]
-        elif info["job_workers"]:
-            print("warning: app/worker.py is missing: the job workers are configured but not started",
-                  file=sys.stderr)
-        names += ["scheduler", "nginx"]
+        names = [w["name"] for w in info["web"]] + info["job_workers"] + ["scheduler", "nginx"]
         proxy = self.rpc()
         for name in names:
             proxy.supervisor.startProcess(name, False)
