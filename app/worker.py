@@ -68,12 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("--threads must be at least 1")
+    queues = {q.strip() for q in args.queues.split(",") if q.strip()} or None
+    from core import job_queue
+
+    unknown = (queues or set()) - {job_queue.JOB_QUEUE_NAME, job_queue.SWEEP_QUEUE_NAME}
+    if unknown:
+        parser.error(f"no such queue: {', '.join(sorted(unknown))} (the queues are "
+                     f"{job_queue.SWEEP_QUEUE_NAME} and {job_queue.JOB_QUEUE_NAME})")
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s [%(process)d %(threadName)s] %(name)s: %(message)s")
     from app import create_app
 
     app = create_app(os.environ.get("EBID_CONFIG", "development"))
-    queues = {q.strip() for q in args.queues.split(",") if q.strip()} or None
     return serve(app, threads=args.threads, queues=queues, stop_timeout=args.stop_timeout)
 
 

@@ -185,3 +185,13 @@ def test_a_sweep_waiting_its_turn_in_the_queue_is_not_handed_over_again(app, red
         queue.broker.close()
         for key, value in saved.items():
             app.extensions[key] = value
+
+
+def test_the_worker_refuses_an_unknown_queue_and_an_application_without_a_job_queue(app, capsys):
+    from app import worker
+
+    with pytest.raises(SystemExit) as refused:
+        worker.main(["--queues", "ebid-jobs,nope"])
+    assert refused.value.code == 2 and "no such queue: nope" in capsys.readouterr().err
+    assert worker.serve(app, threads=1) == 2  # the embedded default has nothing to serve
+    assert "JOB_QUEUE=dramatiq" in capsys.readouterr().err
