@@ -6,7 +6,9 @@ the scheduler's wake-up latency, not to a polling interval), and can be woken ea
 something changes the schedule (a tender published with a new deadline).
 
 In the embedded default the serving process runs the loop in a thread; in production one
-`flask scheduler run` process runs it. Jobs are idempotent, so a second runner does no harm.
+`flask scheduler run` process runs it. With the Dramatiq job queue (JOB_QUEUE=dramatiq) that process
+only keeps time and hands each due job to the job workers (`core.job_queue.QueuedScheduler`). Jobs are
+idempotent, so a second runner does no harm.
 """
 
 from __future__ import annotations
