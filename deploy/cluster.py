@@ -421,8 +421,11 @@ class Cluster:
         programs.append(dict(name="scheduler", priority=40, autostart="false", stopsignal="TERM", stopwait=20,
                              command=f"{python} -m flask --app wsgi scheduler run",
                              extra=f"environment = {app_env}\n"))
+        # nginx's workers outlive a master that is killed outright, so its parent's death is a TERM
+        # (nginx's fast shutdown, which takes its workers with it), not a KILL.
         programs.append(dict(name="nginx", priority=50, autostart="false", stopsignal="QUIT", stopwait=10,
-                             command=f"{setpriv} {find_binary('nginx')} -p {self.dir / 'nginx'} "
+                             command=f"{setpriv.replace('KILL', 'TERM')} {find_binary('nginx')} "
+                                     f"-p {self.dir / 'nginx'} "
                                      f"-c {nginx_conf} -e {self.logs / 'nginx-error.log'}"))
         for program in programs:
             extra = program.pop("extra", "")

@@ -47,7 +47,7 @@ def test_supervisord_runs_every_program_in_its_own_group_dying_with_it(tmp_path)
     for name, section in programs.items():
         assert section["autorestart"] == "true", name
         assert section["stopasgroup"] == section["killasgroup"] == "true", name
-        assert "--pdeathsig KILL" in section["command"], name
+        assert f"--pdeathsig {'TERM' if name == 'nginx' else 'KILL'}" in section["command"], name
     assert "--bind 127.0.0.1:41001" in programs["web-1"]["command"]
     assert "wsgi:app" in programs["web-2"]["command"]
     assert programs["jobs-1"]["command"].endswith("-m app.worker")
