@@ -7,6 +7,7 @@ from __future__ import annotations
 import configparser
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -85,3 +86,18 @@ def test_env_file_values_are_plain(tmp_path) -> None:
     assert launcher.read_env_file(path) == {"A": "x=y+/", "B": ""}
     with pytest.raises(launcher.ClusterError):
         launcher._env_text({"A": "two words"}, "")
+
+
+def test_socketio_concurrency_follows_the_server(monkeypatch) -> None:
+    import types
+
+    from app import _async_mode
+
+    monkeypatch.delitem(sys.modules, "gevent.monkey", raising=False)
+    assert _async_mode() == "threading"  # make run, the tests, gunicorn's gthread worker
+    patched = types.SimpleNamespace(is_module_patched=lambda name: name == "socket")
+    monkeypatch.setitem(sys.modules, "gevent.monkey", patched)
+    assert _async_mode() == "gevent"  # gunicorn's gevent worker patched the standard library first
+    imported_only = types.SimpleNamespace(is_module_patched=lambda name: False)
+    monkeypatch.setitem(sys.modules, "gevent.monkey", imported_only)
+    assert _async_mode() == "threading"
