@@ -108,7 +108,9 @@ class Config:
     #: fed through REDIS_URL). Unset: `dramatiq` when REDIS_URL is set, else `embedded`.
     JOB_QUEUE = os.environ.get("JOB_QUEUE") or ("dramatiq" if REDIS_URL else "embedded")
     #: Seconds after a job worker's last heartbeat before its unfinished jobs go to another worker.
-    JOB_HEARTBEAT_TIMEOUT = float(os.environ.get("JOB_HEARTBEAT_TIMEOUT", "60"))
+    #: 15 s, not Dramatiq's 60: a bid's decryption lost with a worker resumes within the ceremony's
+    #: attention span; a live worker heartbeats every few seconds, and a job run twice does no harm.
+    JOB_HEARTBEAT_TIMEOUT = float(os.environ.get("JOB_HEARTBEAT_TIMEOUT", "15"))
 
     # Requests: the size limit covers forms and JSON; envelope uploads stream with their own limit.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 2 * 1024 * 1024))

@@ -594,6 +594,9 @@ async function join() {
 
 function connect() {
   socket = io("/opening", {
+    // A websocket first: behind several web processes it needs no session affinity (long-polling does,
+    // and nginx pins it by address); polling stays as the fallback for networks that refuse websockets.
+    transports: ["websocket", "polling"],
     // Called on every (re)connection: a fresh token, so a long ceremony outlives any one token.
     auth: (send) => {
       if (!signedIn) {
