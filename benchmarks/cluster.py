@@ -44,6 +44,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import datetime as dt
+import gc
 import hashlib
 import json
 import math
@@ -483,6 +484,9 @@ async def _watch(number: int, assignments: list[tuple[str, int]], commands: Any,
             for watcher in watchers:
                 if watcher.sio is not None:
                     await watcher.sio.disconnect()
+            watchers.clear()
+            gc.collect()  # aiohttp's responses let go of their connections while the loop still runs
+            await asyncio.sleep(0.5)
             results.put(("stopped", number, None))
             return
 
@@ -914,6 +918,7 @@ class ClassRun:
     rooms: tuple[list[float], list[str], float] | None = None
     bare_rooms: tuple[list[float], list[str], float] | None = None
     rush: Report = field(default_factory=Report)  # printed after the rooms' rows
+    failures: list[str] = field(default_factory=list)  # a scenario that failed, the others still printed
 
 
 def _one_class(report: Report, work: Path, worker_class: str, workers: int, size: Size, chosen: set[str],
@@ -932,19 +937,33 @@ def _one_class(report: Report, work: Path, worker_class: str, workers: int, size
         recorded = None
         if chosen & {"morning", "storm"}:
             run.ours, recorded = morning_platform(target, work, size, "storm" in chosen)
-        panels = _panels(target, work, size) if "evaluation" in chosen else []
-        if panels:
-            run.rooms = rooms(target, panels, size, _password())
+        panels: list[dict[str, Any]] = []
+        if "evaluation" in chosen:
+            with _scenario(run, "evaluation rooms"):
+                panels = _panels(target, work, size)
+                run.rooms = rooms(target, panels, size, _password())
         if with_rush and "rush" in chosen:
-            rush(target, work, size, run.rush)
+            with _scenario(run, "deadline rush"):
+                rush(target, work, size, run.rush)
         bare = stack.enter_context(bare_servers(work, worker_class, len(target.web), redis_url))
         run.reference = bare.description
         if recorded is not None:
             run.bare = morning_bare(bare, size, recorded, "storm" in chosen)
-        if panels:
-            _write_payloads(bare, evaluation=_payloads_of(target, panels[0]))
-            run.bare_rooms = rooms(bare, panels, size, None)
+        if run.rooms:
+            with _scenario(run, "evaluation rooms, the reference"):
+                _write_payloads(bare, evaluation=_payloads_of(target, panels[0]))
+                run.bare_rooms = rooms(bare, panels, size, None)
     return run
+
+
+@contextlib.contextmanager
+def _scenario(run: ClassRun, name: str) -> Iterator[None]:
+    """A scenario's failure is reported with the figures, and the others still run and print."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - reported, never hidden
+        run.failures.append(f"{name}: {type(exc).__name__}: {str(exc)[:500]}")
+        traceback.print_exc()
 
 
 def _password() -> str:
@@ -955,6 +974,8 @@ def _password() -> str:
 
 def _rows(report: Report, run: ClassRun, size: Size) -> None:
     label = run.worker_class
+    for failure in run.failures:
+        report.note(f"{label}: FAILED {failure}")
     against = f"bare python-socketio ({label})"
     if run.ours and run.bare:
         ours, bare = run.ours, run.bare
