@@ -411,6 +411,14 @@ class _Watcher:
     transcript: list[tuple[float, str, Any]] = field(default_factory=list)
 
 
+async def _close(sio: Any) -> None:
+    """Disconnect, and close the client's HTTP session (python-socketio leaves aiohttp's open)."""
+    await sio.disconnect()
+    http = getattr(sio.eio, "http", None)
+    if http is not None and not http.closed:
+        await http.close()
+
+
 async def _watch(number: int, assignments: list[tuple[str, int]], commands: Any, results: Any) -> None:
     import socketio
 
@@ -466,7 +474,7 @@ async def _watch(number: int, assignments: list[tuple[str, int]], commands: Any,
                              ) -> tuple[int, float | None, str | None, str | None]:
                 await asyncio.sleep(max(0.0, start + random.random() * window - time.time()))  # noqa: S311
                 try:
-                    await watcher.sio.disconnect()
+                    await _close(watcher.sio)
                     watcher.state, watcher.state_at = None, 0.0
                     await connect(watcher, gated=False)
                     give_up = time.time() + 120
@@ -483,7 +491,7 @@ async def _watch(number: int, assignments: list[tuple[str, int]], commands: Any,
         elif command == "stop":
             for watcher in watchers:
                 if watcher.sio is not None:
-                    await watcher.sio.disconnect()
+                    await _close(watcher.sio)
             watchers.clear()
             gc.collect()  # aiohttp's responses let go of their connections while the loop still runs
             await asyncio.sleep(0.5)
