@@ -347,7 +347,10 @@ class Cluster:
                     shutil.rmtree(old, ignore_errors=True)
         digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:16]
         target = base / f"ebid-cluster-pg-{digest}"
-        target.mkdir(mode=0o755, exist_ok=True)
+        # DIR/pg is absent, so data found there belongs to an earlier folder of the same path, made with
+        # other secrets: reusing it would fail on its password. It is not this cluster's; start afresh.
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(mode=0o755)
         (target / "cluster-dir").write_text(f"{self.dir}\n")
         pg.symlink_to(target)
 
