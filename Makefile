@@ -122,8 +122,11 @@ cluster: translations assets
 	$(PY) -m deploy.cluster up --dir $(CLUSTER_DIR) --port $(PORT) --workers $(WORKERS) \
 	  --job-workers $(JOB_WORKERS) --worker-class $(WORKER_CLASS)
 
+# Against `make cluster`, the logins are in the cluster's own instance folder:
+# PORT=<the cluster's PORT> DEMO_INSTANCE=instance/cluster/instance make demo
+DEMO_INSTANCE ?=
 demo: venv
-	$(PY) -m app.demo --base-url http://127.0.0.1:$(PORT)
+	$(PY) -m app.demo --base-url http://127.0.0.1:$(PORT) $(if $(DEMO_INSTANCE),--instance $(DEMO_INSTANCE))
 
 bench: venv
 	$(PY) -m benchmarks $(BENCH_ARGS)
