@@ -26,7 +26,7 @@ __all__ = ["ConfigurationError", "create_app"]
 
 def create_app(config: str | type | dict[str, Any] | None = None, **overrides: Any) -> Flask:
     """Build the platform: extensions, domains, CLI, then validate the configuration."""
-    app = Flask(__name__, instance_path=str(_instance_path(config)),
+    app = Flask(__name__, instance_path=str(_instance_path(config, overrides)),
                 template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
 
     openapi.init_app(app)  # before any route: bounded <int:...> path segments
@@ -90,9 +90,13 @@ def _async_mode() -> str:
     return "gevent" if monkey is not None and monkey.is_module_patched("socket") else "threading"
 
 
-def _instance_path(config: Any) -> str:
-    if isinstance(config, dict) and config.get("INSTANCE_PATH"):
-        return str(config["INSTANCE_PATH"])
+def _instance_path(config: Any, overrides: dict[str, Any]) -> str:
+    """INSTANCE_PATH from the overrides or a config dict, else the configured instance folder. (An
+    override once went unheeded, so every test application staged uploads in the repository's own
+    instance/uploads, shared by the suite's workers and any running server.)"""
+    for source in (overrides, config if isinstance(config, dict) else {}):
+        if source.get("INSTANCE_PATH"):
+            return str(source["INSTANCE_PATH"])
     return str(INSTANCE)
 
 
