@@ -20,6 +20,7 @@ import pytest
 
 from tests.cluster.harness import Cluster, missing_binaries
 from tests.ports import free_port
+from tests.services import service_missing
 
 HERE = Path(__file__).resolve().parent
 
@@ -41,12 +42,12 @@ def running_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
                     ) -> Iterator[Cluster]:
     missing = missing_binaries()
     if missing:
-        pytest.skip(f"the cluster needs Debian packages that are not installed: "
+        service_missing(f"the cluster needs Debian packages that are not installed: "
                     f"apt-get install {' '.join(missing)}")
     cluster = Cluster(tmp_path_factory.mktemp("cluster"))
     done = cluster.up(port=free_port())
     if done.returncode == 2:  # the launcher names what to install
-        pytest.skip(f"the launcher cannot start the cluster here: {done.stdout.strip()} "
+        service_missing(f"the launcher cannot start the cluster here: {done.stdout.strip()} "
                     f"{done.stderr.strip()}")
     try:
         assert done.returncode == 0, (f"the cluster did not come up:\n{done.stdout[-4000:]}\n"

@@ -21,13 +21,13 @@ import tempfile
 from pathlib import Path
 
 import psycopg
-import pytest
 from flask_babel import refresh
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from core.errors import database_unreachable
 from tests.ports import free_port
+from tests.services import service_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,7 +155,7 @@ def _postgres_bin() -> Path | None:
 def test_postgresql_stopped_and_started_under_the_application() -> None:
     pgbin = _postgres_bin()
     if pgbin is None:
-        pytest.skip("needs Debian's postgresql (initdb, pg_ctl)")
+        service_missing("needs Debian's postgresql (initdb, pg_ctl)")
     base = Path(tempfile.mkdtemp(prefix="ebid-outage-", dir="/tmp"))
     as_user: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root

@@ -33,6 +33,7 @@ from core import job_queue, jobs
 from core.extensions import db
 from core.scheduler import Scheduler
 from tests.ports import free_port
+from tests.services import service_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = "contract.record"
@@ -50,7 +51,7 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
     """A redis-server of this module's own, on a free port, in a temporary folder, without persistence."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed (Debian: apt-get install redis-server); "
+        service_missing("redis-server is not installed (Debian: apt-get install redis-server); "
                     "the Dramatiq queue's contract needs a real Redis")
     import redis
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.cluster import QUICK, MorningRun, _bids_digest, _match
+from tests.services import service_missing
 
 ROOT = Path(__file__).resolve().parents[3]
 #: A --quick run on a busy 2-core machine: a cluster brought up, tenders closed and opened, two rooms, a rush.
@@ -74,7 +75,7 @@ def test_the_cluster_benchmark_runs_quickly_and_prints_every_comparison():
 
     missing = missing_packages()
     if missing:
-        pytest.skip(f"the cluster needs Debian packages: apt-get install {' '.join(missing)}")
+        service_missing(f"the cluster needs Debian packages: apt-get install {' '.join(missing)}")
     result = _run("cluster", "--quick", env={"EBID_BENCH_CLUSTER_CLASSES": "gevent"})
     assert result.returncode == 0, result.stdout + result.stderr
     # a scenario that fails is reported in the notes (the client processes' own noise in stderr at exit,
