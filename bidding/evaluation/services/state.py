@@ -6,6 +6,7 @@ sheet for them alone, and the rooms a user may enter.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -140,19 +141,7 @@ def snapshot(panel: Panel, now: dt.datetime | None = None) -> dict[str, Any]:
         ]
     numbers = {s.id: s.number for s in room.sheets}
     state["flags"] = [
-        {
-            "id": f.id,
-            "expert": numbers.get(f.sheet_id),
-            **where(f.bid_id, f.criterion_id),
-            "criterion": f.criterion_id,
-            "score": str(f.score),
-            "mean": str(f.mean),
-            "deviation_pct": str(f.deviation_pct),
-            "threshold": str(f.threshold),
-            "state": f.state.value,
-            "justification": f.justification,
-            "revised_to": None if f.revised_to is None else str(f.revised_to),
-        }
+        _flag_view(f, where, expert=numbers.get(f.sheet_id))
         for f in db.session.scalars(
             select(ScoreFlag).where(ScoreFlag.room_id == room.id).order_by(ScoreFlag.id)
         )
@@ -234,20 +223,26 @@ def sheet_view(panel: Panel, user: User) -> dict[str, Any]:
         if sheet is not None
         else [],
         "flags": [
-            {
-                "id": f.id,
-                **where(f.bid_id, f.criterion_id),
-                "criterion": f.criterion_id,
-                "score": str(f.score),
-                "mean": str(f.mean),
-                "deviation_pct": str(f.deviation_pct),
-                "threshold": str(f.threshold),
-                "state": f.state.value,
-                "justification": f.justification,
-                "revised_to": None if f.revised_to is None else str(f.revised_to),
-            }
+            _flag_view(f, where)
             for f in flags
         ],
+    }
+
+
+def _flag_view(f: ScoreFlag, where: Callable[[int, int], dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """One outlier flag as the room shows it (the room's view adds the expert's number)."""
+    return {
+        "id": f.id,
+        **extra,
+        **where(f.bid_id, f.criterion_id),
+        "criterion": f.criterion_id,
+        "score": str(f.score),
+        "mean": str(f.mean),
+        "deviation_pct": str(f.deviation_pct),
+        "threshold": str(f.threshold),
+        "state": f.state.value,
+        "justification": f.justification,
+        "revised_to": None if f.revised_to is None else str(f.revised_to),
     }
 
 
