@@ -166,6 +166,12 @@ POLICIES: dict[str, Rule] = {
     "admin.user_new": roles(ADMIN),
     # supervision
     "bidding.audit_tenders": roles(Role.SUPERVISOR),
+    # -- the supervisor's audit desk (issue 14): signed in here; the desk itself refuses anyone but a
+    # supervisor and logs the refusal as "audit_desk.refused" (signing/audit_desk.py)
+    "audit_desk.log_page": SIGNED_IN,
+    "audit_desk.log_json": SIGNED_IN,
+    "audit_desk.timeline_page": SIGNED_IN,
+    "audit_desk.verify_page": SIGNED_IN,
     # the audit log and the platform's public keys: anyone may check them
     "log_api.checkpoint": PUBLIC,
     "log_api.key": PUBLIC,

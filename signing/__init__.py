@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # `ebid` imports this package on users' machines, where Flask
 def init_app(app: Flask) -> None:
     from signing import refusals  # noqa: F401 (its table)
     from signing.api import log_api
+    from signing.audit_desk import bp as audit_desk
     from signing.cli import log_cli
     from signing.keys import KeyStore, parse_kek
     from signing.routes import bp
@@ -25,6 +26,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(log_api)
     app.register_blueprint(wellknown)
+    app.register_blueprint(audit_desk)
     app.cli.add_command(log_cli)
     app.extensions["ebid.scheduler"].register("log.checkpoint", checkpoint_job)
 
