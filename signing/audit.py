@@ -11,7 +11,7 @@ import datetime as dt
 import enum
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,21 @@ RECEIPT_MILESTONE = "receipt"
 #: Entry times: UTC, ISO 8601, always with microseconds and Z.
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _EVENT = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+
+#: Who wants to know of an event: event name -> callables `(event, subject, data, actor)`, called by
+#: `record` right after the append, in the same transaction (a rollback undoes what they did too).
+#: Layers above register here at start-up (the notifications: docs/notifications.md) with `add_listener`;
+#: a listener must be cheap, as `record` is on every hot path (an event nobody listens to costs a dict
+#: lookup).
+Listener = Callable[[str, dict[str, Any], dict[str, Any], User | None], None]
+listeners: dict[str, list[Listener]] = {}
+
+
+def add_listener(event: str, listener: Listener) -> None:
+    """Call `listener` after each entry of `event` is appended (once, however often it is added)."""
+    registered = listeners.setdefault(event, [])
+    if listener not in registered:
+        registered.append(listener)
 
 
 class IpDefault(enum.Enum):
@@ -186,6 +201,10 @@ def record(event: str, *, actor: User | None, subject: dict[str, Any], data: dic
     entry = AppendedEntry(index, text, leaf, event, now)
     if checkpoint is not None:
         make_checkpoint(milestone=checkpoint)
+    hooked = listeners.get(event)
+    if hooked:
+        for listener in hooked:
+            listener(event, subject, data or {}, actor)
     return entry
 
 
