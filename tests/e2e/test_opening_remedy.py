@@ -233,7 +233,8 @@ def started(server: Server) -> SimpleNamespace:
             time.sleep(1)
     for tender, silent in ((custodians, "bidder3"), (no_remedy, "bidder2")):
         for username, bid in tender.bids.items():
-            if username != silent:
+            if username != silent:  # the protocol: check in, then hand over the key
+                bidders[username].api.call("POST", f"/api/tenders/{tender.id}/opening/check-in")
                 bidders[username].api.call(
                     "POST",
                     f"/api/tenders/{tender.id}/opening/bids/{bid.id}/key",

@@ -334,6 +334,7 @@ def test_two_bidders_and_the_host_run_an_opening_in_their_browsers(browser, serv
 
     hand_over_in_the_browser(bidder2, b2)
     # The third bidder hands over the key `ebid open-key` printed, through the API: the pages see it too.
+    b3.api.call("POST", f"/api/tenders/{tender_id}/opening/check-in")  # checked in first, as every bidder
     b3.api.call("POST", f"/api/tenders/{tender_id}/opening/bids/{b3.bid}/key", json={"data_key": b3.data_key})
     for who in everyone:
         for name, b in (("bidder2", b2), ("bidder3", b3)):

@@ -156,7 +156,11 @@ def start(client, bearer, office, tender):
     return client.post(f"/api/tenders/{tender.id}/opening/start", headers=bearer(office))
 
 
-def hand_over(client, bearer, kit, tender, bid_id, key):
+def hand_over(client, bearer, kit, tender, bid_id, key, *, check_in: bool = True):
+    """The bidder checks in (the protocol asks it first; a second check-in changes nothing) and hands
+    over its data key."""
+    if check_in:
+        client.post(f"/api/tenders/{tender.id}/opening/check-in", headers=bearer(kit.user))
     return client.post(
         f"/api/tenders/{tender.id}/opening/bids/{bid_id}/key",
         json={"data_key": key},
@@ -726,6 +730,7 @@ def test_a_decryption_cut_by_a_crash_is_resumed_by_the_job_and_never_done_twice(
     c = started
     kit, bid_id = c.kits[0], c.bids[0]
     # the hand-over commits, then the server dies before the decryption is recorded
+    services.check_in(c.tender, kit.user, now=c.tender.opening_time)
     services.hand_over_key(c.tender, bid_id, kit.user, data_key(c.sealed[0], kit), now=c.tender.opening_time)
     session.commit()
     row = session.scalar(select(BidOpening).where(BidOpening.bid_id == bid_id))
@@ -750,6 +755,7 @@ def test_a_decryption_cut_by_a_crash_is_resumed_by_the_job_and_never_done_twice(
 def test_the_process_pool_decrypts_off_the_request_path(app, client, session, bearer, started):
     c = started
     for kit, made, bid_id in zip(c.kits, c.sealed, c.bids, strict=True):
+        services.check_in(c.tender, kit.user, now=c.tender.opening_time)
         services.hand_over_key(c.tender, bid_id, kit.user, data_key(made, kit), now=c.tender.opening_time)
     session.commit()
     app.config["OPENING_SYNC_DECRYPTION"] = False

@@ -65,6 +65,7 @@ def test_each_bid_opening_is_one_job_handed_over_once_and_no_pool_is_made(app, s
     queue, announced = shared
     c = started
     for kit, made, bid_id in zip(c.kits, c.sealed, c.bids, strict=True):
+        services.check_in(c.tender, kit.user, now=c.tender.opening_time)
         outcome = services.hand_over_key(c.tender, bid_id, kit.user, data_key(made, kit),
                                          now=c.tender.opening_time)
         session.commit()
@@ -85,6 +86,7 @@ def test_the_job_records_and_announces_each_bid_once_however_often_it_runs(app, 
     queue, announced = shared
     c = started
     for kit, made, bid_id in zip(c.kits, c.sealed, c.bids, strict=True):
+        services.check_in(c.tender, kit.user, now=c.tender.opening_time)
         services.hand_over_key(c.tender, bid_id, kit.user, data_key(made, kit), now=c.tender.opening_time)
     session.commit()
     decryption.dispatch(services.resumable())
@@ -107,6 +109,7 @@ def test_two_workers_opening_the_same_bid_record_and_announce_it_once(app, sessi
     queue, announced = shared
     c = started
     kit, made, bid_id = c.kits[0], c.sealed[0], c.bids[0]
+    services.check_in(c.tender, kit.user, now=c.tender.opening_time)
     services.hand_over_key(c.tender, bid_id, kit.user, data_key(made, kit), now=c.tender.opening_time)
     session.commit()
     (opening_id,) = services.resumable()

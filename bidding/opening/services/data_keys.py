@@ -19,6 +19,7 @@ from bidding.opening.models import (
     BidOpening,
     BidOpeningAction,
     BidOpeningState,
+    CheckIn,
     KeySource,
     OpeningState,
     next_bid_state,
@@ -70,6 +71,16 @@ def _bid_opening(tender: Tender, bid_id: int) -> BidOpening:
     return row
 
 
+def _checked_in(tender: Tender, user: User) -> bool:
+    """Whether the user has checked in to the tender's opening (the protocol: check in, then the key)."""
+    return (
+        db.session.scalar(
+            select(CheckIn.id).where(CheckIn.tender_id == tender.id, CheckIn.user_id == user.id).limit(1)
+        )
+        is not None
+    )
+
+
 def _seal_key(row: BidOpening, data_key: bytes) -> bytes:
     return audit.key_store().seal(data_key, f"opening-data-key|{row.bid_id}")
 
@@ -93,6 +104,12 @@ def hand_over_key(
             "not_your_bid",
             "this bid is another company's: only its own bidder hands over its key",
             status=403,
+        )
+    if not _checked_in(tender, user):
+        raise refuse(
+            "not_checked_in",
+            "check in to the opening first: a bidder hands over its data key only after checking in",
+            status=409,
         )
     if row.state != BidOpeningState.WAITING_KEY:
         raise refuse("not_waiting", f"this bid is {row.state.value.replace('_', ' ')}: it takes no key now")
