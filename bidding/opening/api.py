@@ -44,6 +44,8 @@ IsoTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"
 class DepositStatus(ResponseModel):
     state: str
     detail: str | None
+    #: True once the opening has ended: the status its record and log entry fixed, which never changes.
+    recorded: bool
 
 
 class Price(ResponseModel):
@@ -68,7 +70,10 @@ class AnnouncedBid(SealedBid):
 
     bidder: str
     credit_code: str
+    #: During the ceremony the status of the moment; once it has ended, the status the opening recorded.
     deposit: DepositStatus
+    #: Once the opening has ended, the status as of now (a guarantee released after the award), else null.
+    deposit_now: DepositStatus | None
 
 
 class OpenedBid(AnnouncedBid):

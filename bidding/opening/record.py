@@ -8,9 +8,11 @@ reserves no supervisor field (and says so), and only the host signs.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from sqlalchemy import select
 
+from bidding.opening.deposits import DepositStatus
 from bidding.opening.models import BidOpeningState, CheckIn, KeySource, Objection, Opening
 from core.extensions import db
 from core.models import Role, User
@@ -50,13 +52,18 @@ def supervisor_of(opening: Opening) -> User | None:
     return row.user if row else None
 
 
-def issue_record(opening: Opening) -> SignedDocument:
-    """Render and seal the record, reserving the host's and (if one attended) the supervisor's fields."""
+def issue_record(opening: Opening, deposits: Mapping[int, DepositStatus] | None = None) -> SignedDocument:
+    """Render and seal the record, reserving the host's and (if one attended) the supervisor's fields.
+
+    `deposits` (bid id -> status) are the statuses the conclusion fixed and logged; a bid missing there
+    is asked of the provider now.
+    """
     from bidding.opening import services
 
     tender = opening.tender
     supervisor = supervisor_of(opening)
     provider = services.deposit_provider()
+    deposits = deposits or {}
     check_ins = list(
         db.session.scalars(
             select(CheckIn).where(CheckIn.tender_id == tender.id).order_by(CheckIn.at, CheckIn.id)
@@ -97,7 +104,9 @@ def issue_record(opening: Opening) -> SignedDocument:
     table = [["标段", "投标人", "报价", "工期（天）", "解密结果", "密钥来源", "保证金"]]
     for row in services.bid_openings(tender):
         bid = row.bid
-        deposit = provider.status(tender_id=tender.id, organisation_id=bid.organisation_id)
+        deposit = deposits.get(bid.id)
+        if deposit is None:
+            deposit = provider.status(tender_id=tender.id, organisation_id=bid.organisation_id)
         price = f"{row.price_amount} {row.price_currency}" if row.state == BidOpeningState.OPENED else "—"
         table.append(
             [

@@ -220,11 +220,23 @@ function renderBids(bids) {
       el("td", { className: "bidder", text: b.bidder || "—" }),
       el("td", { className: "price num", text: money(b.price) }),
       el("td", { className: "duration num", text: b.duration_days ? String(b.duration_days) : "—" }),
-      el("td", { className: "deposit", text: b.deposit ? label("deposit", b.deposit.state) : "—",
-        title: b.deposit?.detail }),
+      depositCell(b),
       el("td", { className: "source", text: b.key_source ? label("source", b.key_source) : "—" }));
   }));
   show($("no-bids"), !bids.length);
+}
+
+// Once the opening has ended, a bid's deposit is what the opening recorded (its record says the same);
+// the status of the moment, if it differs (a guarantee released after the award), follows, labelled "now".
+function depositCell(b) {
+  const cell = el("td", { className: "deposit", text: b.deposit ? label("deposit", b.deposit.state) : "—",
+    title: b.deposit?.recorded ? `${text("depositRecorded")}: ${b.deposit.detail || ""}` : (b.deposit?.detail || "") });
+  if (b.deposit) cell.dataset.state = b.deposit.state;
+  if (b.deposit_now && b.deposit_now.state !== b.deposit?.state) {
+    cell.append(el("small", { className: "muted deposit-now", title: b.deposit_now.detail || "",
+      text: ` ${text("depositNow", { state: label("deposit", b.deposit_now.state) })}` }));
+  }
+  return cell;
 }
 
 function renderProgress(bids) {
@@ -636,6 +648,10 @@ async function handOver(event) {
   const chosen = waiting.find((m) => String(m.bid) === $("key-bid").value) || waiting[0];
   if (!chosen) {
     say(text("nothingWaiting"), "error");
+    return;
+  }
+  if (!checkedIn()) {  // the platform refuses a key from a bidder who has not checked in (not_checked_in)
+    say(text("notCheckedIn"), "error");
     return;
   }
   const pasted = $("data-key").value.trim();

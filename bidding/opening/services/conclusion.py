@@ -27,7 +27,7 @@ from bidding.opening.services._common import (
     opening_for,
     refuse,
 )
-from bidding.opening.services.state import bid_openings
+from bidding.opening.services.state import bid_openings, deposit_provider
 from core.extensions import db
 from core.models import User
 from core.orm import utcnow
@@ -71,14 +71,26 @@ def conclude(tender: Tender, host: User, now: dt.datetime | None = None) -> Outc
         opening.state = next_opening_state(opening.state, OpeningAction.CONCLUDE)
         tender.state = next_state(tender.state, TenderAction.EVALUATE)
     db.session.flush()
+    # Each bid's deposit status is fixed here, once: the log entry and the record carry the same facts,
+    # and the room shows them from now on (a guarantee released after the award does not change them).
+    provider = deposit_provider()
+    deposits = {
+        r.bid_id: provider.status(tender_id=tender.id, organisation_id=r.bid.organisation_id) for r in rows
+    }
     _log(
         "opening.concluded",
         host,
         tender,
-        {"valid": valid, "outcomes": counts, "tender_state": tender.state.value, "at": now.isoformat()},
+        {
+            "valid": valid,
+            "outcomes": counts,
+            "tender_state": tender.state.value,
+            "at": now.isoformat(),
+            "deposits": {str(bid): status.to_json() for bid, status in deposits.items()},
+        },
         outcome,
     )
-    document = record.issue_record(opening)
+    document = record.issue_record(opening, deposits)
     opening.record_document_id = document.id
     db.session.flush()
     outcome.add("opening.record", {"document": document.id})

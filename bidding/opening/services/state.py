@@ -116,6 +116,7 @@ def snapshot(tender: Tender, now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
     opening = opening_for(tender)
     provider = deposit_provider()
+    recorded = deposits.recorded(tender.id) if opening is not None and opening.concluded_at else None
     bids = []
     for row in bid_openings(tender) if opening else []:
         bid = row.bid
@@ -130,10 +131,12 @@ def snapshot(tender: Tender, now: dt.datetime | None = None) -> dict[str, Any]:
         }
         if row.state in FINAL_BID_STATES:  # announced: names and deposits are public from here
             status = provider.status(tender_id=tender.id, organisation_id=bid.organisation_id)
+            fixed = recorded.get(bid.id) if recorded is not None else None
             item.update(
                 bidder=bid.organisation.name,
                 credit_code=bid.organisation.credit_code,
-                deposit={"state": status.state, "detail": status.detail},
+                deposit=dict((fixed or status).to_json(), recorded=fixed is not None),
+                deposit_now=dict(status.to_json(), recorded=False) if fixed is not None else None,
             )
         if row.state == BidOpeningState.OPENED:
             item.update(

@@ -11,7 +11,7 @@ IMPLEMENTATIONS = [deposits.NoDepositTracking]
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 class TestDepositStatusContract:
-    def test_builds_from_configuration_and_answers_a_status(self, implementation):
+    def test_builds_from_configuration_and_answers_a_status(self, implementation, session):
         provider = implementation.from_config({})
         status = provider.status(tender_id=1, organisation_id=2)
         assert isinstance(status, deposits.DepositStatus)
@@ -22,11 +22,22 @@ class TestDepositStatusContract:
             implementation.from_config({}).status(1, 2)
 
 
-def test_without_guarantees_nothing_is_tracked_and_says_so():
+def test_without_guarantees_nothing_is_tracked_and_says_so(session):
     status = deposits.NoDepositTracking().status(tender_id=7, organisation_id=3)
-    assert status == deposits.DepositStatus(
-        "not_tracked", "deposit tracking arrives with guarantees/ (issue 7)"
-    )
+    assert status == deposits.DepositStatus("not_tracked", "deposits are not tracked on this platform")
+
+
+def test_a_tender_asking_for_no_deposit_needs_none_even_without_tracking(session):
+    """Issue 14: a zero deposit showed "not tracked" instead of "no deposit required"."""
+    from core.models import Role
+    from tests import factories
+
+    office = factories.user(Role.TENDERING_OFFICE)
+    free = factories.tender(office, deposit_amount="0")
+    asking = factories.tender(office)
+    provider = deposits.NoDepositTracking()
+    assert provider.status(tender_id=free.id, organisation_id=1).state == "not_required"
+    assert provider.status(tender_id=asking.id, organisation_id=1).state == "not_tracked"
 
 
 def test_the_provider_is_chosen_by_configuration():
