@@ -10,6 +10,7 @@ from flask import Flask
 
 import bidding
 import guarantees
+import notifications
 import signing
 from app import auth, authz, cli, labels, limits, security, web
 from app.bootstrap import load_development_secrets
@@ -74,6 +75,7 @@ def create_app(config: str | type | dict[str, Any] | None = None, **overrides: A
     signing.init_app(app)
     bidding.init_app(app)
     guarantees.init_app(app)
+    notifications.init_app(app)  # above the domains: rules on their audit events, clock notices, outbox
 
     cli.init_app(app)
 

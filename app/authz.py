@@ -188,6 +188,15 @@ POLICIES: dict[str, Rule] = {
     "signing.document_page": PUBLIC,
     "signing.document_pdf": PUBLIC,
     "signing.document_sign": SIGNED_IN,
+    # -- notifications (issue 14): everyone signed in reads and marks only their own (another user's
+    # answers 404 and is logged by the view); the counts by role are for administrators and supervisors
+    "notifications.index": SIGNED_IN,
+    "notifications.mark_read": SIGNED_IN,
+    "notifications.mark_all_read": SIGNED_IN,
+    "notifications_api.list_notifications": SIGNED_IN,  # also the "/notifications" socket's rule
+    "notifications_api.mark_read": SIGNED_IN,
+    "notifications_api.mark_all_read": SIGNED_IN,
+    "notifications_api.summary": roles(ADMIN, Role.SUPERVISOR),
     # -- opening pages (issue 5)
     # The room's page: anyone watches (the same public state for all); what a visitor may do there is
     # decided per action by the "/opening" namespace with the opening_api rules above.
