@@ -61,11 +61,11 @@ MESSAGES: dict[str, tuple[Any, Any]] = {
     ),
     "deadline.24h": (
         _l("Bids close in 24 hours"),
-        _l("Bids for tender %(reference)s (%(title)s) close at %(deadline)s, in 24 hours."),
+        _l("Bids for tender %(reference)s (%(title)s) close at %(deadline)s, within 24 hours."),
     ),
     "deadline.1h": (
         _l("Bids close in one hour"),
-        _l("Bids for tender %(reference)s (%(title)s) close at %(deadline)s, in one hour."),
+        _l("Bids for tender %(reference)s (%(title)s) close at %(deadline)s, within the hour."),
     ),
     "opening.soon": (
         _l("An opening starts soon"),
