@@ -17,6 +17,9 @@ is unset (tests). Settings (all optional but `name`):
     premium_rates           {grade: percent of the amount}; minimum_premium; premium_currency
     max_validity_days       the longest validity it issues
     manual_review_above     amounts above this answer Pending; `review_pending()` decides them
+    manual                  true: the issuer's staff decide every application and examine every
+                            demand by hand (Pending until `decide_application` / `decide_demand`,
+                            which the issuer desk calls: guarantees/desk.py)
     clock                   a callable giving aware UTC now (platform-provided; tests move time)
 """
 
@@ -57,6 +60,7 @@ from guarantees.adapters.interface import (
     IssuedUndertaking,
     IssuerEvent,
     IssuerProtocolError,
+    IssuerRequestRefused,
     Party,
     Pending,
     RefundDone,
@@ -294,8 +298,11 @@ class SandboxIssuer:
         underwriting: Underwriting | None = None,
         state_dir: Path | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        manual: bool = False,
     ) -> None:
         self.party = Party(name=name, identification=identification, country=country)
+        #: Its staff decide applications and examine demands by hand (the issuer desk).
+        self.manual = manual
         self.number_prefix = number_prefix
         self.underwriting = underwriting or Underwriting()
         self.book = Book(state_dir)
@@ -322,6 +329,7 @@ class SandboxIssuer:
             underwriting=Underwriting.from_settings(settings),
             state_dir=Path(state_dir) if state_dir else None,
             clock=settings.get("clock"),
+            manual=bool(settings.get("manual")),
         )
 
     # -- testing and demonstration: make the next calls fail the way a remote issuer can --------
@@ -438,7 +446,7 @@ class SandboxIssuer:
         if application.governing_rules != "URDG 758":
             return Declined(key, "only undertakings subject to URDG 758 are issued", "rules")
         review = rules.manual_review_above
-        if not reviewed and review is not None and amount.amount > review:
+        if not reviewed and (self.manual or (review is not None and amount.amount > review)):
             book["sequence"] += 1
             return Pending(key, issuer_reference=f"{self.number_prefix}-REV-{book['sequence']:06d}")
         book["sequence"] += 1
@@ -618,6 +626,10 @@ class SandboxIssuer:
                     f"{demand.demand_amount} exceeds the undertaking amount {amount}",
                     "not_complying",
                 )
+            elif self.manual:  # a complying presentation: the staff examine it (URDG 758 art. 20)
+                record["demanded"] = True
+                book["sequence"] += 1
+                outcome = Pending(key, issuer_reference=f"{self.number_prefix}-EXM-{book['sequence']:06d}")
             else:
                 record["demanded"] = True
                 record["status"] = "paid"
@@ -714,6 +726,70 @@ class SandboxIssuer:
                 seen["decided_at"] = self.clock().isoformat()
                 decided += 1
         return decided
+
+    # -- the issuer's staff, one request at a time (manual mode; the issuer desk calls these) ---------
+
+    def _waiting(self, book: dict[str, Any], key: str, op: str) -> dict[str, Any]:
+        seen = book["requests"].get(key)
+        if seen is None or seen["op"] != op:
+            raise IssuerRequestRefused(f"{self.party.name} holds no {op} request {key}")
+        if seen.get("outcome") is not None:
+            decided = codec.from_json(seen["outcome"])
+            raise IssuerRequestRefused(
+                f"request {key} was already decided ({type(decided).__name__}) on {seen.get('decided_at')}"
+            )
+        return seen
+
+    def applicant_grade(self, identification: str) -> str:
+        """The grade the issuer's own rules give an applicant (what its underwriters see)."""
+        return (self.underwriting.applicant_grades or {}).get(identification, self.underwriting.default_grade)
+
+    def information_requests(self, key: str) -> list[dict[str, str]]:
+        """The notes in which the staff asked the applicant for more about application `key`."""
+        with self.book.transaction() as book:
+            seen = book["requests"].get(key) or {}
+            return list(seen.get("information_requests") or [])
+
+    def request_information(self, key: str, *, note: str) -> None:
+        """The staff ask the applicant for more before deciding; the application stays with them."""
+        with self.book.transaction() as book:
+            seen = self._waiting(book, key, "apply")
+            seen.setdefault("information_requests", []).append({"note": note, "at": self.clock().isoformat()})
+
+    def decide_application(self, key: str, *, approve: bool, reason: str = "") -> IssuanceOutcome:
+        """The staff issue (the issuer's rules still apply, as a second pair of eyes) or decline."""
+        with self.book.transaction() as book:
+            seen = self._waiting(book, key, "apply")
+            application = codec.from_json(seen["request"], UndertakingApplication)
+            outcome = (
+                self._underwrite(book, application, reviewed=True)
+                if approve
+                else Declined(key, reason or "declined after manual review", "review")
+            )
+            seen["outcome"] = codec.to_json(outcome)
+            seen["decided_at"] = self.clock().isoformat()
+            return outcome
+
+    def decide_demand(self, key: str, *, pay: bool, reason: str = "") -> DemandOutcome:
+        """The staff pay a demand or refuse it as non-complying, with the reasons (URDG 758 art. 24)."""
+        with self.book.transaction() as book:
+            seen = self._waiting(book, key, "demand")
+            demand = codec.from_json(seen["request"], DemandRequest)
+            number = demand.undertaking_identification
+            record = self._undertaking(book, number)
+            outcome: DemandOutcome
+            if pay:
+                record["status"] = "paid"
+                book["sequence"] += 1
+                outcome = DemandPaid(
+                    key, number, demand.demand_amount, self.clock(),
+                    f"{self.number_prefix}-PAY-{book['sequence']:06d}",
+                )
+            else:
+                outcome = DemandRejected(key, number, reason or "the demand does not comply", "not_complying")
+            seen["outcome"] = codec.to_json(outcome)
+            seen["decided_at"] = self.clock().isoformat()
+            return outcome
 
     # -- DepositAccountAdapter ----------------------------------------------------------------
 
