@@ -70,17 +70,30 @@ class Config:
                                          "bidding.deposit_times:TenderTimesFromBidding")
     #: The issuers (banks, insurers) and their adapters (guarantees/issuers.py); a JSON file path from
     #: the environment replaces the embedded default, the two in-process sandbox issuers.
+    #: `credit_code` links an issuer to its organisation on the platform: that organisation's issuer
+    #: staff see its applications on the issuer desk (/issuer-desk). The demo's bank (seeded as
+    #: 中国建设银行股份有限公司福州分行) answers through `sandbox-bank`, which decides by itself, and
+    #: `ccb-review`, whose staff decide by hand on the desk (`manual`); the demo's insurer through
+    #: `sandbox-insurer`.
     GUARANTEE_ISSUERS = os.environ.get("GUARANTEE_ISSUERS_FILE") or [
         {"code": "sandbox-bank", "name": "沙箱银行 Sandbox Bank", "kind": "bank_guarantee",
+         "credit_code": "91350100MA0000042Y",
          "adapter": "guarantees.adapters.sandbox:SandboxIssuer", "deposit_accounts": True,
          "settings": {"identification": "SBXBCNBJXXX", "number_prefix": "SBXBG",
                       "max_undertaking_amount": "10000000.00", "decline_grades": ["D"],
                       "premium_rates": {"A": "0.10", "B": "0.15", "C": "0.30"}, "minimum_premium": "100.00"}},
         {"code": "sandbox-insurer", "name": "沙箱保险 Sandbox Insurance", "kind": "guarantee_insurance",
+         "credit_code": "91350100MA0000077H",
          "adapter": "guarantees.adapters.sandbox:SandboxIssuer",
          "settings": {"identification": "SBXICNSHXXX", "number_prefix": "SBXGI",
                       "max_undertaking_amount": "5000000.00", "decline_grades": ["C", "D"],
                       "premium_rates": {"A": "0.20", "B": "0.30"}, "minimum_premium": "200.00"}},
+        {"code": "ccb-review", "name": "建设银行福州分行 CCB Fuzhou",
+         "kind": "bank_guarantee", "credit_code": "91350100MA0000042Y",
+         "adapter": "guarantees.adapters.sandbox:SandboxIssuer",
+         "settings": {"identification": "PCBCCNBJFZX", "number_prefix": "CCBFZ", "manual": True,
+                      "max_undertaking_amount": "10000000.00", "decline_grades": ["D"],
+                      "premium_rates": {"A": "0.10", "B": "0.15", "C": "0.30"}, "minimum_premium": "100.00"}},
     ]
     #: The issuer code of the bank keeping cash deposits' virtual sub-accounts (unset: the first that can).
     CASH_DEPOSIT_BANK = os.environ.get("CASH_DEPOSIT_BANK") or None

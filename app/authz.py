@@ -317,6 +317,17 @@ POLICIES: dict[str, Rule] = {
     "cash_release.export_csv": roles(Role.SUPERVISOR, ADMIN, OFFICE),
     "cash_release.export_xlsx": roles(Role.SUPERVISOR, ADMIN, OFFICE),
     "cash_release.monthly_report": roles(Role.SUPERVISOR, ADMIN, OFFICE),
+    # -- the issuer desk (issue 14): banks' and insurers' staff. Roles only here: whether the guarantee is
+    # addressed to the user's own institution (the issuer registry's credit_code) is the desk's check,
+    # which refuses with a clear message and logs the refusal (guarantees/desk.py).
+    "issuer_desk.queue": roles(Role.ISSUER),
+    "issuer_desk.export": roles(Role.ISSUER),
+    "issuer_desk.guarantee": roles(Role.ISSUER),
+    "issuer_desk.letter": roles(Role.ISSUER),
+    "issuer_desk.decide": roles(Role.ISSUER),
+    "issuer_desk.amend": roles(Role.ISSUER),
+    "issuer_desk.release": roles(Role.ISSUER),
+    "issuer_desk.examine": roles(Role.ISSUER),
 }
 
 

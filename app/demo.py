@@ -465,6 +465,14 @@ class Demo:
         self.save("opening-state.json", concluded)
         self.say("ebid", self.ebid("verify-pdf", str(path), "--ca", str(self.out / "ca.pem")))
 
+    def notification_counts(self) -> None:
+        """The notifications each role was sent, counted by the supervisor (counts only, by role)."""
+        roles = self.role("supervisor").call("GET", "/api/notifications/summary")["roles"]
+        self.save("notification-counts.json", json.dumps(roles, indent=2))
+        self.say("supervisor", f"notifications   {'role':<18} {'total':>6} {'unread':>7}")
+        for role, counts in roles.items():
+            self.say("supervisor", f"                {role:<18} {counts['total']:>6} {counts['unread']:>7}")
+
     def run(self) -> None:
         deposits = DepositSteps(self)  # issue 7: deposits, a claim, the releases and the cash released
         steps = [
@@ -479,6 +487,7 @@ class Demo:
             deposits.claim_after_opening,
             *demo_evaluation.steps(self),  # issue 6: panel, evaluation, report, publicity, award
             deposits.releases_and_figures,
+            self.notification_counts,  # issue 14: what each role was told
         ]
         for step in steps:
             print(f"== {step.__doc__ or step.__name__.replace('_', ' ')}")

@@ -35,6 +35,8 @@ ORGANISATIONS = [
     ("中国建设银行股份有限公司福州分行", OrganisationKind.ISSUER, "91350100MA000004", "350100"),
     ("福州市住房和城乡建设局", OrganisationKind.SUPERVISOR, "11350100MB000005", "350100"),
     ("电子招投标平台运营中心", OrganisationKind.OPERATOR, "91350100MA000006", "350100"),
+    # The insurer's staff decide guarantee insurance on the issuer desk (config.GUARANTEE_ISSUERS links it).
+    ("中国人民财产保险股份有限公司福州市分公司", OrganisationKind.ISSUER, "91350100MA000007", "350100"),
 ]
 
 #: (username, display name, role, organisation index or None).
@@ -44,6 +46,7 @@ USERS = [
     ("bidder2", "王投标（榕城路桥）", Role.BIDDER, 2),
     ("bidder3", "黄投标（海西市政）", Role.BIDDER, 3),
     ("bank", "张审核（建设银行）", Role.ISSUER, 4),
+    ("insurer", "何核保（人保财险）", Role.ISSUER, 7),
     ("supervisor", "郑监督", Role.SUPERVISOR, 5),
     ("admin", "平台管理员", Role.ADMINISTRATOR, 6),
     ("expert1", "刘专家", Role.EXPERT, None),

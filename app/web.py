@@ -25,6 +25,7 @@ HOME_BY_ROLE = {
     Role.BIDDER: "bidding.tender_list",
     Role.SUPERVISOR: "bidding.audit_tenders",
     Role.ADMINISTRATOR: "admin.organisations",
+    Role.ISSUER: "issuer_desk.queue",
 }
 
 

@@ -59,6 +59,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(verification.bp)
     app.register_blueprint(verification.api)
+    from guarantees import desk_views
+
+    app.register_blueprint(desk_views.bp)  # the issuer desk: banks' and insurers' staff
     from guarantees import cash_release_views
 
     app.register_blueprint(cash_release_views.bp)

@@ -356,6 +356,6 @@ def test_a_waiver_and_a_cash_deposit_by_statement(client, world):
 
 def test_rules_and_issuers_are_public(client, world):
     issuers = client.get("/api/deposits/issuers").get_json()
-    assert {i["code"] for i in issuers} == {"sandbox-bank", "sandbox-insurer"}
+    assert {i["code"] for i in issuers} == {"sandbox-bank", "sandbox-insurer", "ccb-review"}
     rules = client.get("/api/deposits/rules").get_json()
     assert any(r["jurisdiction"] == "000000" and r["project_type"] == "*" for r in rules["deposit_rules"])

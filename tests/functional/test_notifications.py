@@ -294,6 +294,22 @@ def test_the_summary_counts_by_role_for_supervisors_only(client, session, bearer
     assert_json_error(client.get("/api/notifications/summary", headers=bearer(expert)), 403)
 
 
+def test_the_demo_prints_the_counts_by_role_read_through_the_summary(client, session, bearer, tmp_path):
+    from app.demo import Demo
+    from tests.functional.test_guarantees_demo import ClientDemo
+
+    users = {"supervisor": factories.user(Role.SUPERVISOR)}
+    services.notify([factories.user(Role.ISSUER)], "guarantee.claimed", {})
+    session.commit()
+    demo = ClientDemo(client, users, bearer, tmp_path)
+    Demo.notification_counts(demo)
+    issuer_line = next(line for line in demo.lines if " issuer " in line)
+    assert int(issuer_line.split()[-2]) >= 1 and int(issuer_line.split()[-1]) >= 1
+    assert "tendering_office" in "\n".join(demo.lines)
+    saved = json.loads((tmp_path / "notification-counts.json").read_text())
+    assert set(saved) == {r.value for r in Role} and saved["issuer"]["unread"] >= 1
+
+
 # -- live -------------------------------------------------------------------------------------------------
 
 

@@ -119,7 +119,7 @@ def test_an_amount_over_the_deposit_and_an_unknown_issuer_are_refused(app, setti
             actor=bidder,
             amount=Money(Decimal("20000.01"), "CNY"),
         )
-    with pytest.raises(Refused, match="registered issuers: sandbox-bank, sandbox-insurer"):
+    with pytest.raises(Refused, match="registered issuers: ccb-review, sandbox-bank, sandbox-insurer"):
         services.apply(
             requirement,
             bidder.organisation,
