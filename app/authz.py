@@ -146,6 +146,13 @@ POLICIES: dict[str, Rule] = {
     "submissions_pages.receipt_pdf": roles(Role.BIDDER, owner=owns_bid),
     "submissions_pages.withdrawal_pdf": roles(Role.BIDDER, owner=owns_bid),
     "submissions_api.my_bids": roles(Role.BIDDER),
+    # -- the bidder's "My bids" (issue 14): its organisation's bids only. Whether a bid in the URL is the
+    # organisation's is the view's check, which refuses (404) and logs "bid.view_refused"; the "/bids"
+    # socket's join uses the rule of my_bids_api.tenders.
+    "my_bids.bids_page": roles(Role.BIDDER),
+    "my_bids.bid_page": roles(Role.BIDDER),
+    "my_bids_api.tenders": roles(Role.BIDDER),
+    "my_bids_api.receipt": roles(Role.BIDDER),
     # the opening ceremony: the owning office hosts; bidders, the office and supervisors check in; anyone
     # watches the public state. A key for someone else's bid and a share from a stranger are refused (and
     # logged) by the service itself, with a clear message, not here.

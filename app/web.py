@@ -22,7 +22,7 @@ bp = Blueprint("web", __name__)
 #: Where each role starts after signing in.
 HOME_BY_ROLE = {
     Role.TENDERING_OFFICE: "bidding.office_tenders",
-    Role.BIDDER: "bidding.tender_list",
+    Role.BIDDER: "my_bids.bids_page",
     Role.SUPERVISOR: "bidding.audit_tenders",
     Role.ADMINISTRATOR: "admin.organisations",
     Role.ISSUER: "issuer_desk.queue",

@@ -35,3 +35,7 @@ def init_app(app: Flask) -> None:
     from bidding import evaluation
 
     evaluation.init_app(app)
+
+    from bidding import my_bids
+
+    my_bids.init_app(app)

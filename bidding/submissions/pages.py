@@ -14,7 +14,8 @@ bp = Blueprint("submissions_pages", __name__)
 
 PENDING = """{% extends "base.html" %}
 {% block title %}{{ title }}{% endblock %}
-{% block content %}<h1>{{ title }}</h1><p>{{ message }}</p>{% endblock %}"""
+{% block content %}<h1>{{ title }}</h1><p>{{ message }}</p>
+<p><a id="my-bids-link" href="{{ url_for('my_bids.bids_page') }}">{{ follow }}</a></p>{% endblock %}"""
 
 
 def _receipt(bid_id: int, which: str) -> Response:
@@ -27,7 +28,8 @@ def _receipt(bid_id: int, which: str) -> Response:
     page = render_template_string(
         PENDING, title=_("PDF receipt"),
         message=_("The signed PDF receipt is being made; this page reloads in a few seconds. The signed "
-                  "receipt you were given when the platform accepted the envelope is already your proof."))
+                  "receipt you were given when the platform accepted the envelope is already your proof."),
+        follow=_("My bids shows the PDF receipt by itself as soon as it is ready."))
     wait = str(receipts.RETRY_AFTER)
     return Response(page, status=202,
                     headers={"Refresh": wait, "Retry-After": wait, "Cache-Control": "no-store"})

@@ -188,6 +188,7 @@ def issue_pending(now: dt.datetime) -> dt.datetime | None:
             db.session.commit()  # the content is plain values now: hold nothing while signing
             if issue(content) is not None:
                 db.session.commit()
+                announce(content)
         except Exception:
             db.session.rollback()
             log.exception("the %s receipt PDF of bid %s could not be issued; retrying later", which, bid_id)
@@ -200,6 +201,14 @@ def issue_pending(now: dt.datetime) -> dt.datetime | None:
         return utcnow()
     poll = current_app.config.get("RECEIPT_PDF_POLL", 2)
     return now + dt.timedelta(seconds=float(poll))
+
+
+def announce(content: Content) -> None:
+    """Tell the bid's organisation, live, that its PDF receipt is ready (its "My bids" page shows the link
+    without a reload). Called after the commit."""
+    from bidding.my_bids import publish_receipt_ready
+
+    publish_receipt_ready(bid_id=content.bid_id, which=content.which, organisation_id=content.organisation_id)
 
 
 def max_defer() -> dt.timedelta:

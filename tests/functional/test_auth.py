@@ -40,7 +40,7 @@ def office(session):
 
 
 @pytest.mark.parametrize("role, home", [
-    (Role.TENDERING_OFFICE, "/office/tenders"), (Role.BIDDER, "/tenders"),
+    (Role.TENDERING_OFFICE, "/office/tenders"), (Role.BIDDER, "/my/bids"),
     (Role.SUPERVISOR, "/audit/tenders"),
     (Role.ADMINISTRATOR, "/admin/organisations"),
 ])

@@ -198,5 +198,5 @@ def test_postgresql_stopped_and_started_under_the_application() -> None:
     assert out["down_page"] == [503, "text/html", True]
     assert out["down_signed_in"] == [503, True]  # a signed-in person too: nobody can be looked up
     assert out["back"] == 200  # the same process, its pool's dead connections replaced
-    assert out["home_before"] == [302, "/tenders"]  # a bidder's start page; /login for nobody
+    assert out["home_before"] == [302, "/my/bids"]  # a bidder's start page (its bids); /login for nobody
     assert out["back_signed_in"] == out["home_before"]  # still signed in
