@@ -19,7 +19,7 @@ from bidding.experts.models import Panel, PanelMember, PanelState
 from bidding.opening.models import Objection as OpeningObjection
 from bidding.submissions.models import Bid, Upload
 from core.extensions import db, socketio
-from core.models import Role
+from core.models import OrganisationKind, Role
 from core.orm import utcnow
 from guarantees.lifecycle import GuaranteeState
 from notifications import jobs, senders, services
@@ -156,6 +156,31 @@ def test_guarantee_decisions_tell_only_their_applicant(app, session):
     assert kinds(session, applicant) == ["guarantee.issued"]
     office_users = factories.user(Role.TENDERING_OFFICE)
     assert kinds(session, office_users) == []
+
+
+def test_a_claim_tells_the_applicant_and_the_issuers_staff_and_its_payment_the_office(app, session):
+    from core.organisations import register
+    from guarantees import claims, issuers
+    from tests.unit.guarantees.test_guarantee_services import send_all
+
+    office = deposits.office()
+    requirement = deposits.requirement(office_user=office)
+    applicant = deposits.bidder()
+    bank = register(name="沙箱银行", kind=OrganisationKind.ISSUER, region="350100",
+                    credit_code=issuers.registry()["sandbox-bank"].credit_code)
+    staff, other_bank = factories.user(Role.ISSUER, organisation_=bank), factories.user(Role.ISSUER)
+    guarantee = apply_and_send(requirement, applicant)
+    audit.record("guarantee.desk_information_requested", actor=staff,
+                 subject={"guarantee": guarantee.idempotency_key}, data={})
+    deposits.move_deadline(requirement, utcnow() - dt.timedelta(hours=1))
+    claims.claim_guarantee(guarantee, reason="withdrawal_after_deadline", amount=None, actor=office,
+                           statement="The bidder withdrew its bid after the deadline.")
+    send_all(guarantee, "demand")
+    assert guarantee.state == GuaranteeState.PAID
+    assert kinds(session, applicant) == ["guarantee.issued", "guarantee.information_requested",
+                                         "guarantee.claimed", "guarantee.paid"]
+    assert kinds(session, staff) == ["guarantee.claimed"] and kinds(session, other_bank) == []
+    assert kinds(session, office) == ["guarantee.paid"]
 
 
 def test_objections_go_to_the_office_and_answers_to_the_objector(session, world):
