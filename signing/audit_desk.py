@@ -143,10 +143,10 @@ def parse_time(value: Any, field: str, *, end: bool = False) -> dt.datetime | No
     try:
         if len(text) == 10:
             day = dt.date.fromisoformat(text)
-            moment = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time())
+            moment = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time())  # may overflow
         else:
             moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ValidationError(field, _WHEN()) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=_display_zone())
@@ -181,14 +181,14 @@ class LogSearch(RequestModel):
     def _kind(cls, value: str | None) -> str | None:
         if value is not None and not _KIND.fullmatch(value):
             raise ValidationError(
-                "kind", _("A kind is an event name or its start, e.g. tender or bid.submitted."))
+                None, _("A kind is an event name or its start, e.g. tender or bid.submitted."))
         return value
 
     @field_validator("actor")
     @classmethod
     def _actor(cls, value: str | None) -> str | None:
-        if value is not None and len(value) > 80:
-            raise ValidationError("actor", _("A user name has at most 80 characters."))
+        if value is not None and (len(value) > 80 or any(ord(c) < 0x20 or c == "\x7f" for c in value)):
+            raise ValidationError(None, _("A user name has at most 80 characters and no control characters."))
         return value
 
     def bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
