@@ -277,7 +277,7 @@ def test_the_states_follow_the_opening_the_candidates_and_the_award(
     monkeypatch.setattr(award_api, "utcnow", lambda: ends)
     response = client.post(f"/api/tenders/{tender.id}/award", json={"password": factories.PASSWORD},
                            headers=bearer(office))
-    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.status_code == 201, response.get_data(as_text=True)
     assert [states(client, bearer, b) for b in bidders] == [
         {bids[0].id: "not_awarded"}, {bids[1].id: "not_awarded"}, {bids[2].id: "awarded"}]
     (out,) = client.get("/api/my/tenders", headers=bearer(bidders[2])).get_json()["tenders"]
