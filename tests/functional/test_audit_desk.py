@@ -134,6 +134,8 @@ def test_the_html_page_searches_and_pages(client, login, supervisor, log):
 @pytest.mark.parametrize("query, field", [
     ({"kind": "Tender!"}, "kind"), ({"since": "yesterday"}, "since"), ({"tender": "x"}, "tender"),
     ({"since": "2026-12-02", "until": "2026-12-01"}, "until"), ({"per_page": 1000}, "per_page"),
+    ({"until": "9999-12-31"}, "until"), ({"since": "0001-01-01T00:00"}, "since"),
+    ({"actor": "a\x00b"}, "actor"), ({"actor": "x" * 81}, "actor"),
 ])
 def test_bad_search_is_refused_naming_the_field(client, bearer, supervisor, log, query, field):
     response = client.get("/api/audit/log", query_string=query, headers=bearer(supervisor))
