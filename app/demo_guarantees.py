@@ -6,6 +6,7 @@ JSON it published:
     before the deadline:  register_requirement(demo, tender)      # the office: the deposit and its cap
                           import_rules_and_ratings(demo, tender)  # admin: waiver rules, credit registry
                           waiver_and_guarantee(demo, tender)      # bidder1: waiver + bank guarantee
+                          issue_on_the_desk(web, base, guarantee) # the bank's staff issue it (issuer desk)
                           cash_deposit(demo, tender)              # bidder2: cash, statement imported
                           guarantee_insurance(demo, tender)       # bidder3: guarantee insurance
     after the opening:    claim(demo, tender)                     # the office claims bidder3's guarantee
@@ -108,12 +109,16 @@ def _apply(demo: Any, username: str, tender: dict[str, Any], issuer: str) -> dic
     guarantee = role.call(
         "POST", f"/api/deposits/tenders/{tender['id']}/guarantees", json={"issuer": issuer}, expect=(201, 202)
     )
-    demo.say(
-        username,
-        f"{guarantee['issuer']['name']} issued {guarantee['undertaking_identification']} for "
-        f"{guarantee['undertaking_amount']['amount']} (premium "
-        f"{(guarantee.get('premium') or {}).get('amount', '—')}), state {guarantee['state']}",
-    )
+    if guarantee["state"] == "applied":
+        demo.say(username, f"applied to {guarantee['issuer']['name']} for "
+                           f"{guarantee['undertaking_amount']['amount']}: with its staff for review")
+    else:
+        demo.say(
+            username,
+            f"{guarantee['issuer']['name']} issued {guarantee['undertaking_identification']} for "
+            f"{guarantee['undertaking_amount']['amount']} (premium "
+            f"{(guarantee.get('premium') or {}).get('amount', '—')}), state {guarantee['state']}",
+        )
     if guarantee.get("letter_sha256"):
         pdf = role.call("GET", f"/api/deposits/guarantees/{guarantee['id']}/letter")
         path = demo.save(f"guarantee-{guarantee['undertaking_identification']}.pdf", pdf)
@@ -131,8 +136,10 @@ def _apply(demo: Any, username: str, tender: dict[str, Any], issuer: str) -> dic
     return guarantee
 
 
-def waiver_and_guarantee(demo: Any, tender: dict[str, Any], username: str = "bidder1") -> dict:
-    """bidder1 asks for its credit waiver and covers the rest with a sandbox bank guarantee."""
+def waiver_and_guarantee(
+    demo: Any, tender: dict[str, Any], username: str = "bidder1", issuer: str = "sandbox-bank"
+) -> dict:
+    """bidder1 asks for its credit waiver and covers the rest with a bank guarantee."""
     role, _mine = _bidder(demo, username, tender)
     waiver = role.call("POST", f"/api/deposits/tenders/{tender['id']}/waiver")
     demo.say(
@@ -140,10 +147,32 @@ def waiver_and_guarantee(demo: Any, tender: dict[str, Any], username: str = "bid
         f"waiver of {waiver['amount']['amount']} ({waiver['reduction_percent']}% for "
         f"{waiver['rating']['scheme']} {waiver['rating']['grade']}; rule: {waiver['rule']['source'][:30]}…)",
     )
-    guarantee = _apply(demo, username, tender, "sandbox-bank")
+    guarantee = _apply(demo, username, tender, issuer)
     _role, mine = _bidder(demo, username, tender)
     demo.say(username, f"deposit {mine['coverage']['state']}: {mine['coverage']['detail']}")
     return {"waiver": waiver, "guarantee": guarantee}
+
+
+def issue_on_the_desk(web: Any, base: str, guarantee: dict[str, Any]) -> dict[str, str]:
+    """The bank's staff, signed in on the web (`web`: a requests.Session or alike), find the application
+    in their issuer desk's queue, open its underwriting view and issue it (the issuer seals the letter
+    with its own key). Returns what the desk showed: the guarantee's state and number."""
+    number = guarantee["id"]
+    queue = web.get(f"{base}/issuer-desk/", timeout=60)
+    if queue.status_code != 200 or f'data-guarantee="{number}"' not in queue.text:
+        raise RuntimeError(f"the application {number} is not in the bank's desk queue ({queue.status_code})")
+    page = web.get(f"{base}/issuer-desk/guarantees/{number}", timeout=60)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    if page.status_code != 200 or token is None or 'id="issue"' not in page.text:
+        raise RuntimeError(f"the desk offers no decision on application {number} ({page.status_code})")
+    done = web.post(f"{base}/issuer-desk/guarantees/{number}/decide", timeout=120,
+                    data={"csrf_token": token.group(1), "decision": "issue", "reason": ""})
+    if done.status_code not in (200, 302, 303):
+        raise RuntimeError(f"issuing on the desk answered {done.status_code}")
+    after = web.get(f"{base}/issuer-desk/guarantees/{number}", timeout=60).text
+    state = re.search(r'id="state" data-state="([a-z]+)"', after)
+    shown = re.search(r'<dd id="number">([^<]+)</dd>', after)
+    return {"state": state.group(1) if state else "?", "number": shown.group(1) if shown else "—"}
 
 
 def cash_deposit(demo: Any, tender: dict[str, Any], username: str = "bidder2") -> dict:
@@ -332,11 +361,32 @@ class DepositSteps:
         tender = self.tender
         register_requirement(self.demo, tender)
         import_rules_and_ratings(self.demo, tender)
-        made = waiver_and_guarantee(self.demo, tender)
-        self._keep_letter(made["guarantee"])
+        # bidder1 asks the bank's manual-review issuer; the bank's staff issue it on their desk (issue 14)
+        made = waiver_and_guarantee(self.demo, tender, issuer="ccb-review")
+        self._keep_letter(self._through_the_desk(made["guarantee"]))
         cash_deposit(self.demo, tender)
         self._keep_letter(guarantee_insurance(self.demo, tender))
         self.demo.facts["deposits"] = {"guarantees": [g for _code, g in self.letters]}
+
+    def _through_the_desk(self, guarantee: dict[str, Any], username: str = "bidder1") -> dict[str, Any]:
+        """The bank's staff issue an application waiting on their desk; the bidder then sees it issued."""
+        demo = self.demo
+        if guarantee["state"] != "applied":
+            return guarantee
+        try:
+            shown = issue_on_the_desk(demo._web_session("bank"), demo.base_url, guarantee)
+        except RuntimeError as exc:
+            raise _fail(demo, str(exc)) from None
+        demo.say("bank", f"issued {shown['number']} on the issuer desk (/issuer-desk): {shown['state']}")
+        role = demo.role(username)
+        issued = role.call("GET", f"/api/deposits/guarantees/{guarantee['id']}")
+        if issued["state"] != "issued":
+            raise _fail(demo, f"the guarantee issued on the desk is {issued['state']}")
+        pdf = role.call("GET", f"/api/deposits/guarantees/{guarantee['id']}/letter")
+        demo.save(f"guarantee-{issued['undertaking_identification']}.pdf", pdf)
+        _role, mine = _bidder(demo, username, self.tender)
+        demo.say(username, f"deposit {mine['coverage']['state']}: {mine['coverage']['detail']}")
+        return issued
 
     def _keep_letter(self, guarantee: dict[str, Any]) -> None:
         if guarantee.get("letter_sha256"):

@@ -33,6 +33,12 @@ def staff(credit_code: str):
     return factories.user(Role.ISSUER, organisation_=org)
 
 
+def enter(client, login, user) -> None:
+    """Sign in and read the desk in English (the messages asserted below)."""
+    login(client, user)
+    client.post("/language", data={"lang": "en"})
+
+
 def applied(requirement=None, issuer_code: str = MANUAL):
     requirement = requirement or h.requirement()
     bidder = h.bidder()
@@ -53,7 +59,7 @@ def events(name: str) -> list[dict]:
 def issued_and_claimed(client, login, bank, *, claimed_at: dt.datetime | None = None
                        ) -> tuple[Guarantee, Claim]:
     guarantee = applied()
-    login(client, bank)
+    enter(client, login, bank)
     client.post(f"/issuer-desk/guarantees/{guarantee.id}/decide", data={"decision": "issue"})
     db.session.refresh(guarantee)
     assert guarantee.state.value == "issued"
@@ -74,7 +80,7 @@ def test_the_bank_users_home_is_the_desk_with_its_own_institutions_queue(client,
     mine = applied()
     theirs = applied(issuer_code="sandbox-insurer")
     bank = staff(BANK_CODE)
-    login(client, bank)
+    enter(client, login, bank)
     assert client.get("/home").headers["Location"].endswith("/issuer-desk/")
     page = client.get("/issuer-desk/").get_data(as_text=True)
     assert f'data-guarantee="{mine.id}"' in page and f'data-guarantee="{theirs.id}"' not in page
@@ -90,7 +96,7 @@ def test_the_bank_users_home_is_the_desk_with_its_own_institutions_queue(client,
 def test_staff_issue_an_application_through_the_issuers_own_adapter(client, login, session):
     guarantee = applied()
     assert guarantee.state.value == "applied"
-    login(client, staff(BANK_CODE))
+    enter(client, login, staff(BANK_CODE))
     done = client.post(f"/issuer-desk/guarantees/{guarantee.id}/decide", data={"decision": "issue"},
                        follow_redirects=True)
     db.session.refresh(guarantee)
@@ -105,7 +111,7 @@ def test_staff_issue_an_application_through_the_issuers_own_adapter(client, logi
 
 def test_staff_decline_with_a_reason_and_ask_for_more(client, login, session):
     first, second = applied(), applied()
-    login(client, staff(BANK_CODE))
+    enter(client, login, staff(BANK_CODE))
     client.post(f"/issuer-desk/guarantees/{first.id}/decide", data={"decision": "decline", "reason": ""})
     db.session.refresh(first)
     assert first.state.value == "applied"  # no reason: refused
@@ -124,7 +130,7 @@ def test_staff_decline_with_a_reason_and_ask_for_more(client, login, session):
 
 def test_another_institution_cannot_decide_and_the_refusal_is_logged(client, login, session):
     guarantee = applied()
-    login(client, staff(INSURER_CODE))
+    enter(client, login, staff(INSURER_CODE))
     assert client.get(f"/issuer-desk/guarantees/{guarantee.id}").status_code == 403
     before = len(events("guarantee.desk_refused"))
     answer = client.post(f"/issuer-desk/guarantees/{guarantee.id}/decide", data={"decision": "issue"},
@@ -138,7 +144,7 @@ def test_another_institution_cannot_decide_and_the_refusal_is_logged(client, log
 
 def test_deciding_twice_is_refused_and_logged(client, login, session):
     guarantee = applied()
-    login(client, staff(BANK_CODE))
+    enter(client, login, staff(BANK_CODE))
     client.post(f"/issuer-desk/guarantees/{guarantee.id}/decide", data={"decision": "issue"})
     db.session.refresh(guarantee)
     number = guarantee.undertaking_identification
@@ -153,7 +159,7 @@ def test_deciding_twice_is_refused_and_logged(client, login, session):
 def test_an_issuer_that_decides_by_itself_is_read_only_on_the_desk(client, login, session):
     guarantee = applied(issuer_code="sandbox-bank")
     assert guarantee.state.value == "issued"
-    login(client, staff(BANK_CODE))
+    enter(client, login, staff(BANK_CODE))
     page = client.get(f"/issuer-desk/guarantees/{guarantee.id}").get_data(as_text=True)
     assert 'id="read-only"' in page and 'id="release-button"' not in page
     client.post(f"/issuer-desk/guarantees/{guarantee.id}/release", data={"reason": "x"})
@@ -209,7 +215,7 @@ def test_the_examination_period_is_five_business_days():
 
 def test_staff_amend_and_release_an_issued_guarantee(client, login, session):
     guarantee = applied()
-    login(client, staff(BANK_CODE))
+    enter(client, login, staff(BANK_CODE))
     client.post(f"/issuer-desk/guarantees/{guarantee.id}/decide", data={"decision": "issue"})
     db.session.refresh(guarantee)
     later = guarantee.expiry_date + dt.timedelta(days=30)
@@ -229,7 +235,7 @@ def test_staff_amend_and_release_an_issued_guarantee(client, login, session):
 def test_the_export_holds_the_filtered_list(client, login, session):
     mine = applied()
     other = applied(issuer_code="sandbox-bank")
-    login(client, staff(BANK_CODE))
+    enter(client, login, staff(BANK_CODE))
     text = client.get("/issuer-desk/export.csv", query_string={"issuer": MANUAL}).get_data(as_text=True)
     lines = text.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("id,issuer,instrument,state")
@@ -243,5 +249,28 @@ def test_the_export_holds_the_filtered_list(client, login, session):
 
 
 def test_other_roles_may_not_open_the_desk(client, login, session):
-    login(client, h.bidder())
+    enter(client, login, h.bidder())
     assert client.get("/issuer-desk/").status_code == 403
+
+
+class WebOverClient:
+    """A requests.Session's get/post over the test client (what the demo's web session does)."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def get(self, url: str, timeout: float = 0):
+        return self.client.get(url)
+
+    def post(self, url: str, data=None, timeout: float = 0):
+        return self.client.post(url, data=data)
+
+
+def test_the_demo_issues_an_application_through_the_desk_as_the_bank_would(client, login, session):
+    from app.demo_guarantees import issue_on_the_desk
+
+    guarantee = applied()
+    enter(client, login, staff(BANK_CODE))
+    shown = issue_on_the_desk(WebOverClient(client), "", {"id": guarantee.id})
+    db.session.refresh(guarantee)
+    assert shown == {"state": "issued", "number": guarantee.undertaking_identification}
