@@ -4,7 +4,7 @@
 import { verifyCheckpoint, verifyEntry } from "./logproof.js";
 
 function say(template, values) {
-  return template.replace(/%\((\w+)\)s/g, (_, name) => String(values[name] ?? ""));
+  return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
 }
 
 async function getJSON(url) {
@@ -50,9 +50,9 @@ async function checkEntries() {
       row.dataset.proof = "pending";
       return;
     }
-    let result;
+    let result, answer;
     try {
-      const answer = await getJSON(`/api/log/entries/${index}?tree_size=${signed.treeSize}`);
+      answer = await getJSON(`/api/log/entries/${index}?tree_size=${signed.treeSize}`);
       result = await verifyEntry(answer, vkeys, note);
     } catch (err) {
       result = { ok: false, reason: err.message };
@@ -61,6 +61,16 @@ async function checkEntries() {
       cell.textContent = say(t.tVerified, { n: signed.treeSize });
       cell.classList.add("ok");
       row.dataset.proof = "verified";
+      // The proof itself: the leaf hash, each sibling hash (deepest first) and the signed root.
+      const details = document.createElement("details");
+      const summary = document.createElement("summary");
+      summary.textContent = say(t.tProof, { k: answer.inclusion_proof.length });
+      const list = document.createElement("pre");
+      list.className = "proof-path";
+      list.textContent = [`leaf ${answer.leaf_hash}`, ...answer.inclusion_proof.map((h, i) => `${i + 1}. ${h}`),
+                          `root ${signed.rootHash}`].join("\n");
+      details.append(summary, list);
+      cell.append(details);
     } else {
       cell.textContent = say(t.tFailed, { why: result.reason });
       cell.classList.add("bad");

@@ -73,6 +73,7 @@ def test_supervisor_finds_a_tenders_events_and_verifies_a_dropped_pdf(zh_page, l
     first = page.locator("tr.log-entry").first
     assert first.get_attribute("data-proof") == "verified"
     assert "已验证" in first.locator(".proof").inner_text()
+    assert "root " in first.locator(".proof pre.proof-path").text_content()  # the proof itself, shown
     assert page.locator("#timeline-chart[data-drawn=true]").count() == 1
 
     checks = page.evaluate(PROOF_CHECKS, indexes[0])
