@@ -258,3 +258,25 @@ def test_the_drop_page_verifies_a_receipt_file(client, login, supervisor, sessio
     forged = token_jws[:-4] + ("AAAA" if not token_jws.endswith("AAAA") else "BBBB")
     bad = client.post("/audit/verify", data={"csrf_token": token, "receipt": forged}).get_data(as_text=True)
     assert 'id="receipt-result" data-verified="no"' in bad
+
+
+def test_losing_a_race_to_index_the_same_entries_is_harmless(session, log, app, monkeypatch):
+    """Another request indexed the rows between our look at the index and our insert: ours rolls back."""
+    from core.extensions import db
+
+    with app.test_request_context():
+        audit_desk.sync()
+        rows = session.scalar(select(func.count()).select_from(LogSearchRow))
+        real = db.session.scalar
+        stale = iter([None])  # the first look sees an empty index, as before the other request's commit
+
+        def scalar(statement, *args, **kwargs):
+            value = next(stale, "real")
+            return real(statement, *args, **kwargs) if value == "real" else value
+
+        monkeypatch.setattr(db.session, "scalar", scalar)
+        assert audit_desk.sync() == 0
+        monkeypatch.undo()
+        assert session.scalar(select(func.count()).select_from(LogSearchRow)) == rows
+        audit.record("tender.amended", actor=None, subject={"tender": 101}, ip=None)
+        assert audit_desk.sync() == 1  # and the session is still usable
