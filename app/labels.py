@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from bidding.labels import CATEGORIES, METHODS, STATES
+from bidding.phase import displayed_state
 from core.labels import KINDS, ROLES, money, when
 
 
@@ -13,4 +14,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = when
     app.jinja_env.globals.update(
         role_label=lambda r: ROLES[r], kind_label=lambda k: KINDS[k], state_label=lambda s: STATES[s],
-        method_label=lambda m: METHODS[m], category_label=lambda c: CATEGORIES[c])
+        method_label=lambda m: METHODS[m], category_label=lambda c: CATEGORIES[c],
+        tender_phase=displayed_state)

@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, url_for
 from bidding import services
 from bidding.lifecycle import TenderState, allowed_actions
 from bidding.models import Tender
+from bidding.phase import displayed_state
 from bidding.schemas import (
     AmendmentIn,
     AmendmentOut,
@@ -40,7 +41,7 @@ def tender_out(tender: Tender) -> TenderOut:
         title=tender.title,
         description=tender.description,
         region=tender.region,
-        state=tender.state,
+        state=displayed_state(tender),
         currency=tender.currency,
         estimated_price=tender.estimated_amount,
         deposit_amount=tender.deposit_amount,

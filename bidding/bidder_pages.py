@@ -11,7 +11,7 @@ from flask import Blueprint, abort, jsonify, render_template, request
 from flask_login import current_user
 
 from bidding import keys, services
-from bidding.lifecycle import TenderState
+from bidding.phase import taking_bids
 from core.money import CURRENCIES
 from signing.api_tokens import issue_token
 
@@ -50,5 +50,5 @@ def bidder_submit(tender_id: int):
     organisation = current_user.organisation
     active = keys.active_bidder_key(organisation.id) if organisation else None
     return render_template("bidding/bidder_submit.html", tender=tender, active=active,
-                           open_for_bids=tender.state == TenderState.PUBLISHED,
+                           open_for_bids=taking_bids(tender),
                            currencies=sorted(CURRENCIES))

@@ -23,6 +23,7 @@ from bidding.opening.models import (
 )
 from bidding.opening.services._common import _iso, after_commit, opening_for, remedy_period
 from bidding.opening.services.remedy import close_remedy, close_window
+from bidding.phase import displayed_state
 from bidding.submissions.models import Bid
 from core.extensions import db
 from core.orm import utcnow
@@ -158,7 +159,7 @@ def snapshot(tender: Tender, now: dt.datetime | None = None) -> dict[str, Any]:
         "tender": tender.id,
         "reference": tender.reference,
         "title": tender.title,
-        "tender_state": tender.state.value,
+        "tender_state": displayed_state(tender, now).value,
         "opening_time": tender.opening_time.isoformat(),
         "server_time": now.isoformat(),
         "remedy": tender.opening_remedy.value,
