@@ -276,6 +276,16 @@ def timeline(tender_id: int) -> dict[str, Any]:
     return {"tender_id": tender_id, "entries": entries, "documents": docs}
 
 
+def role_name(value: Any) -> str:
+    """An entry's actor role (its value as logged) in the reader's language; unknown values as logged."""
+    from core.labels import ROLES
+
+    try:
+        return str(ROLES[Role(value)])
+    except (ValueError, KeyError):
+        return str(value)
+
+
 def beijing(value: dt.datetime) -> str:
     """A time in the display zone with seconds and the zone's name (e.g. "China Standard Time")."""
     return format_datetime(value, "yyyy-MM-dd HH:mm:ss zzzz")
@@ -327,7 +337,8 @@ def log_page():
     if error is not None:
         flash(error.message, "error")
     return render_template("signing/audit_log.html", found=found, search=request.args, error=error,
-                           kinds=event_kinds(), links=_page_links(search, found), beijing=beijing)
+                           kinds=event_kinds(), links=_page_links(search, found), beijing=beijing,
+                           role_name=role_name)
 
 
 @bp.get("/audit/tenders/<int:tender_id>/timeline")
@@ -336,7 +347,8 @@ def timeline_page(tender_id: int):
     db.session.commit()
     chart = [{"index": e["index"], "event": e["event"], "time": e["time"].isoformat()}
              for e in data["entries"]]
-    return render_template("signing/audit_timeline.html", data=data, chart=chart, beijing=beijing)
+    return render_template("signing/audit_timeline.html", data=data, chart=chart, beijing=beijing,
+                           role_name=role_name)
 
 
 @bp.route("/audit/verify", methods=["GET", "POST"])

@@ -87,9 +87,12 @@ function timelineChart() {
   if (!canvas || !Chart) return;
   const points = JSON.parse(canvas.dataset.points || "[]");
   const zone = "Asia/Shanghai";
-  const format = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
-    timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
-  });
+  const times = points.map((p) => Date.parse(p.time));
+  const span = times.length ? times[times.length - 1] - times[0] : 0;
+  const parts = span < 86_400_000  // within a day: the time to the second; longer: the date and minute
+    ? { hour: "2-digit", minute: "2-digit", second: "2-digit" }
+    : { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" };
+  const format = new Intl.DateTimeFormat(document.documentElement.lang || undefined, { timeZone: zone, ...parts });
   new Chart(canvas, {
     type: "scatter",
     data: {
@@ -100,12 +103,14 @@ function timelineChart() {
     },
     options: {
       animation: false,
+      aspectRatio: 5,
       plugins: {
         legend: { display: false },
         tooltip: { callbacks: { label: (c) => `#${c.raw.index} ${c.raw.event} · ${format.format(new Date(c.raw.x))}` } },
       },
       scales: {
         x: { type: "linear", ticks: { callback: (v) => format.format(new Date(v)), maxTicksLimit: 6 } },
+        // one row per entry, in log order, so entries written in the same second stay apart
         y: { display: false },
       },
     },
