@@ -12,6 +12,14 @@ const $ = (id) => document.getElementById(id);
 const text = (key) => $("messages")?.dataset[key] || key;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** When the platform received the envelope (by its clock), in Beijing time, with the UTC original. */
+function receiptTime(iso) {
+  if (!iso) return "";
+  const local = new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit",
+    day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }).format(new Date(iso));
+  return `${local} ${text("beijingTime")} (${iso})`;
+}
+
 // ---------------------------------------------------------------- the API, with a bearer token
 
 class ApiError extends Error {
@@ -263,6 +271,7 @@ function submitPage(form) {
   function showReceipt(done, pending) {
     const bid = done.bid || {};
     $("receipt-bid").textContent = bid.id ?? "";
+    $("receipt-time").textContent = receiptTime(bid.submitted_at);
     $("receipt-envelope").textContent = bid.envelope_sha256 || pending.envelopeHash;
     $("receipt-commitment").textContent = bid.commitment || pending.commitment;
     const pdf = done.receipt_pdf || bid.receipt_pdf;

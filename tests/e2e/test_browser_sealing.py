@@ -426,6 +426,7 @@ def seen_progress(page) -> dict[str, list[int]]:
 def receipt_of(page, server) -> tuple[str, bytes]:
     page.wait_for_selector("#receipt", state="visible", timeout=120_000)
     sha = page.inner_text("#receipt-envelope")
+    assert "北京时间" in page.inner_text("#receipt-time")  # when the platform received it, on screen
     assert page.locator("#status").is_hidden(), page.inner_text("#status")  # no hash mismatch reported
     href = page.get_attribute("#receipt-pdf", "href")
     for _ in range(60):  # the PDF receipt is made seconds after the commit; until then the link answers 202
