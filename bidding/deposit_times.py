@@ -10,9 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import select
+
+from bidding.lifecycle import TenderState
 from bidding.models import Tender
 from core.extensions import db
-from guarantees.tenders import TenderTimes
+from core.money import Money
+from core.orm import utcnow
+from guarantees.tenders import TenderAsking, TenderTimes
 
 
 class TenderTimesFromBidding:
@@ -32,3 +37,19 @@ class TenderTimesFromBidding:
             opening_time=tender.opening_time,
             bid_validity_end=deadline + dt.timedelta(days=int(tender.bid_validity_days)),
         )
+
+    def asking_for_deposits(self, *, limit: int) -> list[TenderAsking]:
+        """Published tenders before their submission deadline whose notice asks for a deposit."""
+        rows = db.session.scalars(
+            select(Tender)
+            .where(Tender.state == TenderState.PUBLISHED, Tender.deposit_amount > 0,
+                   Tender.submission_deadline > utcnow())
+            .order_by(Tender.submission_deadline, Tender.id)
+            .limit(limit)
+        )
+        return [
+            TenderAsking(tender_id=t.id, reference=t.reference, title=t.title,
+                         deposit=Money(t.deposit_amount, t.currency),
+                         submission_deadline=t.submission_deadline)
+            for t in rows
+        ]

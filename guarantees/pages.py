@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from core.errors import Refused
 from core.extensions import db
@@ -18,11 +18,13 @@ from core.validation import ValidationError, parse_choice, parse_money, parse_te
 from guarantees import api, cash, claims, coverage, issuers, rules, services, tenders, waivers
 from guarantees.imports import parse_date
 from guarantees.models import (
+    CashAccount,
     DepositImport,
     DepositRequirement,
     DepositRule,
     Guarantee,
     TenderOutcome,
+    Waiver,
     WaiverRule,
 )
 
@@ -58,17 +60,40 @@ def _failed(exc: Exception) -> None:
     flash(f"{field}: {message}" if field else message, "error")
 
 
+def _own_deposit_records(organisation_id: int):
+    """Requirements in which the organisation has a waiver, a cash account or a guarantee (its history)."""
+    return or_(
+        select(Waiver.id).where(Waiver.requirement_id == DepositRequirement.id,
+                                Waiver.organisation_id == organisation_id).exists(),
+        select(CashAccount.id).where(CashAccount.requirement_id == DepositRequirement.id,
+                                     CashAccount.organisation_id == organisation_id).exists(),
+        select(Guarantee.id).where(Guarantee.requirement_id == DepositRequirement.id,
+                                   Guarantee.organisation_id == organisation_id).exists(),
+    )
+
+
 @bp.get("/")
 def index():
-    """Tenders with a deposit requirement: open ones for a bidder, its own for an office."""
+    """Tenders with a deposit requirement: for a bidder the open ones and every one it arranged a deposit
+    for (ended ones too: its history), with the tenders taking bids whose notice asks for a deposit the
+    office has not registered yet; for an office its own."""
     user = _user()
     query = select(DepositRequirement).order_by(DepositRequirement.submission_deadline.desc())
     if user.role == Role.TENDERING_OFFICE:
         query = query.where(DepositRequirement.tenderee_id == user.organisation_id)
     elif user.role == Role.BIDDER:
-        query = query.where(DepositRequirement.outcome.is_(None))
+        live = DepositRequirement.outcome.is_(None)
+        query = query.where(or_(live, _own_deposit_records(user.organisation_id))
+                            if user.organisation_id is not None else live)
     rows = list(db.session.scalars(query.limit(200)))
-    return render_template("guarantees/index.html", requirements=rows, now=utcnow())
+    unregistered = []
+    if user.role == Role.BIDDER:
+        asking = tenders.tenders_asking()
+        registered = set(db.session.scalars(select(DepositRequirement.tender_id).where(
+            DepositRequirement.tender_id.in_([t.tender_id for t in asking]))))
+        unregistered = [t for t in asking if t.tender_id not in registered]
+    return render_template("guarantees/index.html", requirements=rows, unregistered=unregistered,
+                           now=utcnow())
 
 
 # -- the bidder --------------------------------------------------------------------------------

@@ -114,6 +114,17 @@ class TenderTimes:
     bid_validity_end: dt.datetime
 
 
+@dataclass(frozen=True)
+class TenderAsking:
+    """A tender that takes bids and whose notice asks for a deposit (it may have no requirement yet)."""
+
+    tender_id: int
+    reference: str
+    title: str
+    deposit: Money
+    submission_deadline: dt.datetime
+
+
 class TenderTimesSource(Protocol):
     """Where a tender's times come from: `TENDER_TIMES_SOURCE` ("module:Class"), bidding's tenders by
     default (`bidding.deposit_times:TenderTimesFromBidding`)."""
@@ -122,6 +133,10 @@ class TenderTimesSource(Protocol):
     def from_config(cls, config: Any) -> TenderTimesSource: ...
 
     def times(self, *, tender_id: int) -> TenderTimes | None: ...
+
+    def asking_for_deposits(self, *, limit: int) -> list[TenderAsking]:
+        """Tenders taking bids whose notice asks for a deposit, the soonest deadline first (optional)."""
+        ...
 
 
 def times_source() -> TenderTimesSource | None:
@@ -143,6 +158,13 @@ def tender_times(tender_id: int) -> TenderTimes | None:
     """The tender's own times, from the configured source (None: unknown tender or no source)."""
     source = times_source()
     return source.times(tender_id=tender_id) if source is not None else None
+
+
+def tenders_asking(limit: int = 200) -> list[TenderAsking]:
+    """Tenders taking bids that ask for a deposit, from the configured source ([] without one)."""
+    source = times_source()
+    asking = getattr(source, "asking_for_deposits", None)
+    return list(asking(limit=limit)) if asking is not None else []
 
 
 def parse_facts(data: Any, *, tender_id: int, tenderee_id: int) -> TenderFacts:
