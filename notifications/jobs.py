@@ -82,8 +82,10 @@ def deadlines(now: dt.datetime) -> dt.datetime:
         moment = tender.submission_deadline.isoformat()
         notify(interested_bidders(tender.id), kind, _params(tender), link=f"/tenders/{tender.id}",
                dedupe=f"{kind}:t{tender.id}:{moment}", now=now)
+    # Published too: a tender whose opening is at its deadline is still taking bids 15 minutes before. A
+    # bidder whose bid arrives after a run is told at the next (the key is per user).
     soon = db.session.scalars(select(Tender).where(
-        Tender.state == TenderState.CLOSED, Tender.opening_time > now,
+        Tender.state.in_([TenderState.PUBLISHED, TenderState.CLOSED]), Tender.opening_time > now,
         Tender.opening_time <= now + OPENING_NOTICE)).all()
     for tender in soon:
         bidders = rules.users_of(rules.bidder_organisations(tender.id), Role.BIDDER)

@@ -247,6 +247,32 @@ def test_the_opening_notice_goes_once_to_the_tenders_bidders_and_office(session,
     assert kinds(session, world.stranger) == [] and kinds(session, world.supervisor) == []
 
 
+def test_an_opening_at_the_deadline_is_announced_while_bids_are_still_taken(session):
+    office = factories.user(Role.TENDERING_OFFICE)
+    tender = factories.tender(office, publish=True)
+    assert tender.opening_time == tender.submission_deadline
+    early, late = factories.user(Role.BIDDER), factories.user(Role.BIDDER)
+
+    def bid(user, n):
+        digest = f"{n:064x}"
+        db.session.add(Bid(tender_id=tender.id, lot_number=1, organisation_id=user.organisation_id,
+                           user_id=user.id, envelope_sha256=digest, envelope_hash=digest, commitment=digest,
+                           size=1, opening_kid="0" * 64, bidder_x25519_kid=digest, bidder_ed25519_kid=digest,
+                           submitted_at=utcnow(), log_index=0))
+
+    bid(early, 1)
+    session.commit()
+    jobs.deadlines(tender.opening_time - dt.timedelta(minutes=12))
+    session.commit()
+    bid(late, 2)  # in the last minutes: told at the next run, the others not again
+    session.commit()
+    jobs.deadlines(tender.opening_time - dt.timedelta(minutes=6))
+    session.commit()
+    assert kinds(session, early) == ["deadline.1h", "opening.soon"]
+    assert kinds(session, late) == ["deadline.1h", "opening.soon"]
+    assert kinds(session, office) == ["opening.soon"]
+
+
 # -- reading, marking, refusals ---------------------------------------------------------------------------
 
 
