@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from core.extensions import db
-from core.models import OrganisationKind, Role
+from core.models import OrganisationKind, Role, User
 from core.organisations import register
 from core.orm import utcnow
 from guarantees import claims, desk, issuers, services
@@ -126,6 +126,10 @@ def test_staff_decline_with_a_reason_and_ask_for_more(client, login, session):
     page = client.get(f"/issuer-desk/guarantees/{second.id}").get_data(as_text=True)
     assert 'id="information-requests"' in page and 'id="issue"' in page
     assert events("guarantee.desk_information_requested")
+    bidder = db.session.get(User, second.applied_by_id)
+    enter(client, login, bidder)  # the bidder sees the note on its deposit page, the application still open
+    mine = client.get(f"/deposits/tenders/{second.requirement.tender_id}").get_data(as_text=True)
+    assert "请补充近三年财务报表" in mine
 
 
 def test_another_institution_cannot_decide_and_the_refusal_is_logged(client, login, session):
