@@ -124,6 +124,10 @@ class Config:
     #: 15 s, not Dramatiq's 60: a bid's decryption lost with a worker resumes within the ceremony's
     #: attention span; a live worker heartbeats every few seconds, and a job run twice does no harm.
     JOB_HEARTBEAT_TIMEOUT = float(os.environ.get("JOB_HEARTBEAT_TIMEOUT", "15"))
+    #: What delivers the notifications' outbox (`module:Class`, docs/notifications.md "Senders"): by
+    #: default one JSON line per message in NOTIFICATION_OUTBOX_DIR (unset: <instance>/outbox).
+    NOTIFICATION_SENDER = os.environ.get("NOTIFICATION_SENDER") or "notifications.senders:FileSender"
+    NOTIFICATION_OUTBOX_DIR = os.environ.get("NOTIFICATION_OUTBOX_DIR") or None
 
     # Requests: the size limit covers forms and JSON; envelope uploads stream with their own limit.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 2 * 1024 * 1024))

@@ -13,11 +13,13 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from core.extensions import socketio
-    from notifications import jobs, models, rules  # noqa: F401  (models: registers the tables)
+    from notifications import jobs, models, rules, senders  # noqa: F401  (models: registers the tables)
     from notifications.api import bp as api
     from notifications.events import NAMESPACE, NotificationsNamespace
     from notifications.pages import bp as pages
 
+    # a NOTIFICATION_SENDER that names no class stops the start-up, not the first delivery
+    senders.load(app.config.get("NOTIFICATION_SENDER") or senders.DEFAULT_SENDER)
     app.register_blueprint(api)
     app.register_blueprint(pages)
     rules.register()

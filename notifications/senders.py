@@ -25,6 +25,8 @@ from typing import Protocol
 
 from flask import Flask, current_app
 
+from core.errors import ConfigurationError
+
 DEFAULT_SENDER = "notifications.senders:FileSender"
 _KEY = "ebid.notification_sender"
 
@@ -88,10 +90,15 @@ class MemorySender:
 
 
 def load(path: str) -> type:
-    module, _, name = path.partition(":")
-    if not module or not name:
-        raise ValueError(f"NOTIFICATION_SENDER {path!r} is not 'module:Class'")
-    return getattr(import_module(module), name)
+    """The sender class NOTIFICATION_SENDER names; a ConfigurationError if it names none."""
+    module, _, name = str(path).partition(":")
+    try:
+        found = getattr(import_module(module), name, None) if module and name else None
+    except ImportError:
+        found = None
+    if not isinstance(found, type):
+        raise ConfigurationError(f"NOTIFICATION_SENDER {path!r} names no sender class ('module:Class')")
+    return found
 
 
 def sender(app: Flask | None = None) -> Sender:

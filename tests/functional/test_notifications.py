@@ -407,9 +407,10 @@ def test_the_socket_pushes_the_count_to_its_own_user_only_after_the_commit(app, 
 @pytest.fixture(params=["file", "memory"])
 def a_sender(request, app, tmp_path):
     if request.param == "file":
+        before = app.config.get("NOTIFICATION_OUTBOX_DIR")
         app.config["NOTIFICATION_OUTBOX_DIR"] = str(tmp_path)
         made = senders.FileSender(app)
-        del app.config["NOTIFICATION_OUTBOX_DIR"]
+        app.config["NOTIFICATION_OUTBOX_DIR"] = before
 
         def delivered():
             return [json.loads(line) for f in sorted(Path(tmp_path).glob("*.jsonl"))
@@ -437,6 +438,16 @@ def test_every_sender_keeps_the_contract(a_sender):
     assert got[0] == vars_of(message)
 
 
+def test_a_sender_setting_that_names_no_class_stops_the_start_up(app):
+    from core.errors import ConfigurationError
+
+    assert senders.load("notifications.senders:MemorySender") is senders.MemorySender
+    for wrong in ("notifications.senders", "no.such.module:Sender", "notifications.senders:Nothing",
+                  "notifications.senders:DEFAULT_SENDER"):
+        with pytest.raises(ConfigurationError, match="NOTIFICATION_SENDER"):
+            senders.load(wrong)
+
+
 def vars_of(message) -> dict:
     return {k: getattr(message, k) for k in message.__dataclass_fields__}
 
@@ -444,6 +455,7 @@ def vars_of(message) -> dict:
 def test_the_outbox_is_drained_by_the_file_sender_with_retries(app, session, tmp_path):
     me = factories.user(Role.BIDDER)
     me.locale = "en"
+    folder = app.config.get("NOTIFICATION_OUTBOX_DIR")
     app.config["NOTIFICATION_OUTBOX_DIR"] = str(tmp_path)
     original = app.extensions.pop("ebid.notification_sender", None)
     try:
@@ -479,7 +491,7 @@ def test_the_outbox_is_drained_by_the_file_sender_with_retries(app, session, tmp
         assert pending.state == OutboxState.FAILED and pending.attempts == jobs.MAX_ATTEMPTS
         assert "unavailable" in pending.last_error and flaky.sent == []
     finally:
-        app.config.pop("NOTIFICATION_OUTBOX_DIR", None)
+        app.config["NOTIFICATION_OUTBOX_DIR"] = folder
         app.extensions.pop("ebid.notification_sender", None)
         if original is not None:
             app.extensions["ebid.notification_sender"] = original
