@@ -127,6 +127,15 @@ POLICIES: dict[str, Rule] = {
     # public keys: the office registers its tender's opening key; bidders register their own keys
     "keys_api.register_opening_key": roles(OFFICE, owner=owns_tender),
     "keys_api.get_opening_key": PUBLIC,
+    # the opening key made in the custodians' browsers (issue 15): the tender's own office; which of its
+    # members is a custodian, and what each may do at each step, is the service's check (logged)
+    "keys_pages.ceremony_page": roles(OFFICE, owner=owns_tender),
+    "keys_ceremony_api.state": roles(OFFICE, owner=owns_tender),
+    "keys_ceremony_api.start": roles(OFFICE, owner=owns_tender),
+    "keys_ceremony_api.join": roles(OFFICE, owner=owns_tender),
+    "keys_ceremony_api.shares": roles(OFFICE, owner=owns_tender),
+    "keys_ceremony_api.confirm": roles(OFFICE, owner=owns_tender),
+    "keys_ceremony_api.cancel": roles(OFFICE, owner=owns_tender),
     "keys_api.register_bidder_keys": roles(Role.BIDDER),
     "keys_api.list_bidder_keys": roles(Role.BIDDER),
     # the bidder's pages (keys made and bids sealed in the browser) and their short-lived API token

@@ -13,12 +13,16 @@ def init_app(app: Flask) -> None:
     from bidding.api import bp as api
     from bidding.bidder_pages import bp as bidder_pages
     from bidding.keys_api import bp as keys_api
+    from bidding.keys_pages import api as keys_ceremony_api
+    from bidding.keys_pages import pages as keys_pages
     from bidding.routes import bp
 
     app.register_blueprint(bp)
     app.register_blueprint(api)
     app.register_blueprint(bidder_pages)
     app.register_blueprint(keys_api)
+    app.register_blueprint(keys_pages)
+    app.register_blueprint(keys_ceremony_api)
 
     from bidding import submissions
 
