@@ -41,6 +41,8 @@ def tender_out(tender: Tender) -> TenderOut:
         title=tender.title,
         description=tender.description,
         region=tender.region,
+        project_type=tender.project_type,
+        procurement_method=tender.procurement_method,
         state=displayed_state(tender),
         currency=tender.currency,
         estimated_price=tender.estimated_amount,

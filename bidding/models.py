@@ -62,6 +62,11 @@ class Tender(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     #: Administrative division code (GB/T 2260) of the project's location.
     region: Mapped[str] = mapped_column(String(6), index=True)
+    #: One of core.procurement.PROJECT_TYPES (picks the deposit cap rule) and PROCUREMENT_METHODS.
+    project_type: Mapped[str] = mapped_column(String(32), default="construction",
+                                              server_default="construction")
+    procurement_method: Mapped[str] = mapped_column(String(32), default="open_tendering",
+                                                    server_default="open_tendering")
     tendering_office_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     state: Mapped[TenderState] = mapped_column(
         enum_column(TenderState, name="tender_state"), default=TenderState.DRAFT, index=True)

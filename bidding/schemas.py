@@ -8,11 +8,27 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from flask_babel import gettext as _
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_serializer, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from bidding.lifecycle import TenderState
 from bidding.models import CriterionCategory, EvaluationMethod, OpeningRemedy
+from core import regions
 from core.money import Money, check_currency, format_amount
+from core.procurement import (
+    DEFAULT_PROCUREMENT_METHOD,
+    DEFAULT_PROJECT_TYPE,
+    PROCUREMENT_METHODS,
+    PROJECT_TYPES,
+)
 from core.shapes import (
     Choice,
     Currency,
@@ -63,6 +79,18 @@ class TenderInput:
     criteria: list[CriterionInput] = field(default_factory=list)
     decryption_window_minutes: int = 60
     opening_remedy: OpeningRemedy = OpeningRemedy.CUSTODIAN_SHARES
+    project_type: str = DEFAULT_PROJECT_TYPE
+    procurement_method: str = DEFAULT_PROCUREMENT_METHOD
+
+
+def _listed(options: tuple[str, ...]) -> Any:
+    """One code of a fixed list (core/procurement.py); the message lists them."""
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value not in options:
+            raise ValidationError(None, _("must be one of %(options)s", options=", ".join(options)))
+        return value
+
+    return Annotated[str, BeforeValidator(check), WithJsonSchema({"type": "string", "enum": list(options)})]
 
 
 #: Most lots and criteria one tender may have (a larger list is refused before its items are read).
@@ -96,6 +124,8 @@ class TenderIn(RequestModel):
     title: Text(200)
     description: Text(20000, required=False) = ""
     region: Region
+    project_type: _listed(PROJECT_TYPES) = DEFAULT_PROJECT_TYPE
+    procurement_method: _listed(PROCUREMENT_METHODS) = DEFAULT_PROCUREMENT_METHOD
     currency: Currency
     estimated_price: MoneyField
     deposit_amount: MoneyField = Decimal("0")
@@ -107,6 +137,12 @@ class TenderIn(RequestModel):
     criteria: list[CriterionIn] = Field(min_length=1)
     decryption_window_minutes: Whole(minimum=5, maximum=1440) = 60
     opening_remedy: Choice(OpeningRemedy) = OpeningRemedy.CUSTODIAN_SHARES
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        """A division in the GB/T 2260 list (core/regions.py), not merely six digits."""
+        return regions.check(value, None)
 
     @field_validator("opening_time", "lots", mode="before")
     @classmethod
@@ -176,6 +212,8 @@ class TenderIn(RequestModel):
             title=self.title,
             description=self.description,
             region=self.region,
+            project_type=self.project_type,
+            procurement_method=self.procurement_method,
             estimated_price=Money(self.estimated_price, currency),
             deposit=Money(self.deposit_amount, currency),
             submission_deadline=self.submission_deadline,
@@ -313,6 +351,8 @@ class TenderOut(ResponseModel):
     title: str
     description: str
     region: str
+    project_type: str
+    procurement_method: str
     state: Choice(TenderState)
     currency: str
     estimated_price: MoneyField

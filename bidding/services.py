@@ -61,6 +61,8 @@ def _apply(tender: Tender, data: TenderInput) -> None:
     tender.title = data.title
     tender.description = data.description
     tender.region = data.region
+    tender.project_type = data.project_type
+    tender.procurement_method = data.procurement_method
     tender.estimated_amount = data.estimated_price.amount
     tender.currency = data.estimated_price.currency
     tender.deposit_amount = data.deposit.amount

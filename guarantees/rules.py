@@ -18,20 +18,11 @@ from sqlalchemy import or_, select
 
 from core.extensions import db
 from core.money import Money, check_currency
+from core.procurement import PROJECT_TYPES  # the rules table may hold any of these, or "*"
 from core.validation import ValidationError, parse_decimal, parse_region, parse_text
 from guarantees.models import DepositRule, WaiverRule
 from guarantees.schemas import DepositRuleOut
 
-#: Project types the platform knows (the rules table may hold any of these, or "*").
-PROJECT_TYPES = (
-    "construction",
-    "goods",
-    "services",
-    "survey_design",
-    "supervision",
-    "government_procurement",
-    "other",
-)
 NATIONAL = "000000"
 CENT = Decimal("0.01")
 
