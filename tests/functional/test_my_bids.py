@@ -354,3 +354,24 @@ def test_a_ready_pdf_receipt_reaches_the_owning_organisation_only(
     assert ready_events(same_org) == [{"bid": bid["id"], "which": "submitted"}]
     assert ready_events(theirs) == [] and ready_events(office_socket) == []
     assert listed(client, bearer, kit.user)[bid["id"]]["receipt"]["pdf_ready"] is True
+
+
+def test_a_withdrawal_receipt_is_announced_too_and_the_pending_pdf_page_points_to_my_bids(
+        client, new_client, login, bearer, session, tender, kit, sock, app):
+    watching = sock(kit.user)
+    assert watching.emit("join", {}, namespace=NS, callback=True) == {"ok": True}
+    bid = submit(client, bearer, kit, tender)["bid"]
+    browser = new_client()
+    login(browser, kit.user)
+    pending = browser.get(f"/bids/{bid['id']}/receipt.pdf")
+    assert pending.status_code == 202
+    assert 'id="my-bids-link" href="/my/bids"' in pending.get_data(as_text=True)
+
+    assert client.post(f"/api/bids/{bid['id']}/withdraw", headers=bearer(kit.user)).status_code == 200
+    watching.get_received(NS)
+    with app.app_context():
+        receipts.issue_pending(dt.datetime.now(dt.UTC))
+    assert ready_events(watching) == [{"bid": bid["id"], "which": "submitted"},
+                                      {"bid": bid["id"], "which": "withdrawn"}]
+    seen = listed(client, bearer, kit.user)[bid["id"]]
+    assert seen["state"]["code"] == "withdrawn" and seen["withdrawal_receipt"]["pdf_ready"] is True
