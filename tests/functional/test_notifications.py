@@ -231,8 +231,9 @@ def test_the_deadline_job_gives_24h_and_1h_notices_once_to_interested_bidders_on
     for moment in (deadline - dt.timedelta(minutes=50), deadline - dt.timedelta(minutes=5)):
         jobs.deadlines(moment)
         session.commit()
-    assert kinds(session, interested) == ["deadline.24h", "deadline.1h"]
-    assert kinds(session, idle) == [] and kinds(session, office) == []
+    assert kinds(session, interested) == ["deadline.24h", "deadline.1h"]  # no bid: no opening notice
+    assert kinds(session, idle) == []
+    assert kinds(session, office) == ["opening.soon"]  # the factories' opening is at the deadline
     notice = session.scalar(select(Notification).where(Notification.user_id == interested.id))
     assert notice.params["deadline"] == deadline.isoformat()
 
