@@ -58,6 +58,13 @@ class Config:
     PLATFORM_ORIGIN = os.environ.get("EBID_ORIGIN", "ebid.example/log")
     #: The name on the platform's seal, CA and documents.
     PLATFORM_NAME = os.environ.get("EBID_PLATFORM_NAME", "e-Bidding Platform")
+    #: The platform's Chinese name, along the top of the round red seal on the documents it issues.
+    PLATFORM_SEAL_NAME = os.environ.get("EBID_PLATFORM_SEAL_NAME", "电子招标投标交易平台")
+    #: The documents' font, embedded as a subset in every PDF (signing/fonts.py): an OpenType or TrueType
+    #: file or collection with Simplified Chinese; Debian's fonts-noto-cjk by default. The bold one (titles)
+    #: defaults to the *-Bold file beside it. A missing file stops the application at start-up.
+    PDF_CJK_FONT = os.environ.get("PDF_CJK_FONT") or "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+    PDF_CJK_BOLD_FONT = os.environ.get("PDF_CJK_BOLD_FONT") or None
     #: An external RFC 3161 time-stamping authority; unset, the platform's own TSA stamps.
     TIMESTAMP_URL = os.environ.get("TIMESTAMP_URL") or None
     #: Where blobs live ("module:Class" with a from_config); the default is files under BLOB_DIR.

@@ -12,13 +12,16 @@ if TYPE_CHECKING:  # `ebid` imports this package on users' machines, where Flask
 
 
 def init_app(app: Flask) -> None:
-    from signing import refusals  # noqa: F401 (its table)
+    from signing import fonts, refusals  # noqa: F401 (refusals: its table)
     from signing.api import log_api
     from signing.audit_desk import bp as audit_desk
     from signing.cli import log_cli
     from signing.keys import KeyStore, parse_kek
     from signing.routes import bp
     from signing.wellknown import wellknown
+
+    # the documents' font: a missing file stops the start here, not at the first document
+    fonts.configure(app.config.get("PDF_CJK_FONT"), app.config.get("PDF_CJK_BOLD_FONT"))
 
     if app.config.get("KEY_ENCRYPTION_KEY"):
         app.extensions["ebid.keys"] = KeyStore(app.config["KEY_DIR"],

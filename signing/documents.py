@@ -89,6 +89,7 @@ def issue(
         timestamper=_timestamper(pki),
         field_name=PLATFORM_FIELD,
         signer_label=platform_name(),
+        seal_name=current_app.config.get("PLATFORM_SEAL_NAME") or None,
         certify=True,
         reason=title,
         reserve_fields=[r.field for r in reserve],

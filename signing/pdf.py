@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable, Sequence
+import hashlib
+import itertools
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
 
 from asn1crypto import keys
 from asn1crypto import x509 as asn1_x509
@@ -17,11 +21,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.font.api import FontEngine, FontEngineFactory, ShapeResult
+from pyhanko.pdf_utils.content import ResourceType
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
@@ -31,25 +34,24 @@ from pyhanko.sign.timestamps import TimeStamper, TimestampRequestError
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
-from pyhanko.stamp import TextStampStyle
+from pyhanko.stamp import TextStamp, TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from reportlab.lib import colors
+from reportlab.lib import fonts as rl_fonts
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase._cidfontdata import CIDFontInfo
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import CondPageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from signing import fonts
 from signing.loops import outside_event_loop
 from signing.timestamps import LocalTimestamper, as_asn1_cert
 
-# Adobe's standard Simplified Chinese font: viewers supply it, so nothing is embedded and no font file
-# has to ship; poppler maps it through poppler-data.
-CJK_FONT = "STSong-Light"
-CJK_ENCODING = "UniGB-UCS2-H"
-LATIN_FONT = "Helvetica"
+#: Names the document's font subsets get in reportlab's registry (with a serial number, for the time of one
+#: rendering: signing/fonts.py makes a font per document).
+FONT_PREFIX = "ebid-cjk"
 
 MARGIN = 56.0  # about 20 mm on every side
 # Signature boxes sit in a grid at the bottom of the last page; render_document keeps that band free.
@@ -81,31 +83,59 @@ class PdfSignatureError(Exception):
     """A PDF could not be signed or its signatures could not be read."""
 
 
-def _cjk_font() -> UnicodeCIDFont:
-    """Register the CID font with reportlab once and return it."""
-    if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
-    font = pdfmetrics.getFont(CJK_FONT)
-    assert isinstance(font, UnicodeCIDFont)
-    return font
+def _has_cjk(text: str) -> bool:
+    """Whether text holds Chinese (or other East Asian) characters, which break between any two."""
+    return any(ord(ch) >= 0x2E80 for ch in text)
 
 
-def _needs_cjk(text: str, lang: str) -> bool:
-    """Helvetica only covers Latin-1, so anything beyond it (or any Chinese document) uses the CID font."""
-    return lang.lower().startswith("zh") or any(ord(ch) > 0xFF for ch in text)
+@dataclass(frozen=True)
+class _Fonts:
+    """reportlab's names for this document's regular and bold subsets."""
+
+    regular: str
+    bold: str
 
 
-def _para(text: str, lang: str, size: float, *, bold: bool = False, space_after: float = 6) -> Paragraph:
+_serial = itertools.count()
+
+
+@contextmanager
+def _document_fonts(texts: Sequence[str], bold_texts: Sequence[str]) -> Iterator[_Fonts]:
+    """Register subsets of the CJK font holding exactly these texts' characters for one rendering.
+
+    reportlab keeps fonts in process-wide maps by name (and `registerFont` hands out the first font
+    registered under a face name again, whatever its glyphs); each document's subsets go in under
+    fresh names and come out when it is built, so concurrent renderings never share a subset and the
+    maps do not grow. reportlab has no public way to unregister, hence its private maps below.
+    """
+    n = next(_serial)
+    names = _Fonts(f"{FONT_PREFIX}-{n}", f"{FONT_PREFIX}-bold-{n}")
+    always = ["0123456789- "]  # the page numbers
+    subsets = {names.regular: fonts.regular().subset([*texts, *always]),
+               names.bold: fonts.bold().subset(bold_texts)}
+    for name, subset in subsets.items():
+        pdfmetrics._fonts[name] = TTFont(name, BytesIO(subset.data))  # noqa: SLF001
+        pdfmetrics.registerFontFamily(name)
+    try:
+        yield names
+    finally:
+        for name in subsets:
+            pdfmetrics._fonts.pop(name, None)  # noqa: SLF001
+            rl_fonts._ps2tt_map.pop(name.lower(), None)  # noqa: SLF001
+            for bold, italic in itertools.product((0, 1), repeat=2):
+                rl_fonts._tt2ps_map.pop((name.lower(), bold, italic), None)  # noqa: SLF001
+
+
+def _para(text: str, lang: str, size: float, font: str, *, space_after: float = 6) -> Paragraph:
     """Make a paragraph from untrusted plain text (escaped, so '<' is never markup)."""
-    cjk = _needs_cjk(text, lang)
     style = ParagraphStyle(
         name="p",
-        fontName=CJK_FONT if cjk else ("Helvetica-Bold" if bold else LATIN_FONT),
+        fontName=font,
         fontSize=size,
         leading=size * 1.45,
         spaceAfter=space_after,
         # CJK text has no spaces to break at, so let reportlab break between any two characters.
-        wordWrap="CJK" if cjk else None,
+        wordWrap="CJK" if lang.lower().startswith("zh") or _has_cjk(text) else None,
     )
     return Paragraph(escape(text).replace("\n", "<br/>"), style)
 
@@ -113,125 +143,313 @@ def _para(text: str, lang: str, size: float, *, bold: bool = False, space_after:
 def render_document(title: str, paragraphs: list[str], table: list[list[str]] | None, *, lang: str,
                     signatures: int = SIGNATURE_SLOTS) -> bytes:
     """Lay out a titled A4 document with an optional table, leaving a free signature band at the end
-    with room for `signatures` boxes."""
-    _cjk_font()
-    out = BytesIO()
-    doc = SimpleDocTemplate(
-        out,
-        pagesize=A4,
-        leftMargin=MARGIN,
-        rightMargin=MARGIN,
-        topMargin=MARGIN,
-        bottomMargin=MARGIN,
-        title=title,
-        author="ebid",
-        lang="zh-CN" if lang.lower().startswith("zh") else lang,
-    )
-    story: list[Any] = [_para(title, lang, 18, bold=True, space_after=14)]
-    story += [_para(p, lang, 11) for p in paragraphs]
-    if table:
-        if not table[0] or any(len(row) != len(table[0]) for row in table):
-            raise ValueError("table rows must all have the same, non-zero number of cells")
-        story.append(Spacer(1, 6))
-        cells = [[_para(cell, lang, 9, space_after=0) for cell in row] for row in table]
-        grid = Table(
-            cells, repeatRows=1, hAlign="LEFT", colWidths=[doc.width / len(table[0])] * len(table[0])
-        )
-        grid.setStyle(
-            TableStyle(
-                [
-                    ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
-                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ]
-            )
-        )
-        story.append(grid)
+    with room for `signatures` boxes. Every character is drawn in a subset of the CJK font embedded
+    in the file (signing/fonts.py)."""
+    if table and (not table[0] or any(len(row) != len(table[0]) for row in table)):
+        raise ValueError("table rows must all have the same, non-zero number of cells")
+    regular, bold = fonts.regular(), fonts.bold()
     heading = "签章" if lang.lower().startswith("zh") else "Signatures"
-    # If the band and its heading do not fit below the content, they move to a fresh last page.
-    story += [CondPageBreak(band_height(signatures) + 48), Spacer(1, 12), _para(heading, lang, 11, bold=True)]
+    title, heading = bold.printable(title), bold.printable(heading)
+    paragraphs = [regular.printable(p) for p in paragraphs]
+    table = [[regular.printable(cell) for cell in row] for row in table] if table else None
+    body = [*paragraphs, *(cell for row in table or [] for cell in row)]
+    out = BytesIO()
+    with _document_fonts(body, [title, heading]) as names:
+        doc = SimpleDocTemplate(
+            out,
+            pagesize=A4,
+            leftMargin=MARGIN,
+            rightMargin=MARGIN,
+            topMargin=MARGIN,
+            bottomMargin=MARGIN,
+            title=title,
+            author="ebid",
+            lang="zh-CN" if lang.lower().startswith("zh") else lang,
+            # the canvas's first font; otherwise Helvetica, which no PDF embeds
+            initialFontName=names.regular,
+        )
+        story: list[Any] = [_para(title, lang, 18, names.bold, space_after=14)]
+        story += [_para(p, lang, 11, names.regular) for p in paragraphs]
+        if table:
+            story.append(Spacer(1, 6))
+            cells = [[_para(cell, lang, 9, names.regular, space_after=0) for cell in row] for row in table]
+            grid = Table(
+                cells, repeatRows=1, hAlign="LEFT", colWidths=[doc.width / len(table[0])] * len(table[0])
+            )
+            grid.setStyle(
+                TableStyle(
+                    [
+                        ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
+                        ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
+                        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                        # the cells' own font (Helvetica unless set), though every cell is a paragraph
+                        ("FONTNAME", (0, 0), (-1, -1), names.regular),
+                    ]
+                )
+            )
+            story.append(grid)
+        # If the band and its heading do not fit below the content, they move to a fresh last page.
+        story += [CondPageBreak(band_height(signatures) + 48), Spacer(1, 12),
+                  _para(heading, lang, 11, names.bold)]
 
-    def footer(canvas: Any, _doc: Any) -> None:
-        canvas.setFont(LATIN_FONT, 8)
-        canvas.drawCentredString(A4[0] / 2, MARGIN / 2, f"- {canvas.getPageNumber()} -")
+        def footer(canvas: Any, _doc: Any) -> None:
+            canvas.setFont(names.regular, 8)
+            canvas.drawCentredString(A4[0] / 2, MARGIN / 2, f"- {canvas.getPageNumber()} -")
 
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+        doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return out.getvalue()
 
 
-def _pdf_object(value: Any) -> generic.PdfObject:
-    """Translate reportlab's font description (names as '/X', strings as '(X)') into pyHanko objects."""
-    if isinstance(value, generic.PdfObject):
-        return value
-    if isinstance(value, dict):
-        return generic.DictionaryObject(
-            {generic.NameObject("/" + k): _pdf_object(v) for k, v in value.items()}
-        )
-    if isinstance(value, list):
-        return generic.ArrayObject([_pdf_object(v) for v in value])
-    if isinstance(value, str) and value.startswith("/"):
-        return generic.NameObject(value)
-    if isinstance(value, str) and value.startswith("("):
-        return generic.TextStringObject(value[1:-1])
-    if isinstance(value, float):
-        return generic.FloatObject(value)
-    return generic.NumberObject(value)
+#: The seal's red (GB/T 38540-2020's electronic seals are red on white; this is the usual #E60012).
+SEAL_RED = (0.902, 0.0, 0.071)
+#: The round seal: its ring, the arc its name runs along (degrees, centred on the top) and the star.
+SEAL_RING = 1.4
+SEAL_ARC = 250.0
+SEAL_NAME_SIZES = (8.0, 3.5)  # the name's largest and smallest size, points
+SEAL_TEXT_SIZES = (7.0, 5.0)  # the text beside the seal
 
 
-class _CIDFontEngine(FontEngine):
-    """pyHanko font engine for the non-embedded STSong-Light, so stamps can show Chinese names."""
+def display_zone() -> str:
+    """The time zone documents show times in: the deployment's (BABEL_DEFAULT_TIMEZONE), Beijing time
+    outside an application (an issuer's own process)."""
+    from flask import current_app, has_app_context
 
-    def __init__(self, writer: BasePdfFileWriter) -> None:
-        super().__init__(writer, CJK_FONT, embedded_subset=False)
-        self.metrics = _cjk_font()
-        self._resource: generic.PdfObject | None = None
-
-    @property
-    def uses_complex_positioning(self) -> bool:
-        return False
-
-    def shape(self, txt: str) -> ShapeResult:
-        # UCS-2 CMap: one 16-bit code per BMP character, written as a hex string.
-        code = txt.encode("utf-16-be", errors="replace").hex().encode("ascii")
-        return ShapeResult(
-            graphics_ops=b"<" + code + b"> Tj", x_advance=self.metrics.stringWidth(txt, 1), y_advance=0
-        )
-
-    def as_resource(self) -> generic.PdfObject:
-        # Cached: pyHanko asks once per text box, and each call would otherwise add duplicate objects.
-        if self._resource is None:
-            self._resource = self._build_resource()
-        return self._resource
-
-    def _build_resource(self) -> generic.PdfObject:
-        """Type0 font dictionary for STSong-Light with reportlab's metrics."""
-        info = copy.deepcopy(CIDFontInfo[CJK_FONT])
-        info.pop("Name", None)
-        info["Encoding"] = "/" + CJK_ENCODING
-        descendant = info.pop("DescendantFonts")[0]
-        descendant["FontDescriptor"] = self.writer.add_object(_pdf_object(descendant["FontDescriptor"]))
-        font = _pdf_object(info)
-        assert isinstance(font, generic.DictionaryObject)
-        font[generic.NameObject("/DescendantFonts")] = generic.ArrayObject(
-            [self.writer.add_object(_pdf_object(descendant))]
-        )
-        return font
+    return current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai") if has_app_context() \
+        else "Asia/Shanghai"
 
 
-class _CIDFontFactory(FontEngineFactory):
-    """Factory handing pyHanko a CID font engine per writer."""
+def format_time(moment: datetime, zone: str | None = None) -> str:
+    """A time as every document shows it: local date and time to the second, and the zone named."""
+    zone = zone or display_zone()
+    local = moment.astimezone(ZoneInfo(zone))
+    name = "北京时间" if zone in ("Asia/Shanghai", "Asia/Chongqing", "PRC") else f"UTC{local:%z}"
+    return f"{local:%Y-%m-%d %H:%M:%S} {name}"
 
-    def create_font_engine(self, writer: BasePdfFileWriter, obj_stream: Any = None) -> FontEngine:
-        return _CIDFontEngine(writer)
+
+def chinese_name(label: str) -> str:
+    """The Chinese part of a bilingual name ("沙箱银行 Sandbox Bank" -> "沙箱银行"); else the name."""
+    words = [word for word in label.split() if _has_cjk(word)]
+    return "".join(words) or label
 
 
-STAMP_STYLE = TextStampStyle(
-    stamp_text="%(label)s\n%(reason)s\n%(ts)s",
-    text_box_style=TextBoxStyle(font=_CIDFontFactory(), font_size=8, leading=11),
-    timestamp_format="%Y-%m-%d %H:%M:%S %z",
-    border_width=1,
-    border_color=(0.7, 0.1, 0.1),
-)
+def _wrap(text: str, font: fonts.Subset, size: float, width: float) -> list[str]:
+    """Break text into lines no wider than `width`: at spaces, and inside a word only if it must."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if font.width(candidate, size) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        line = ""
+        for ch in word:
+            if line and font.width(line + ch, size) > width:
+                lines.append(line)
+                line = ""
+            line += ch
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _fit(text: str, font: fonts.Subset, width: float, height: float, sizes: tuple[float, float],
+         max_lines: int) -> tuple[float, list[str]]:
+    """The largest size (in half points, within `sizes`) at which `text` fits the box in few lines."""
+    size = sizes[0]
+    while True:
+        lines = _wrap(text, font, size, width)
+        if (len(lines) <= max_lines and len(lines) * size * 1.25 <= height) or size <= sizes[1]:
+            return size, lines[:max_lines]
+        size -= 0.5
+
+
+def _circle(cx: float, cy: float, r: float) -> bytes:
+    """A circle as four Bézier curves (path only)."""
+    k = 0.5523 * r
+    return (b"%.2f %.2f m " % (cx + r, cy)
+            + b"%.2f %.2f %.2f %.2f %.2f %.2f c " % (cx + r, cy + k, cx + k, cy + r, cx, cy + r)
+            + b"%.2f %.2f %.2f %.2f %.2f %.2f c " % (cx - k, cy + r, cx - r, cy + k, cx - r, cy)
+            + b"%.2f %.2f %.2f %.2f %.2f %.2f c " % (cx - r, cy - k, cx - k, cy - r, cx, cy - r)
+            + b"%.2f %.2f %.2f %.2f %.2f %.2f c h" % (cx + k, cy - r, cx + r, cy - k, cx + r, cy))
+
+
+def _star(cx: float, cy: float, r: float) -> bytes:
+    """A five-pointed star, one point up (path only)."""
+    points = []
+    for i in range(10):
+        radius = r if i % 2 == 0 else r * 0.382
+        angle = math.radians(90 + 36 * i)
+        points.append((cx + radius * math.cos(angle), cy + radius * math.sin(angle)))
+    path = b"%.2f %.2f m " % points[0]
+    return path + b" ".join(b"%.2f %.2f l" % p for p in points[1:]) + b" h"
+
+
+def _text(font: bytes, subset: fonts.Subset, text: str, size: float, matrix: tuple[float, ...]) -> bytes:
+    """Show text at a text matrix."""
+    return (b"BT %s %.2f Tf %.4f %.4f %.4f %.4f %.2f %.2f Tm <%s> Tj ET"
+            % (font, size, *matrix, subset.codes(text).hex().encode()))
+
+
+def _arc_text(font: bytes, subset: fonts.Subset, text: str, cx: float, cy: float, radius: float) -> bytes:
+    """The name along the ring's inside, clockwise over the top, each character upright to the centre."""
+    size = SEAL_NAME_SIZES[0]
+    span = math.radians(SEAL_ARC)
+    while size > SEAL_NAME_SIZES[1]:
+        middle = radius - 0.88 * size + 0.38 * size  # the characters' middle height
+        if subset.width(text, size) * 1.08 <= middle * span:
+            break
+        size -= 0.25
+    baseline = radius - 0.88 * size
+    middle = baseline + 0.38 * size
+    advances = [subset.width(ch, size) * 1.08 for ch in text]
+    total = min(sum(advances) / middle, span)
+    scale = total / (sum(advances) / middle) if advances and sum(advances) else 1.0
+    ops = []
+    angle = math.pi / 2 + total / 2  # start left of the top and go clockwise
+    for ch, advance in zip(text, advances, strict=True):
+        step = advance / middle * scale
+        theta = angle - step / 2
+        angle -= step
+        phi = theta - math.pi / 2  # the glyph's baseline direction: the tangent
+        width = subset.width(ch, size)
+        x = cx + baseline * math.cos(theta) - width / 2 * math.cos(phi)
+        y = cy + baseline * math.sin(theta) - width / 2 * math.sin(phi)
+        ops.append(_text(font, subset, ch, size, (math.cos(phi), math.sin(phi), -math.sin(phi),
+                                                  math.cos(phi), x, y)))
+    return b" ".join(ops)
+
+
+def _to_unicode(subset: fonts.Subset) -> bytes:
+    """A ToUnicode CMap, so the seal's text can be searched and copied."""
+    pairs = sorted((gid, ch) for ch, gid in subset.glyph_ids.items())
+    lines = [b"<%04x> <%s>" % (gid, ch.encode("utf-16-be").hex().encode()) for gid, ch in pairs]
+    blocks = [lines[i:i + 100] for i in range(0, len(lines), 100)]
+    body = b"".join(b"%d beginbfchar\n%s\nendbfchar\n" % (len(block), b"\n".join(block)) for block in blocks)
+    return (b"/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+            b"/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+            b"/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+            b"1 begincodespacerange\n<0000> <ffff>\nendcodespacerange\n"
+            + body + b"endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n")
+
+
+def _font_resource(writer: BasePdfFileWriter, subset: fonts.Subset) -> generic.IndirectObject:
+    """Embed a TrueType subset as a Type 0 font (CIDFontType2, Identity-H: codes are glyph ids)."""
+    name = generic.NameObject
+    # the subset tag PDF asks for: six capitals, here from the subset's bytes
+    digest = hashlib.sha256(subset.data).digest()
+    tag = "".join(chr(ord("A") + b % 26) for b in digest[:6])
+    base = name(f"/{tag}+{subset.postscript_name}")
+    font_file = generic.StreamObject(
+        {name("/Length1"): generic.NumberObject(len(subset.data))}, stream_data=subset.data
+    )
+    font_file.compress()
+    descriptor = generic.DictionaryObject({
+        name("/Type"): name("/FontDescriptor"),
+        name("/FontName"): base,
+        name("/Flags"): generic.NumberObject(4),  # symbolic: glyphs outside the standard Latin set
+        name("/FontBBox"): generic.ArrayObject(generic.NumberObject(v) for v in subset.bbox),
+        name("/ItalicAngle"): generic.NumberObject(0),
+        name("/Ascent"): generic.NumberObject(subset.ascent),
+        name("/Descent"): generic.NumberObject(subset.descent),
+        name("/CapHeight"): generic.NumberObject(subset.ascent),
+        name("/StemV"): generic.NumberObject(80),
+        name("/FontFile2"): writer.add_object(font_file),
+    })
+    widths = generic.ArrayObject()
+    for gid, width in sorted(subset.widths.items()):
+        widths += [generic.NumberObject(gid), generic.ArrayObject([generic.NumberObject(width)])]
+    descendant = generic.DictionaryObject({
+        name("/Type"): name("/Font"),
+        name("/Subtype"): name("/CIDFontType2"),
+        name("/BaseFont"): base,
+        name("/CIDSystemInfo"): generic.DictionaryObject({
+            name("/Registry"): generic.TextStringObject("Adobe"),
+            name("/Ordering"): generic.TextStringObject("Identity"),
+            name("/Supplement"): generic.NumberObject(0),
+        }),
+        name("/FontDescriptor"): writer.add_object(descriptor),
+        name("/W"): widths,
+        name("/CIDToGIDMap"): name("/Identity"),
+    })
+    to_unicode = generic.StreamObject(stream_data=_to_unicode(subset))
+    to_unicode.compress()
+    return writer.add_object(generic.DictionaryObject({
+        name("/Type"): name("/Font"),
+        name("/Subtype"): name("/Type0"),
+        name("/BaseFont"): base,
+        name("/Encoding"): name("/Identity-H"),
+        name("/DescendantFonts"): generic.ArrayObject([writer.add_object(descendant)]),
+        name("/ToUnicode"): writer.add_object(to_unicode),
+    }))
+
+
+@dataclass(frozen=True)
+class SealStampStyle(TextStampStyle):
+    """The visible appearance of a signature, in the documents' embedded font and red.
+
+    `round` (an institution's seal): a red ring with `seal_name` along its top inside and a star in its
+    middle, and beside it the signing time and `label`. Otherwise (a person's signature): a red frame
+    with `label` and the signing time. The time is the signature's own (pyHanko hands it over as
+    `ts`), shown in the documents' one format (`format_time`).
+    """
+
+    seal_name: str = ""
+    label: str = ""
+    round: bool = True
+    zone: str = "Asia/Shanghai"
+    border_width: int = 0
+    # pyHanko formats the signing time with this; the stamp parses it back to show it in the zone
+    timestamp_format: str = "%Y-%m-%dT%H:%M:%S%z"
+
+    def create_stamp(self, writer: BasePdfFileWriter, box: Any, text_params: dict) -> SealStamp:
+        return SealStamp(writer=writer, style=self, box=box, text_params=text_params)
+
+
+class SealStamp(TextStamp):
+    """Draws a `SealStampStyle`."""
+
+    style: SealStampStyle
+
+    def _render_inner_content(self) -> list[bytes]:
+        style = self.style
+        signed = datetime.fromisoformat(self.text_params["ts"])
+        when = fonts.regular().printable(format_time(signed, style.zone))
+        name = fonts.bold().printable(style.seal_name)
+        label = fonts.regular().printable(style.label)
+        regular = fonts.regular().subset([when, label])
+        self.set_resource(ResourceType.FONT, generic.NameObject("/SealText"),
+                          _font_resource(self.writer, regular))
+        width, height = self.box.width, self.box.height
+        red = b"%.3f %.3f %.3f" % SEAL_RED
+        ops = [b"q", red + b" RG", red + b" rg"]
+        if style.round:
+            bold = fonts.bold().subset([name])
+            self.set_resource(ResourceType.FONT, generic.NameObject("/SealName"),
+                              _font_resource(self.writer, bold))
+            radius = min(height, width) / 2 - SEAL_RING / 2 - 0.5
+            cx, cy = radius + SEAL_RING / 2 + 0.5, height / 2
+            ops += [b"%.2f w" % SEAL_RING, _circle(cx, cy, radius), b"S",
+                    _star(cx, cy, radius * 0.32), b"f",
+                    _arc_text(b"/SealName", bold, name, cx, cy, radius - SEAL_RING / 2 - 1.2)]
+            left = 2 * cx + 3
+            lines = [when] + ([label] if label and label != name else [])
+        else:
+            ops += [b"1 w 0.5 0.5 %.2f %.2f re S" % (width - 1, height - 1)]
+            left = 4
+            lines = [label, when] if label else [when]
+        # beside the seal (or inside the frame): each text wrapped into the room left, top down
+        room = width - left - 2
+        y = height - 3
+        for text in lines:
+            size, wrapped = _fit(text, regular, room, height / len(lines) - 1, SEAL_TEXT_SIZES, 3)
+            for line in wrapped:
+                y -= size
+                ops.append(_text(b"/SealText", regular, line, size, (1, 0, 0, 1, left, y)))
+                y -= size * 0.25
+        ops.append(b"Q")
+        return ops
 
 
 def _slot_box(index: int, page_width: float, rows: int = SLOT_ROWS) -> tuple[int, int, int, int]:
@@ -332,8 +550,15 @@ def sign_pdf(
     box_index: int | None = None,
     reserve_fields: Sequence[str] = (),
     tsa_trust_roots: Iterable[x509.Certificate] = (),
+    seal_name: str | None = None,
+    seal: bool | None = None,
 ) -> bytes:
-    """Add a visible, time-stamped PAdES signature as an incremental update; certify only the first."""
+    """Add a visible, time-stamped PAdES signature as an incremental update; certify only the first.
+
+    The visible appearance (`SealStampStyle`) is a round red seal with `seal_name` (by default the
+    Chinese part of `signer_label`) when `seal` (by default: when certifying, an institution issuing
+    the document), else a framed signature with `signer_label`.
+    """
     # After certification only existing empty fields may be signed: a new visible field is a change
     # DocMDP level 2 forbids (pyHanko's validator enforces it), so the certifier reserves later fields.
     try:
@@ -400,7 +625,9 @@ def sign_pdf(
         ),
     )
     pdf_signer = signers.PdfSigner(
-        meta, signer=signer, timestamper=timestamper, stamp_style=STAMP_STYLE, new_field_spec=new_field
+        meta, signer=signer, timestamper=timestamper, new_field_spec=new_field,
+        stamp_style=SealStampStyle(seal_name=seal_name or chinese_name(signer_label), label=signer_label,
+                                   round=certify if seal is None else seal, zone=display_zone()),
     )
     try:
         out = pdf_signer.sign_pdf(

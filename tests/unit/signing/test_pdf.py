@@ -1,12 +1,14 @@
 """Rendered documents carry Chinese text; PAdES signatures hold up in pyHanko and in poppler's pdfsig."""
 
 import asyncio
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography import x509
@@ -15,12 +17,20 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields
 
 from signing.ca import CertificateAuthority, certificate_pem
-from signing.pdf import SIGNATURE_BAND, PdfSignatureError, inspect_pdf, render_document, sign_pdf
+from signing.pdf import (
+    SIGNATURE_BAND,
+    PdfSignatureError,
+    format_time,
+    inspect_pdf,
+    render_document,
+    sign_pdf,
+)
 from signing.timestamps import LocalTimestamper
 
 NOW = datetime.now(UTC)
 TITLE = "招标公告 开标记录"
-TOOLS = {"pdftotext": "poppler-utils", "pdfsig": "poppler-utils", "certutil": "libnss3-tools"}
+TOOLS = {"pdffonts": "poppler-utils", "pdftotext": "poppler-utils", "pdfsig": "poppler-utils",
+         "certutil": "libnss3-tools"}
 
 
 def _tool(name: str) -> str:
@@ -134,9 +144,7 @@ def nss_db(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def _pdftotext(pdf: bytes, tmp_path: Path) -> str:
-    # STSong-Light is not embedded: poppler needs poppler-data's Adobe-GB1 table to map its glyphs to text.
-    if not Path("/usr/share/poppler/cidToUnicode/Adobe-GB1").exists():
-        pytest.fail("poppler's CJK tables are missing: apt-get install poppler-data")
+    # Every font is embedded with a ToUnicode map: no poppler-data table is needed to read the text.
     path = tmp_path / "doc.pdf"
     path.write_bytes(pdf)
     result = subprocess.run([_tool("pdftotext"), str(path), "-"], capture_output=True, check=True)
@@ -201,8 +209,9 @@ def test_signatures_are_untrusted_under_another_root(pki: Pki, two_signed: bytes
 
 
 def test_stamps_name_the_signers_in_chinese(pki: Pki, two_signed: bytes, tmp_path: Path) -> None:
-    text = _pdftotext(two_signed, tmp_path)
-    assert pki.agency.label in text and pki.expert.label in text
+    # beside the seal and in the signature's frame, wrapped to the box (so compared without the breaks)
+    text = "".join(_pdftotext(two_signed, tmp_path).split())
+    assert "".join(pki.agency.label.split()) in text and "".join(pki.expert.label.split()) in text
 
 
 def test_signature_boxes_do_not_overlap(pki: Pki) -> None:
@@ -383,3 +392,135 @@ def test_a_remote_tsa_keeps_the_estimate(pki: Pki) -> None:
     remote = HTTPTimeStamper("http://127.0.0.1:9/tsa")
     assert signature_reserve(pki.agency.cert, pki.agency.key, [pki.ca.certificate], remote) is None
     assert signature_reserve(pki.agency.cert, pki.agency.key, [pki.ca.certificate], pki.tsa) > 0
+
+
+# Issue 15: the documents embed their font (a subset of Noto Sans CJK SC), no glyph is missing, the
+# institution's seal is round and red with its Chinese name, and every time reads in one format.
+
+TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d 北京时间")
+
+
+def _pdffonts(pdf: bytes, tmp_path: Path) -> list[dict[str, str]]:
+    """pdffonts' table: one dict per font (name, type, emb, sub, uni)."""
+    path = tmp_path / "fonts.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run([_tool("pdffonts"), str(path)], capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines()[2:]:
+        cells = line.split()
+        # name, type (one or two words), encoding, emb, sub, uni, object, generation
+        rows.append({"name": cells[0], "emb": cells[-5], "sub": cells[-4], "uni": cells[-3]})
+    return rows
+
+
+def test_every_font_is_an_embedded_subset_with_its_unicode_map(two_signed: bytes, tmp_path: Path) -> None:
+    rows = _pdffonts(two_signed, tmp_path)
+    # the body (regular and bold) and each signature appearance's fonts
+    assert len(rows) >= 4, rows
+    assert all(row["emb"] == "yes" and row["sub"] == "yes" and row["uni"] == "yes" for row in rows), rows
+    assert all("NotoSansCJKsc" in row["name"] for row in rows), rows
+
+
+def test_an_english_document_embeds_its_font_too(tmp_path: Path) -> None:
+    # Latin text, the table cells' default and the canvas's first font were Helvetica (never embedded).
+    pdf = render_document("Award notice", ["Awarded to ACME Ltd."],
+                          [["Bidder", "Price"], ["ACME", "1,000.00"]], lang="en")
+    rows = _pdffonts(pdf, tmp_path)
+    assert rows and all(row["emb"] == "yes" for row in rows), rows
+    assert not any("Helvetica" in row["name"] for row in rows)
+
+
+def test_no_glyph_is_missing_the_minus_sign_included(tmp_path: Path) -> None:
+    from signing import fonts
+
+    text = ["偏差 −3.50 分；报价 ¥1,234,567.00；≥ 60%；— 完 —", "Spaces\u202fand\u2009thin ones"]
+    pdf = render_document("评标报告 − 得分", text, [["项目", "得分"], ["价格分", "−2.00"]], lang="zh_CN")
+    extracted = _pdftotext(pdf, tmp_path)
+    assert "−3.50" in extracted and "−2.00" in extracted and "评标报告 − 得分" in extracted
+    # every character the document shows has a glyph in the font it embeds
+    assert fonts.regular().missing(extracted) == set()
+    assert fonts.bold().missing("评标报告 − 得分") == set()
+
+
+def test_subsets_hold_only_the_documents_characters() -> None:
+    from signing import fonts
+
+    subset = fonts.regular().subset(["招标−"])
+    assert set(subset.glyph_ids) == {"招", "标", "−"}
+    assert len(subset.data) < 20_000  # not the 19 MB collection
+    assert all(gid > 0 for gid in subset.glyph_ids.values())
+
+
+def _seal_appearance(pdf: bytes, field: str) -> tuple[bytes, dict[str, str]]:
+    """A signature widget's appearance stream and, per font resource, the text it shows: the seal's name
+    character by character, the text beside it line by line (joined by a space)."""
+    reader = PdfFileReader(BytesIO(pdf))
+    sig = next(s for s in reader.embedded_signatures if s.field_name == field)
+    appearance = sig.sig_field["/AP"]["/N"].get_object()
+    ops = appearance.data
+    shown: dict[str, str] = {}
+    for name, font in appearance["/Resources"]["/Font"].items():
+        cmap = font.get_object()["/ToUnicode"].get_object().data.decode()
+        pairs = re.findall(r"<([0-9a-f]{4})> <([0-9a-f]{4})>", cmap)
+        to_char = {int(g, 16): chr(int(u, 16)) for g, u in pairs}
+        runs = re.findall(rb"%s [\d.]+ Tf [-\d. ]+ Tm <([0-9a-f]*)> Tj" % name.encode(), ops)
+        lines = ["".join(to_char[int(run[i:i + 4], 16)] for i in range(0, len(run), 4)) for run in runs]
+        shown[name] = ("" if name == "/SealName" else " ").join(lines)
+    return ops, shown
+
+
+def test_the_certifying_seal_is_round_and_red_with_the_chinese_name(pki: Pki, document: bytes) -> None:
+    signed = sign_pdf(document, signer_key=pki.agency.key, signer_cert=pki.agency.cert,
+                      ca_cert=pki.ca.certificate, timestamper=pki.tsa, field_name="platform",
+                      signer_label="e-Bidding Platform", seal_name="电子招标投标交易平台", certify=True,
+                      reason="招标公告")
+    ops, shown = _seal_appearance(signed, "platform")
+    assert b"0.902 0.000 0.071 RG" in ops  # red
+    assert ops.count(b" c ") >= 4  # the ring: four Bezier quarters
+    assert shown["/SealName"] == "电子招标投标交易平台"  # along the arc, one character per text matrix
+    assert TIME.match(shown["/SealText"]) and shown["/SealText"].endswith("e-Bidding Platform")
+    assert inspect_pdf(signed, [pki.ca.certificate])[0].ok
+
+
+def test_the_seal_shows_the_signing_time_in_beijing_time(pki: Pki, two_signed: bytes) -> None:
+    reports = inspect_pdf(two_signed, [pki.ca.certificate])
+    for report, field in zip(reports, ("agency", "expert1"), strict=True):
+        _ops, shown = _seal_appearance(two_signed, field)
+        times = TIME.findall(shown["/SealText"])
+        assert len(times) == 1, shown
+        shown_at = datetime.strptime(times[0][:19], "%Y-%m-%d %H:%M:%S").replace(
+            tzinfo=ZoneInfo("Asia/Shanghai"))
+        # the appearance carries the signer's clock; the time-stamp comes a moment later
+        assert report.signing_time is not None
+        assert timedelta(0) <= report.signing_time - shown_at < timedelta(seconds=30)
+
+
+def test_a_person_signs_in_a_frame_not_a_seal(two_signed: bytes) -> None:
+    _ops, shown = _seal_appearance(two_signed, "expert1")
+    assert "/SealName" not in shown and "李四评标委员会" in shown["/SealText"].replace(" ", "")
+
+
+def test_format_time_names_the_zone() -> None:
+    moment = datetime(2026, 12, 6, 16, 37, 26, tzinfo=UTC)
+    assert format_time(moment, "Asia/Shanghai") == "2026-12-07 00:37:26 北京时间"
+    assert format_time(moment, "Europe/Berlin") == "2026-12-06 17:37:26 UTC+0100"
+
+
+def test_a_missing_font_file_is_refused_naming_the_package(tmp_path: Path) -> None:
+    from signing import fonts
+
+    with pytest.raises(fonts.FontMissing, match="fonts-noto-cjk") as caught:
+        fonts.CjkFont(tmp_path / "none.ttc")
+    assert "PDF_CJK_FONT" in str(caught.value)
+    not_a_font = tmp_path / "x.ttf"
+    not_a_font.write_bytes(b"hello, world")
+    with pytest.raises(fonts.FontMissing, match="not an OpenType or TrueType font"):
+        fonts.CjkFont(not_a_font)
+
+
+def test_the_application_does_not_start_without_its_font(tmp_path: Path) -> None:
+    from app import create_app
+    from signing import fonts
+
+    with pytest.raises(fonts.FontMissing, match="PDF_CJK_FONT"):
+        create_app("test", PDF_CJK_FONT=str(tmp_path / "missing.ttc"), INSTANCE_PATH=str(tmp_path))
