@@ -114,7 +114,7 @@ class CjkFont:
         self._lock = threading.Lock()
         self._source: Any = None
         self._pid = 0
-        self._glyphs: dict[str, tuple[Any, tuple[int, int]]] = {}
+        self._glyphs: dict[str, _Glyph] = {}
 
     # The source is parsed on first use (about a second for Noto's 65,000 glyphs), once per process: a
     # forked process opens its own file, as the parent's offset in a shared one would move under it.
@@ -150,8 +150,8 @@ class CjkFont:
             self._load()
             return {ch for ch in text if ch not in LAYOUT and ord(ch) not in self.cmap}
 
-    def _glyph(self, name: str) -> tuple[Any, tuple[int, int]]:
-        """A glyph's TrueType outline and (advance, left side bearing), converted once."""
+    def _glyph(self, name: str) -> _Glyph:
+        """A glyph converted to TrueType and compiled, once per process."""
         glyph = self._glyphs.get(name)
         if glyph is None:
             from fontTools.pens.cu2quPen import Cu2QuPen
@@ -160,16 +160,24 @@ class CjkFont:
             pen = TTGlyphPen(None)
             # cubic to quadratic within 1 unit of 1000 per em; TrueType winds the other way round
             self.glyph_set[name].draw(Cu2QuPen(pen, 1.0, reverse_direction=True))
-            glyph = self._glyphs[name] = (pen.glyph(), tuple(self.metrics[name]))
+            outline = pen.glyph()
+            data = outline.compile(None, recalcBBoxes=True)  # simple glyphs need no glyf table
+            contours = max(outline.numberOfContours, 0)
+            points = len(outline.coordinates) if contours else 0
+            bounds = (outline.xMin, outline.yMin, outline.xMax, outline.yMax) if contours else None
+            glyph = self._glyphs[name] = _Glyph(data, tuple(self.metrics[name]), bounds, points, contours)
         return glyph
 
     def subset(self, texts: Iterable[str]) -> Subset:
         """A TrueType font with the glyphs of every character in `texts` (and .notdef, glyph 0).
 
         Glyph ids follow the order of the characters' code points, so the same characters give the
-        same font.
+        same font. Glyphs are kept compiled: the font's tables are assembled around them, and the
+        bounding box and maximum profile come from the cached figures instead of a recompilation.
         """
         from fontTools.fontBuilder import FontBuilder
+        from fontTools.ttLib import newTable
+        from fontTools.ttLib.tables._g_l_y_f import Glyph
 
         with self._lock:
             source = self._load()
@@ -178,12 +186,17 @@ class CjkFont:
             order = [".notdef", *sorted(set(mapping.values()) - {".notdef"})]
             glyphs = {name: self._glyph(name) for name in order}
             builder = FontBuilder(self.units_per_em, isTTF=True)
+            builder.font.recalcBBoxes = False
             builder.setupGlyphOrder(order)
             builder.setupCharacterMap(mapping)
-            builder.setupGlyf({name: glyph for name, (glyph, _metrics) in glyphs.items()})
-            builder.setupHorizontalMetrics({name: metrics for name, (_glyph, metrics) in glyphs.items()})
+            # the glyf table straight from the compiled glyphs (setupGlyf would inspect their outlines)
+            builder.font["loca"], builder.font["glyf"] = newTable("loca"), newTable("glyf")
+            builder.font["glyf"].glyphs = {name: Glyph(glyph.data) for name, glyph in glyphs.items()}
+            builder.font["glyf"].glyphOrder = order
+            builder.setupHorizontalMetrics({name: glyph.metrics for name, glyph in glyphs.items()})
             hhea, os2 = source["hhea"], source["OS/2"]
-            builder.setupHorizontalHeader(ascent=hhea.ascent, descent=hhea.descent, lineGap=hhea.lineGap)
+            builder.setupHorizontalHeader(ascent=hhea.ascent, descent=hhea.descent, lineGap=hhea.lineGap,
+                                          advanceWidthMax=max(g.metrics[0] for g in glyphs.values()))
             builder.setupNameTable({"familyName": self.postscript_name, "styleName": "Regular",
                                     "psName": self.postscript_name})
             builder.setupOS2(
@@ -193,21 +206,37 @@ class CjkFont:
                 fsType=os2.fsType, usWeightClass=os2.usWeightClass,
             )
             builder.setupPost()
+            bounds = [g.bounds for g in glyphs.values() if g.bounds] or [(0, 0, 0, 0)]
+            head, maxp = builder.font["head"], builder.font["maxp"]
+            head.xMin, head.yMin = min(b[0] for b in bounds), min(b[1] for b in bounds)
+            head.xMax, head.yMax = max(b[2] for b in bounds), max(b[3] for b in bounds)
+            maxp.maxPoints = max(g.points for g in glyphs.values())
+            maxp.maxContours = max(g.contours for g in glyphs.values())
             out = BytesIO()
             builder.save(out)
             scale = 1000 / self.units_per_em
             gid = {name: index for index, name in enumerate(order)}
-            head = source["head"]
             return Subset(
                 data=out.getvalue(),
                 postscript_name=self.postscript_name,
                 glyph_ids={chr(code): gid[name] for code, name in mapping.items()},
-                widths={gid[name]: round(metrics[0] * scale) for name, (_glyph, metrics) in glyphs.items()},
+                widths={gid[name]: round(glyph.metrics[0] * scale) for name, glyph in glyphs.items()},
                 ascent=round(hhea.ascent * scale),
                 descent=round(hhea.descent * scale),
                 bbox=(round(head.xMin * scale), round(head.yMin * scale), round(head.xMax * scale),
                       round(head.yMax * scale)),
             )
+
+
+@dataclass(frozen=True)
+class _Glyph:
+    """A converted glyph: its compiled glyf data, (advance, left side bearing), bounds and counts."""
+
+    data: bytes
+    metrics: tuple[int, int]
+    bounds: tuple[int, int, int, int] | None
+    points: int
+    contours: int
 
 
 _fonts: dict[str, CjkFont] = {}
