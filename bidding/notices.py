@@ -4,14 +4,12 @@ publication issues, and the failure notice that an opening with too few valid bi
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
-
-from flask import current_app
 
 from bidding.models import EvaluationMethod, OpeningRemedy, Tender
 from core.models import User
 from signing import documents
 from signing.models import SignedDocument
+from signing.pdf import format_time
 
 if TYPE_CHECKING:
     from bidding.opening.models import Opening
@@ -29,8 +27,8 @@ CATEGORY_ZH = {"price": "价格", "commercial": "商务", "technical": "技术"}
 
 
 def _when(value) -> str:
-    zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") + f"（{zone.key}）"
+    """A time in the documents' one format (the deployment's zone, named)."""
+    return format_time(value)
 
 
 def issue_notice(tender: Tender, actor: User | None) -> SignedDocument:

@@ -218,11 +218,15 @@ def display_zone() -> str:
         else "Asia/Shanghai"
 
 
-def format_time(moment: datetime, zone: str | None = None) -> str:
-    """A time as every document shows it: local date and time to the second, and the zone named."""
+def format_time(moment: datetime, zone: str | None = None, *, lang: str = "zh_CN") -> str:
+    """A time as every document shows it: local date and time to the second, and the zone named
+    (Beijing time by name, another zone by its offset)."""
     zone = zone or display_zone()
     local = moment.astimezone(ZoneInfo(zone))
-    name = "北京时间" if zone in ("Asia/Shanghai", "Asia/Chongqing", "PRC") else f"UTC{local:%z}"
+    if zone in ("Asia/Shanghai", "Asia/Chongqing", "PRC"):
+        name = "北京时间" if lang.lower().startswith("zh") else "Beijing time"
+    else:
+        name = f"UTC{local:%z}"
     return f"{local:%Y-%m-%d %H:%M:%S} {name}"
 
 

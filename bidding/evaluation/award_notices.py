@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from zoneinfo import ZoneInfo
-
-from flask import current_app
 
 from bidding.evaluation.award import Award, Candidate, Publicity
 from bidding.models import Tender
 from core.models import Organisation, User
 from signing import documents
 from signing.models import SignedDocument
+from signing.pdf import format_time
 
 CANDIDATES_KIND = "candidates_notice"
 AWARD_KIND = "award_notice"
@@ -26,8 +24,7 @@ TENDEREE_FIELD = "tenderee"
 
 def when(value: dt.datetime) -> str:
     """A time as people read it on the notices: the display time zone, named."""
-    zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") + f"（{zone.key}）"
+    return format_time(value)
 
 
 def _money(amount, currency: str) -> str:

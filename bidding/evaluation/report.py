@@ -22,9 +22,10 @@ from bidding.models import Criterion, EvaluationMethod, Tender
 from bidding.submissions.models import Bid
 from core.extensions import db
 from core.models import User
+from core.money import format_amount
 from signing import audit, documents
 from signing.models import SignedDocument
-from signing.pdf import MAX_SIGNATURES
+from signing.pdf import MAX_SIGNATURES, format_time
 
 KIND = "evaluation_report"
 
@@ -46,6 +47,13 @@ def _n(value: Any) -> str:
     if value is None:
         return "—"
     return f"{Decimal(str(value)):.2f}"
+
+
+def _price(value: Any, currency: str) -> str:
+    """An amount as on every document: thousands separated, the currency's decimals, its code."""
+    if value is None or _is_na(value):
+        return "—"
+    return f"{format_amount(Decimal(str(value)), currency, grouping=True)} {currency}"
 
 
 def _rules_paragraphs(evaluation: Evaluation) -> list[str]:
@@ -95,8 +103,8 @@ def issue_report(*, panel: Any, room: Any, evaluation: Evaluation, flags: Sequen
         f"评标委员会：{len(signers)} 名专家，按编号（专家 {'、'.join(map(str, numbers))}）签署；"
         "名单随中标结果公告公布",
         *_rules_paragraphs(evaluation),
-        f"最低有效投标价：{_n(evaluation.lowest_price)} {tender.currency}"
-        + (f"；评标基准价：{_n(evaluation.benchmark_price)} {tender.currency}"
+        f"最低有效投标价：{_price(evaluation.lowest_price, tender.currency)}"
+        + (f"；评标基准价：{_price(evaluation.benchmark_price, tender.currency)}"
            if evaluation.benchmark_price is not None else ""),
         f"计算依据摘要（SHA-256，由已存评分、报价和规则重算可得）：{evaluation.inputs_digest()}",
     ]
@@ -104,7 +112,7 @@ def issue_report(*, panel: Any, room: Any, evaluation: Evaluation, flags: Sequen
         if not _is_na(row["rank"]):
             paragraphs.append(
                 f"第 {int(row['rank'])} 名：{name[bid]}（投标 {bid}），"
-                f"报价 {_n(row['price'])} {tender.currency}，价格分 {_n(row['price_points'])}，"
+                f"报价 {_price(row['price'], tender.currency)}，价格分 {_n(row['price_points'])}，"
                 f"商务分 {_n(row['commercial'])}，技术分 {_n(row['technical'])}，总分 {_n(row['total'])}")
         else:
             paragraphs.append(f"未进入排名：{name[bid]}（投标 {bid}），未通过评审")
@@ -167,7 +175,7 @@ def _is_na(value: Any) -> bool:
 
 def _fmt_tie(value: Any) -> str:
     if hasattr(value, "strftime"):
-        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return format_time(value)
     return _n(value) if isinstance(value, Decimal) else str(value)
 
 

@@ -18,6 +18,7 @@ from core.extensions import db
 from core.models import Role, User
 from signing import documents
 from signing.models import SignedDocument
+from signing.pdf import format_time
 
 KIND = "opening_record"
 HOST_FIELD = "host"
@@ -38,7 +39,8 @@ DEPOSIT_LABELS = {"not_tracked": "未跟踪", "not_required": "无需缴纳", "c
 
 
 def _time(value: dt.datetime | None) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+    """A time in the documents' one format (the deployment's zone, named), as on every other document."""
+    return format_time(value) if value else "—"
 
 
 def supervisor_of(opening: Opening) -> User | None:

@@ -20,7 +20,6 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, url_for
 from sqlalchemy import func, or_, select, text, update
@@ -30,6 +29,7 @@ from core.extensions import db
 from core.orm import utcnow
 from signing import audit, documents
 from signing.models import LogEntry, SignedDocument
+from signing.pdf import format_time
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,9 @@ RETRY_AFTER = 2
 
 
 def _when(value) -> str:
-    zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-    local = value.astimezone(zone)
-    return f"{local:%Y-%m-%d %H:%M:%S}.{local.microsecond // 1000:03d}（{zone.key}）/ {value.isoformat()}"
+    """A time in the documents' one format (the deployment's zone, named); the exact instant, to the
+    microsecond, is in the signed receipt (JWS) the document carries."""
+    return format_time(value)
 
 
 def jws(entry: LogEntry, bid: Bid) -> str:
