@@ -31,6 +31,7 @@ from bidding.lifecycle import TenderState
 from bidding.models import Tender
 from bidding.opening import deposits
 from bidding.opening.models import BidOpening, BidOpeningState, Opening, OpeningState
+from bidding.phase import displayed_state
 from bidding.submissions import receipts
 from bidding.submissions.models import Bid, BidState, Upload
 from core import access
@@ -267,7 +268,7 @@ def _receipt(bid: Bid, which: str) -> ReceiptOut:
 def _links(tender: Tender, notice: AwardNotice | None, publicity: Publicity | None) -> list[LinkOut]:
     links = [LinkOut(kind="tender", label=_("Tender notice"),
                      url=url_for("bidding.tender_detail", tender_id=tender.id))]
-    if tender.state not in (TenderState.DRAFT, TenderState.PUBLISHED, TenderState.CANCELLED):
+    if displayed_state(tender) not in (TenderState.DRAFT, TenderState.PUBLISHED, TenderState.CANCELLED):
         links.append(LinkOut(kind="opening", label=_("Opening room"),
                              url=url_for("opening_pages.room", tender_id=tender.id)))
     if publicity is not None:
@@ -337,9 +338,10 @@ def organisation_tenders(organisation_id: int, tender_id: int | None = None) -> 
                 else None,
                 page=url_for("my_bids.bid_page", bid_id=bid.id)))
         status = provider.status(tender_id=tender_id, organisation_id=organisation_id)
+        phase = displayed_state(tender)  # as every page shows it: closed from the deadline on
         out.append(MyTenderOut(
             id=tender.id, reference=tender.reference, title=tender.title,
-            state=Label(code=tender.state.value, label=tender_state_label(tender.state)),
+            state=Label(code=phase.value, label=tender_state_label(phase)),
             submission_deadline=tender.submission_deadline, opening_time=tender.opening_time,
             deposit=_label(status.state, deposit_labels()), deposit_detail=status.detail,
             links=_links(tender, notice, publicity), bids=rows,
