@@ -1,15 +1,91 @@
-"""Translated labels for the accounts' enums, and the template filters for money and times."""
+"""One way to show things: the labels of every code, and the one format for times and amounts.
+
+* Labels: each domain registers its enums' (and its plain code lists') English labels, wrapped in
+  `lazy_gettext` so they read in the person's language; templates show any code through the `label`
+  filter, never its raw value. `all_codes()` lists every registered code (the browser walk checks that
+  none of them shows on a Chinese page).
+* Times: `format_time` ("2026-12-06 16:30 北京时间", "2026-12-06 16:30 Beijing time"): local date and
+  time in the deployment's display zone (DISPLAY_TIMEZONE, default Asia/Shanghai) and the zone named.
+  Pages, PDFs, seals and scripts use this one form (docs/decisions.md, "Issue 15: one way to show things").
+* Amounts: `format_money` ("600,000.00 CNY", "1,200 JPY"): thousands separators and the currency's own
+  decimals.
+
+Both formatters work without a request (a PDF built by a job, a CLI command): pass `locale` and `tz`, or
+they use the request's, else the application's defaults, else Chinese and Beijing time.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask_babel import format_datetime, format_decimal
+from babel.numbers import format_decimal as _babel_decimal
+from flask import current_app, has_app_context, has_request_context
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
 from core.models import OrganisationKind, Role
 from core.money import Money, format_amount
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_LOCALE = "zh_CN"
+
+# --------------------------------------------------------------------------------------------- labels
+
+#: group -> code -> English label (lazy: it reads in the language of the moment it is shown).
+_LABELS: dict[str, dict[str, Any]] = {}
+
+
+def group_of(kind: type[enum.Enum]) -> str:
+    """The registry's name of an enum: its module and class ("bidding.lifecycle.TenderState")."""
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def register(group: str | type[enum.Enum], labels: Mapping[Any, Any]) -> None:
+    """Register the labels of an enum (pass the class) or of a named list of plain string codes."""
+    name = group if isinstance(group, str) else group_of(group)
+    table = _LABELS.setdefault(name, {})
+    for code, text in labels.items():
+        table[str(code.value if isinstance(code, enum.Enum) else code)] = text
+
+
+def registered(group: str | type[enum.Enum]) -> Mapping[str, Any]:
+    """The labels registered for a group or an enum (empty if none)."""
+    return _LABELS.get(group if isinstance(group, str) else group_of(group), {})
+
+
+def all_codes() -> frozenset[str]:
+    """Every code that has a label: none of them should appear raw in a page's visible text."""
+    return frozenset(code for table in _LABELS.values() for code in table)
+
+
+def label(value: Any, group: str | None = None) -> str:
+    """The label of a code in the current language.
+
+    An enum member finds its own table; a plain string looks in `group` when given, else in every table
+    (first registration wins). An unknown code is shown as it is (the completeness test keeps enums from
+    getting there); None is "—".
+    """
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, enum.Enum):
+        table = _LABELS.get(group or group_of(type(value)), {})
+        code = str(value.value)
+        if code in table:
+            return str(table[code])
+        value = code
+    code = str(value)
+    if group is not None:
+        return str(_LABELS.get(group, {}).get(code, code))
+    for table in _LABELS.values():
+        if code in table:
+            return str(table[code])
+    return code
+
 
 ROLES = {Role.TENDERING_OFFICE: _l("Tendering office"), Role.BIDDER: _l("Bidder"), Role.EXPERT: _l("Expert"),
          Role.ISSUER: _l("Bank or insurer"), Role.SUPERVISOR: _l("Supervisor"),
@@ -18,23 +94,109 @@ KINDS = {OrganisationKind.TENDERING_OFFICE: _l("Tendering office"),
          OrganisationKind.BIDDER: _l("Bidder company"),
          OrganisationKind.ISSUER: _l("Bank or insurer"), OrganisationKind.SUPERVISOR: _l("Supervisory body"),
          OrganisationKind.OPERATOR: _l("Platform operator")}
+register(Role, ROLES)
+register(OrganisationKind, KINDS)
 
 
-def money(value: Money | None) -> str:
-    """1,234,567.00 CNY (1,234,567 JPY: the currency's own decimals) in the page's locale."""
+# ------------------------------------------------------------------------------ locale and zone
+
+def _locale(locale: str | None) -> str:
+    if locale:
+        return str(locale)
+    if has_request_context():
+        from flask_babel import get_locale
+
+        current = get_locale()
+        if current is not None:
+            return str(current)
+    if has_app_context():
+        return str(current_app.config.get("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE))
+    return DEFAULT_LOCALE
+
+
+def display_timezone() -> str:
+    """The zone times are shown in: the deployment's DISPLAY_TIMEZONE (BABEL_DEFAULT_TIMEZONE)."""
+    if has_app_context():
+        return str(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or DEFAULT_TIMEZONE)
+    return DEFAULT_TIMEZONE
+
+
+#: Zones shown by name: (Chinese, English). Any other zone is shown by its offset ("UTC+9").
+ZONE_NAMES: dict[str, tuple[str, str]] = {
+    "Asia/Shanghai": ("北京时间", "Beijing time"), "Asia/Chongqing": ("北京时间", "Beijing time"),
+    "Asia/Harbin": ("北京时间", "Beijing time"), "PRC": ("北京时间", "Beijing time"),
+    "Asia/Hong_Kong": ("香港时间", "Hong Kong time"), "Asia/Macau": ("澳门时间", "Macao time"),
+    "Asia/Taipei": ("台北时间", "Taipei time"),
+    "UTC": ("协调世界时", "UTC"), "Etc/UTC": ("协调世界时", "UTC"),
+}
+
+
+def _offset_name(local: dt.datetime) -> str:
+    offset = local.utcoffset() or dt.timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def zone_name(tz: str | None = None, *, locale: str | None = None, at: dt.datetime | None = None) -> str:
+    """The zone's name as pages show it: "北京时间" / "Beijing time", else its offset ("UTC+9")."""
+    tz = tz or display_timezone()
+    names = ZONE_NAMES.get(tz)
+    if names is not None:
+        return names[0] if _locale(locale).lower().startswith("zh") else names[1]
+    return _offset_name((at or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(tz)))
+
+
+def format_time(moment: dt.datetime | None, locale: str | None = None, tz: str | None = None, *,
+                seconds: bool = False) -> str:
+    """The one time format: "2026-12-06 16:30 北京时间" ("…:26 北京时间" with seconds).
+
+    Local date and time in `tz` (default: the deployment's display zone), 24-hour clock, then the
+    zone's name in `locale` (default: the request's language, else the platform's). A naive time is
+    taken as UTC (the database's). A time the zone cannot show (year 9999) is shown in UTC, so named.
+    """
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    pattern = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    tz = tz or display_timezone()
+    try:
+        local = moment.astimezone(ZoneInfo(tz))
+    except (OverflowError, ValueError):  # a time stored before the range check (core.validation)
+        return f"{moment.astimezone(dt.UTC).strftime(pattern)} UTC"
+    return f"{local.strftime(pattern)} {zone_name(tz, locale=locale, at=local)}"
+
+
+def format_money(value: Money | None, locale: str | None = None) -> str:
+    """The one amount format: "600,000.00 CNY", "1,200 JPY": separators and the currency's decimals."""
     if value is None:
         return "—"
-    shown = format_amount(value.amount, value.currency)  # exactly the decimals to show
+    shown = format_amount(value.amount, value.currency)  # exactly the decimals to show, never rounded
     places = len(shown.partition(".")[2])
     pattern = "#,##0" + ("." + "0" * places if places else "")
-    return f"{format_decimal(Decimal(shown), format=pattern)} {value.currency}"
+    return f"{_babel_decimal(Decimal(shown), format=pattern, locale=_locale(locale))} {value.currency}"
+
+
+# --------------------------------------------------------------------------- template filters
+
+def money(value: Money | None) -> str:
+    """The `money` filter: format_money in the page's language."""
+    return format_money(value)
 
 
 def when(value: dt.datetime | None) -> str:
-    """A time in the display zone, medium format (in UTC, ISO 8601, if the zone cannot show it)."""
-    if not value:
-        return "—"
-    try:
-        return format_datetime(value, "yyyy-MM-dd HH:mm zzz")
-    except (OverflowError, ValueError):  # a time stored before the range check (core.validation)
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """The `datetime` filter: format_time in the page's language and the deployment's zone."""
+    return format_time(value) if value else "—"
+
+
+def when_seconds(value: dt.datetime | None) -> str:
+    """The `datetime_s` filter: format_time to the second (receipts, signatures, log entries)."""
+    return format_time(value, seconds=True) if value else "—"
+
+
+def in_language(locale: str, codes: Iterable[Any]) -> list[str]:
+    """The labels of codes in a given language, outside or inside a request (documents, tests)."""
+    with force_locale(locale):
+        return [label(code) for code in codes]
