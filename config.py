@@ -183,6 +183,11 @@ class Config:
     # clarification or amendment at least 15 days before it, else the deadline moves.
     MIN_BIDDING_PERIOD = _duration("MIN_BIDDING_PERIOD", dt.timedelta(days=20))
     MIN_AMENDMENT_NOTICE = _duration("MIN_AMENDMENT_NOTICE", dt.timedelta(days=15))
+    #: Questions on a tender (答疑) close this long before its bid deadline (Implementing Regulations
+    #: art. 22: objections to the documents at least 10 days before it).
+    CLARIFICATION_QUESTION_CUTOFF = _duration("CLARIFICATION_QUESTION_CUTOFF", dt.timedelta(days=10))
+    #: The largest tender document or attachment accepted, in bytes (docs/tendering.md).
+    TENDER_DOCUMENT_MAX_BYTES = int(os.environ.get("TENDER_DOCUMENT_MAX_BYTES", 50 * 1000 * 1000))
     #: An expert who sat on a panel for the same tenderee within this many days is not drawn again.
     EXPERT_RECENT_PANEL_DAYS = int(os.environ.get("EXPERT_RECENT_PANEL_DAYS", "90"))
     #: How long one day of a tender's publicity period lasts (`publicity_days` × this): a day, but the
