@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from bidding.evaluation.award import Award, Candidate, Publicity
 from bidding.models import Tender
 from core.models import Organisation, User
+from core.money import format_amount
 from signing import documents
 from signing.models import SignedDocument
 from signing.pdf import format_time
@@ -28,7 +29,7 @@ def when(value: dt.datetime) -> str:
 
 
 def _money(amount, currency: str) -> str:
-    return f"{amount:,.2f} {currency}"
+    return f"{format_amount(amount, currency, grouping=True)} {currency}"
 
 
 def _head(tender: Tender) -> list[str]:

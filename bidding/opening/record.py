@@ -16,6 +16,7 @@ from bidding.opening.deposits import DepositStatus
 from bidding.opening.models import BidOpeningState, CheckIn, KeySource, Objection, Opening
 from core.extensions import db
 from core.models import Role, User
+from core.money import format_amount
 from signing import documents
 from signing.models import SignedDocument
 from signing.pdf import format_time
@@ -109,7 +110,8 @@ def issue_record(opening: Opening, deposits: Mapping[int, DepositStatus] | None 
         deposit = deposits.get(bid.id)
         if deposit is None:
             deposit = provider.status(tender_id=tender.id, organisation_id=bid.organisation_id)
-        price = f"{row.price_amount} {row.price_currency}" if row.state == BidOpeningState.OPENED else "—"
+        price = (f"{format_amount(row.price_amount, row.price_currency, grouping=True)} {row.price_currency}"
+                 if row.state == BidOpeningState.OPENED and row.price_amount is not None else "—")
         table.append(
             [
                 str(bid.lot_number),

@@ -69,7 +69,7 @@ def _rows(bid: Bid) -> list[list[str]]:
         ["投标文件哈希 / Envelope SHA-256", bid.envelope_sha256],
         ["签名摘要 / Signed envelope hash", bid.envelope_hash],
         ["承诺值 / Commitment", bid.commitment],
-        ["大小 / Size", f"{bid.size} bytes"],
+        ["大小 / Size", f"{bid.size:,} bytes"],
         ["开标密钥 / Opening key (kid)", bid.opening_kid],
     ]
 
