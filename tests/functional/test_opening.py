@@ -252,7 +252,7 @@ def test_three_bidders_open_and_the_record_is_signed_by_host_and_supervisor(
         [tool("pdftotext"), str(tmp_path / "record.pdf"), "-"], capture_output=True, text=True, check=True
     ).stdout
     for expected in (
-        *PRICES,
+        *(f"{float(p):,.2f}" for p in PRICES),  # with separators, as every document shows amounts
         *(k.user.organisation.name for k in c.kits),
         "请核对第二家的工期",
         "已核对",
