@@ -117,6 +117,7 @@ POLICIES: dict[str, Rule] = {
     "bidding.tender_publish": roles(OFFICE, owner=owns_tender),
     "bidding.tender_amend": roles(OFFICE, owner=owns_tender),
     "bidding.tender_cancel": roles(OFFICE, owner=owns_tender),
+    "bidding.tender_rules": roles(OFFICE, owner=owns_tender),
     "bidding_api.list_tenders": PUBLIC,
     "bidding_api.get_tender": PUBLIC,
     "bidding_api.create_tender": roles(OFFICE),

@@ -84,7 +84,8 @@ def test_office_creates_and_publishes_a_tender_seen_in_the_public_list(zh_page, 
     _custodian_registers_opening_key(live_server, tender_id)
     page.reload()
     assert page.locator("#opening-key-howto").count() == 0
-    page.click("#publish")
+    page.click("#publish")  # a confirmation step says what publishing does
+    page.click("#confirm-publish")
     page.wait_for_selector("text=已发布")
     assert page.locator(".badge").first.inner_text() == "投标中"
 
