@@ -13,8 +13,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from core.extensions import db
+from core.labels import format_money
 from core.models import User
-from core.money import format_amount
+from core.money import Money
 from guarantees import cash_release
 from guarantees.cash_release import DIMENSIONS, Period
 from signing import documents
@@ -25,8 +26,8 @@ KIND = "cash_release_report"
 
 
 def _amount(value: Decimal, row: dict) -> str:
-    """An amount as on every document: thousands separated, the row's currency's decimals."""
-    return format_amount(value, row["currency"], grouping=True)
+    """An amount as on every document (core.labels.format_money), without the currency the row names."""
+    return format_money(Money(value, row["currency"]), "zh_CN").rsplit(" ", 1)[0]
 
 
 def existing(month: str, office: int | None) -> SignedDocument | None:

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo
 
 from asn1crypto import keys
 from asn1crypto import x509 as asn1_x509
@@ -45,6 +44,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import CondPageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from core import labels
 from signing import fonts
 from signing.loops import outside_event_loop
 from signing.timestamps import LocalTimestamper, as_asn1_cert
@@ -210,24 +210,15 @@ SEAL_TEXT_SIZES = (7.0, 5.0)  # the text beside the seal
 
 
 def display_zone() -> str:
-    """The time zone documents show times in: the deployment's (BABEL_DEFAULT_TIMEZONE), Beijing time
-    outside an application (an issuer's own process)."""
-    from flask import current_app, has_app_context
-
-    return current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai") if has_app_context() \
-        else "Asia/Shanghai"
+    """The time zone documents show times in: the deployment's display zone (core.labels), Beijing
+    time outside an application (an issuer's own process)."""
+    return labels.display_timezone()
 
 
 def format_time(moment: datetime, zone: str | None = None, *, lang: str = "zh_CN") -> str:
-    """A time as every document shows it: local date and time to the second, and the zone named
-    (Beijing time by name, another zone by its offset)."""
-    zone = zone or display_zone()
-    local = moment.astimezone(ZoneInfo(zone))
-    if zone in ("Asia/Shanghai", "Asia/Chongqing", "PRC"):
-        name = "北京时间" if lang.lower().startswith("zh") else "Beijing time"
-    else:
-        name = f"UTC{local:%z}"
-    return f"{local:%Y-%m-%d %H:%M:%S} {name}"
+    """A time as every document shows it: the platform's one format (core.labels.format_time), to the
+    second, in the deployment's zone and named: "2026-12-07 00:37:26 北京时间"."""
+    return labels.format_time(moment, lang, zone or display_zone(), seconds=True)
 
 
 def chinese_name(label: str) -> str:

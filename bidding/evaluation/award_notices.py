@@ -10,8 +10,9 @@ from collections.abc import Sequence
 
 from bidding.evaluation.award import Award, Candidate, Publicity
 from bidding.models import Tender
+from core.labels import format_money
 from core.models import Organisation, User
-from core.money import format_amount
+from core.money import Money
 from signing import documents
 from signing.models import SignedDocument
 from signing.pdf import format_time
@@ -29,7 +30,7 @@ def when(value: dt.datetime) -> str:
 
 
 def _money(amount, currency: str) -> str:
-    return f"{format_amount(amount, currency, grouping=True)} {currency}"
+    return format_money(Money(amount, currency), "zh_CN")
 
 
 def _head(tender: Tender) -> list[str]:

@@ -21,8 +21,9 @@ from bidding.evaluation.scoring import Evaluation
 from bidding.models import Criterion, EvaluationMethod, Tender
 from bidding.submissions.models import Bid
 from core.extensions import db
+from core.labels import format_money
 from core.models import User
-from core.money import format_amount
+from core.money import Money
 from signing import audit, documents
 from signing.models import SignedDocument
 from signing.pdf import MAX_SIGNATURES, format_time
@@ -53,7 +54,7 @@ def _price(value: Any, currency: str) -> str:
     """An amount as on every document: thousands separated, the currency's decimals, its code."""
     if value is None or _is_na(value):
         return "—"
-    return f"{format_amount(Decimal(str(value)), currency, grouping=True)} {currency}"
+    return format_money(Money(Decimal(str(value)), currency), "zh_CN")
 
 
 def _rules_paragraphs(evaluation: Evaluation) -> list[str]:

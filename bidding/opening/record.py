@@ -15,8 +15,9 @@ from sqlalchemy import select
 from bidding.opening.deposits import DepositStatus
 from bidding.opening.models import BidOpeningState, CheckIn, KeySource, Objection, Opening
 from core.extensions import db
+from core.labels import format_money
 from core.models import Role, User
-from core.money import format_amount
+from core.money import Money
 from signing import documents
 from signing.models import SignedDocument
 from signing.pdf import format_time
@@ -110,7 +111,7 @@ def issue_record(opening: Opening, deposits: Mapping[int, DepositStatus] | None 
         deposit = deposits.get(bid.id)
         if deposit is None:
             deposit = provider.status(tender_id=tender.id, organisation_id=bid.organisation_id)
-        price = (f"{format_amount(row.price_amount, row.price_currency, grouping=True)} {row.price_currency}"
+        price = (format_money(Money(row.price_amount, row.price_currency), "zh_CN")
                  if row.state == BidOpeningState.OPENED and row.price_amount is not None else "—")
         table.append(
             [

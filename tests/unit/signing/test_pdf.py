@@ -503,7 +503,8 @@ def test_a_person_signs_in_a_frame_not_a_seal(two_signed: bytes) -> None:
 def test_format_time_names_the_zone() -> None:
     moment = datetime(2026, 12, 6, 16, 37, 26, tzinfo=UTC)
     assert format_time(moment, "Asia/Shanghai") == "2026-12-07 00:37:26 北京时间"
-    assert format_time(moment, "Europe/Berlin") == "2026-12-06 17:37:26 UTC+0100"
+    assert format_time(moment, "Europe/Berlin") == "2026-12-06 17:37:26 UTC+1"
+    assert format_time(moment, "Asia/Shanghai", lang="en") == "2026-12-07 00:37:26 Beijing time"
 
 
 def test_a_missing_font_file_is_refused_naming_the_package(tmp_path: Path) -> None:
