@@ -184,8 +184,10 @@ class Config:
     MIN_BIDDING_PERIOD = _duration("MIN_BIDDING_PERIOD", dt.timedelta(days=20))
     MIN_AMENDMENT_NOTICE = _duration("MIN_AMENDMENT_NOTICE", dt.timedelta(days=15))
     #: Questions on a tender (答疑) close this long before its bid deadline (Implementing Regulations
-    #: art. 22: objections to the documents at least 10 days before it).
-    CLARIFICATION_QUESTION_CUTOFF = _duration("CLARIFICATION_QUESTION_CUTOFF", dt.timedelta(days=10))
+    #: art. 22: objections to the documents at least 10 days before it). Unset: two thirds of
+    #: MIN_AMENDMENT_NOTICE (10 of 15 days), so a demo that compresses the periods compresses this too.
+    CLARIFICATION_QUESTION_CUTOFF = (_duration("CLARIFICATION_QUESTION_CUTOFF", dt.timedelta(days=10))
+                                     if os.environ.get("CLARIFICATION_QUESTION_CUTOFF") else None)
     #: The largest tender document or attachment accepted, in bytes (docs/tendering.md).
     TENDER_DOCUMENT_MAX_BYTES = int(os.environ.get("TENDER_DOCUMENT_MAX_BYTES", 50 * 1000 * 1000))
     #: An expert who sat on a panel for the same tenderee within this many days is not drawn again.

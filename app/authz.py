@@ -118,6 +118,21 @@ POLICIES: dict[str, Rule] = {
     "bidding.tender_amend": roles(OFFICE, owner=owns_tender),
     "bidding.tender_cancel": roles(OFFICE, owner=owns_tender),
     "bidding.tender_rules": roles(OFFICE, owner=owns_tender),
+    # tender documents and clarifications (issue 15): anyone reads what is published (drafts: the view's
+    # visibility check); the owning office uploads and answers; bidders download (logged, sealed from the
+    # office until the opening) and ask (the office never learns who asked)
+    "tender_files.documents_page": PUBLIC,
+    "tender_files.upload": roles(OFFICE, owner=owns_tender),
+    "tender_files.remove": roles(OFFICE, owner=owns_tender),
+    "tender_files.download": roles(Role.BIDDER, OFFICE),
+    "tender_files.qa_page": PUBLIC,
+    "tender_files.ask": roles(Role.BIDDER),
+    "tender_files.answer": roles(OFFICE, owner=owns_tender),
+    "tender_files_api.list_documents": PUBLIC,
+    "tender_files_api.document_file": roles(Role.BIDDER, OFFICE),
+    "tender_files_api.list_questions": PUBLIC,
+    "tender_files_api.ask_question": roles(Role.BIDDER),
+    "tender_files_api.answer_question": roles(OFFICE, owner=owns_tender),
     "bidding_api.list_tenders": PUBLIC,
     "bidding_api.get_tender": PUBLIC,
     "bidding_api.create_tender": roles(OFFICE),

@@ -12,6 +12,8 @@ def init_app(app: Flask) -> None:
     from bidding import models, tender_documents, tender_questions  # noqa: F401  (registers the tables)
     from bidding.api import bp as api
     from bidding.bidder_pages import bp as bidder_pages
+    from bidding.documents_pages import api as tender_files_api
+    from bidding.documents_pages import pages as tender_files
     from bidding.keys_api import bp as keys_api
     from bidding.keys_pages import api as keys_ceremony_api
     from bidding.keys_pages import pages as keys_pages
@@ -23,6 +25,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(keys_api)
     app.register_blueprint(keys_pages)
     app.register_blueprint(keys_ceremony_api)
+    app.register_blueprint(tender_files)
+    app.register_blueprint(tender_files_api)
 
     from bidding import submissions
 

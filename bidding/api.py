@@ -17,12 +17,14 @@ from bidding.schemas import (
     OfficeOut,
     OpeningKeyOut,
     PublishedTenderOut,
+    TenderDocumentRef,
     TenderIn,
     TenderLinks,
     TenderOut,
     TenderPage,
     TenderSearch,
 )
+from bidding.tender_documents import notice_data
 from core.errors import Refused
 from core.extensions import csrf, db
 from core.identity import current_actor
@@ -67,6 +69,7 @@ def tender_out(tender: Tender) -> TenderOut:
         amendments=[AmendmentOut(number=a.number, reason=a.reason, changes=a.changes,
                                  deadline_extended=a.deadline_extended, created_at=a.created_at)
                     for a in tender.amendments],
+        documents=[TenderDocumentRef(**d) for d in notice_data(tender)],
         allowed_actions=[a.value for a in allowed_actions(tender.state)],
         links=TenderLinks(
             self=url_for("bidding_api.get_tender", tender_id=tender.id),

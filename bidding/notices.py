@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bidding.models import EvaluationMethod, OpeningRemedy, Tender
+from bidding.tender_documents import notice_lines
 from core.models import User
 from signing import documents
 from signing.models import SignedDocument
@@ -51,6 +52,7 @@ def issue_notice(tender: Tender, actor: User | None) -> SignedDocument:
     origin = _retender_origin(tender)
     if origin:
         paragraphs.append(origin)
+    paragraphs += notice_lines(tender)  # the tender documents, each by its SHA-256
     if tender.description:
         paragraphs.append(f"项目概况：{tender.description}")
     table = [["标段", "标段名称", "控制价"]] + [

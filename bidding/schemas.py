@@ -343,6 +343,16 @@ class TenderLinks(ResponseModel):
     failure_notice_pdf: str | None
 
 
+class TenderDocumentRef(ResponseModel):
+    """One of the tender documents (issue 15), named by its SHA-256 as in the signed notice."""
+
+    kind: str
+    filename: str
+    sha256: str
+    size: int
+    amendment: bool
+
+
 class TenderOut(ResponseModel):
     """A tender as the API shows it; money as decimal strings, times in UTC."""
 
@@ -371,6 +381,8 @@ class TenderOut(ResponseModel):
     lots: list[LotOut]
     criteria: list[CriterionOut]
     amendments: list[AmendmentOut]
+    #: The tender documents and attachments with their SHA-256 (GET .../documents has the download links).
+    documents: list[TenderDocumentRef]
     allowed_actions: list[str]
     links: TenderLinks
 

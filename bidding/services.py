@@ -123,6 +123,7 @@ def publish(tender: Tender, *, actor: User | None = None, now: dt.datetime | Non
     The deadline must leave the legal minimum bidding period.
     """
     from bidding.notices import issue_notice
+    from bidding.tender_documents import notice_data
 
     now = now or utcnow()
     if tender.state == TenderState.DRAFT:
@@ -153,6 +154,7 @@ def publish(tender: Tender, *, actor: User | None = None, now: dt.datetime | Non
             "opening_key": tender.opening_key.kid,
             "decryption_window_minutes": tender.decryption_window_minutes,
             "opening_remedy": tender.opening_remedy.value,
+            "documents": notice_data(tender),
         },
         checkpoint="tender.published",
     )

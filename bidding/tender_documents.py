@@ -282,5 +282,6 @@ def notice_lines(tender: Tender) -> list[str]:
 
 
 def notice_data(tender: Tender) -> list[dict]:
-    return [{"kind": d.kind, "filename": d.filename, "sha256": d.sha256, "size": d.size}
+    return [{"kind": d.kind, "filename": d.filename, "sha256": d.sha256, "size": d.size,
+             "amendment": d.amendment}
             for d in documents_of(tender)]

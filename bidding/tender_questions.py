@@ -57,7 +57,10 @@ class TenderQuestion(Base):
 
 def question_deadline(tender: Tender) -> dt.datetime:
     """The last moment a question is taken (10 days before the bid deadline: 实施条例 第二十二条)."""
-    return tender.submission_deadline - current_app.config["CLARIFICATION_QUESTION_CUTOFF"]
+    cutoff = current_app.config.get("CLARIFICATION_QUESTION_CUTOFF")
+    if cutoff is None:
+        cutoff = current_app.config["MIN_AMENDMENT_NOTICE"] * 2 / 3
+    return tender.submission_deadline - cutoff
 
 
 def _text(value: object, field: str) -> str:
