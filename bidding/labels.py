@@ -114,6 +114,7 @@ register(FlagAction, {FlagAction.JUSTIFY: _l("Justify"), FlagAction.REVISE: _l("
                       FlagAction.CLEAR: _l("Clear")})
 register(ClarificationState, {ClarificationState.ASKED: _l("Asked"),
                               ClarificationState.ANSWERED: lazy_pgettext("state", "Answered")})
+register(ClarificationState, {"lapsed": _l("Lapsed, not answered")})  # shown once the deadline passed
 register(ClarificationAction, {ClarificationAction.ANSWER: _l("Answer")})
 register(PriceFormula, {
     PriceFormula.LOWEST_PRICE: _l("Lowest price gets full marks"),

@@ -58,6 +58,14 @@ def registered(group: str | type[enum.Enum]) -> Mapping[str, Any]:
     return _LABELS.get(group if isinstance(group, str) else group_of(group), {})
 
 
+def _table(group: str) -> Mapping[str, Any]:
+    """A group by its full name, or by its last part when that is unambiguous ("PanelState")."""
+    if group in _LABELS:
+        return _LABELS[group]
+    matches = [table for name, table in _LABELS.items() if name.rsplit(".", 1)[-1] == group]
+    return matches[0] if len(matches) == 1 else {}
+
+
 def all_codes() -> frozenset[str]:
     """Every code that has a label: none of them should appear raw in a page's visible text."""
     return frozenset(code for table in _LABELS.values() for code in table)
@@ -66,21 +74,21 @@ def all_codes() -> frozenset[str]:
 def label(value: Any, group: str | None = None) -> str:
     """The label of a code in the current language.
 
-    An enum member finds its own table; a plain string looks in `group` when given, else in every table
-    (first registration wins). An unknown code is shown as it is (the completeness test keeps enums from
-    getting there); None is "—".
+    An enum member finds its own table; a plain string looks in `group` when given (its full name or its
+    last part: "PanelState", "claim_status"), else in every table (first registration wins). An unknown
+    code is shown as it is (the completeness test keeps enums from getting there); None is "—".
     """
     if value is None or value == "":
         return "—"
     if isinstance(value, enum.Enum):
-        table = _LABELS.get(group or group_of(type(value)), {})
+        table = _table(group or group_of(type(value)))
         code = str(value.value)
         if code in table:
             return str(table[code])
         value = code
     code = str(value)
     if group is not None:
-        return str(_LABELS.get(group, {}).get(code, code))
+        return str(_table(group).get(code, code))
     for table in _LABELS.values():
         if code in table:
             return str(table[code])
@@ -169,10 +177,20 @@ def format_time(moment: dt.datetime | None, locale: str | None = None, tz: str |
     return f"{local.strftime(pattern)} {zone_name(tz, locale=locale, at=local)}"
 
 
-def format_money(value: Money | None, locale: str | None = None) -> str:
-    """The one amount format: "600,000.00 CNY", "1,200 JPY": separators and the currency's decimals."""
+def format_money(value: Money | Mapping[str, Any] | None, locale: str | None = None) -> str:
+    """The one amount format: "600,000.00 CNY", "1,200 JPY": separators and the currency's decimals.
+
+    Takes a Money, or its JSON form ({"amount": "600000.00", "currency": "CNY"}) or any object with an
+    amount and a currency (a view's price).
+    """
     if value is None:
         return "—"
+    if not isinstance(value, Money):
+        amount, currency = ((value.get("amount"), value.get("currency")) if isinstance(value, Mapping)
+                            else (getattr(value, "amount", None), getattr(value, "currency", None)))
+        if amount is None or amount == "" or not currency:
+            return "—"
+        value = Money(Decimal(str(amount)), str(currency))
     shown = format_amount(value.amount, value.currency)  # exactly the decimals to show, never rounded
     places = len(shown.partition(".")[2])
     pattern = "#,##0" + ("." + "0" * places if places else "")
@@ -186,14 +204,33 @@ def money(value: Money | None) -> str:
     return format_money(value)
 
 
-def when(value: dt.datetime | None) -> str:
+def _moment(value: dt.datetime | str | None) -> dt.datetime | None:
+    """A time, or an ISO 8601 string of one (the views' JSON-shaped dictionaries carry strings)."""
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return value
+
+
+def when(value: dt.datetime | str | None) -> str:
     """The `datetime` filter: format_time in the page's language and the deployment's zone."""
-    return format_time(value) if value else "—"
+    moment = _moment(value)
+    return format_time(moment) if moment else (value if isinstance(value, str) and value else "—")
 
 
-def when_seconds(value: dt.datetime | None) -> str:
+def when_seconds(value: dt.datetime | str | None) -> str:
     """The `datetime_s` filter: format_time to the second (receipts, signatures, log entries)."""
-    return format_time(value, seconds=True) if value else "—"
+    moment = _moment(value)
+    if moment is None:
+        return value if isinstance(value, str) and value else "—"
+    return format_time(moment, seconds=True)
+
+
+def money_of(amount: Decimal | str | int | None, currency: str | None) -> str:
+    """format_money for an amount and a currency held apart (a table's two columns, a view's strings)."""
+    return format_money({"amount": amount, "currency": currency})
 
 
 def in_language(locale: str, codes: Iterable[Any]) -> list[str]:
