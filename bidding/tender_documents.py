@@ -121,7 +121,7 @@ def file_type(filename: str, head: bytes, kind: str) -> FileType:
     if kind == MAIN:
         if extension != "pdf" or not head.startswith(PDF.magic):
             raise ValidationError("file", _("The tender documents must be a PDF file (the file does not "
-                                            "begin with %%PDF-); nothing was stored."))
+                                            "begin with %(magic)s); nothing was stored.", magic="%PDF-"))
         return PDF
     for candidate in ALLOWED_TYPES:
         if candidate.extension == extension or (extension == "jpeg" and candidate.extension == "jpg"):
