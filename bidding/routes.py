@@ -7,7 +7,15 @@ from flask_babel import gettext as _
 
 from bidding import rules_preview, services
 from bidding.evaluation.rules import parse_rules, rules_for, set_rules
-from bidding.forms import CATEGORY_CHOICES, AmendForm, ConfirmForm, ReasonForm, RulesForm, TenderForm
+from bidding.forms import (
+    CATEGORY_CHOICES,
+    TIE_BREAK_LABELS,
+    AmendForm,
+    ConfirmForm,
+    ReasonForm,
+    RulesForm,
+    TenderForm,
+)
 from bidding.lifecycle import TenderAction, TenderState, allowed_actions
 from bidding.models import Tender
 from core import regions
@@ -219,7 +227,7 @@ def tender_rules(tender_id: int):
             db.session.rollback()
             error, preview, status = exc, None, 422
     return render_template("bidding/rules_form.html", tender=tender, form=form, error=error, preview=preview,
-                           fixed=tender.state != TenderState.DRAFT), status
+                           fixed=tender.state != TenderState.DRAFT, tie_labels=TIE_BREAK_LABELS), status
 
 
 @bp.get("/audit/tenders")

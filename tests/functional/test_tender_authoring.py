@@ -331,3 +331,12 @@ def test_the_cancel_page_says_what_will_happen_and_needs_a_reason(client, sessio
     client.post(f"/office/tenders/{draft.id}/cancel", data={"reason": "项目取消"})
     session.expire_all()
     assert session.get(Tender, draft.id).state is TenderState.CANCELLED
+
+
+def test_the_preview_shows_a_tie_and_the_tie_break_that_decided_it(client, session, draft):
+    same = {"examples-1-price": "920000.00", "examples-1-score": "80"}  # B as A
+    data = rules_form(client, draft, preview="1", **same)
+    html = client.post(f"/office/tenders/{draft.id}/rules?lang=en", data=data).get_data(as_text=True)
+    assert preview_totals(html)["A"] == preview_totals(html)["B"] == "88.00"
+    # Level on technical and price too: the earlier (example) submission goes first.
+    assert "A and B tie on 88.00; Earlier submission decides." in html
