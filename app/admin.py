@@ -12,6 +12,7 @@ from wtforms import PasswordField, SelectChoice, SelectField, StringField
 from core import organisations
 from core.accounts import create_user
 from core.extensions import db
+from core.labels import KINDS, ROLES
 from core.models import Organisation, OrganisationKind, Role, User
 from core.validation import ValidationError
 
@@ -21,7 +22,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 class OrganisationForm(FlaskForm):
     name = StringField(_l("Name"))
     # The service checks kind and role and names the field in its message (validate_choice=False).
-    kind = SelectField(_l("Kind"), choices=[SelectChoice(k.value) for k in OrganisationKind],
+    kind = SelectField(_l("Kind"), choices=[SelectChoice(k.value, KINDS[k]) for k in OrganisationKind],
                        validate_choice=False)
     credit_code = StringField(_l("Unified social credit code"))
     region = StringField(_l("Region code"))
@@ -31,7 +32,8 @@ class UserForm(FlaskForm):
     username = StringField(_l("Username"))
     display_name = StringField(_l("Name"))
     password = PasswordField(_l("Password"))
-    role = SelectField(_l("Role"), choices=[SelectChoice(r.value) for r in Role], validate_choice=False)
+    role = SelectField(_l("Role"), choices=[SelectChoice(r.value, ROLES[r]) for r in Role],
+                       validate_choice=False)
     organisation_id = SelectField(_l("Organisation"), coerce=int)
 
 

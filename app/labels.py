@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 import guarantees.labels  # noqa: F401  (registers the guarantees domain's labels)
 from bidding.labels import CATEGORIES, METHODS, STATES
 from bidding.phase import displayed_state
-from core.labels import KINDS, ROLES, label, money, money_of, register, when, when_seconds
+from core.labels import KINDS, ROLES, field_label, label, money, money_of, register, when, when_seconds
 from notifications.models import OutboxState
 from signing.keys import KeyPurpose
 
@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = when
     app.jinja_env.filters["datetime_s"] = when_seconds
     app.jinja_env.filters["label"] = label  # every code on a page: {{ tender.state|label }}
+    app.jinja_env.filters["field_label"] = field_label  # the field an error names
     app.jinja_env.globals.update(
         role_label=lambda r: ROLES[r], kind_label=lambda k: KINDS[k], state_label=lambda s: STATES[s],
         method_label=lambda m: METHODS[m], category_label=lambda c: CATEGORIES[c],

@@ -14,7 +14,38 @@ _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 
 
 class CreditCodeError(ValueError):
-    """A unified social credit code that is malformed or whose check digit is wrong."""
+    """A unified social credit code that is malformed or whose check digit is wrong.
+
+    `str()` is the English message (the API's, the logs'); `message_id` and `params` let a page say it in
+    the person's language (`translated`): the messages are in the application's catalogue.
+    """
+
+    def __init__(self, message_id: str, **params: object) -> None:
+        super().__init__(message_id % params if params else message_id)
+        self.message_id = message_id
+        self.params = params
+
+    def translated(self) -> str:
+        """The message in the current language (gettext of the application; English outside one)."""
+        try:
+            from flask_babel import gettext
+        except ImportError:  # an issuer's own process without the web application's dependencies
+            return str(self)
+        return gettext(self.message_id, **self.params)
+
+
+# The messages, English (the catalogue's message ids); kept apart so that extraction finds them.
+def _(message: str) -> str:
+    return message
+
+
+TOO_SHORT = _("a unified social credit code is 18 characters")
+WRONG_LENGTH = _("a unified social credit code is 18 characters, not %(length)s")
+BAD_CHARACTERS = _("characters not allowed in a credit code: %(chars)s (I, O, Z, S, V are never used)")
+BAD_AUTHORITY = _("unknown registration authority code %(code)s")
+BAD_DIVISION = _("characters 3 to 8 are the administrative division code and must be digits")
+BAD_CHECK_DIGIT = _("check digit is %(given)s but should be %(expected)s: the code is mistyped")
+BAD_ORG_CODE = _("the organisation code (characters 9 to 17) fails its GB 11714 check digit")
 
 
 def check_digit(first17: str) -> str:
@@ -32,24 +63,23 @@ def _org_code_digit(first8: str) -> str:
 def validate(code: object) -> str:
     """The code, upper-cased, if it is well formed and both its check digits hold."""
     if not isinstance(code, str):
-        raise CreditCodeError("a unified social credit code is 18 characters")
+        raise CreditCodeError(TOO_SHORT)
     text = code.strip().upper()
     if len(text) != 18:
-        raise CreditCodeError(f"a unified social credit code is 18 characters, not {len(text)}")
+        raise CreditCodeError(WRONG_LENGTH, length=len(text))
     bad = sorted({ch for ch in text if ch not in _VALUE})
     if bad:
-        raise CreditCodeError(
-            f"characters not allowed in a credit code: {''.join(bad)} (I, O, Z, S, V are never used)")
+        raise CreditCodeError(BAD_CHARACTERS, chars="".join(bad))
     if text[0] not in AUTHORITIES:
-        raise CreditCodeError(f"unknown registration authority code {text[0]!r}")
+        raise CreditCodeError(BAD_AUTHORITY, code=repr(text[0]))
     if not text[2:8].isdigit():
-        raise CreditCodeError("characters 3 to 8 are the administrative division code and must be digits")
+        raise CreditCodeError(BAD_DIVISION)
     expected = check_digit(text[:17])
     if text[17] != expected:
-        raise CreditCodeError(f"check digit is {text[17]!r} but should be {expected!r}: the code is mistyped")
+        raise CreditCodeError(BAD_CHECK_DIGIT, given=repr(text[17]), expected=repr(expected))
     org = text[8:17]
     if org[:8].isalnum() and all(ch in _VALUE for ch in org) and _org_code_digit(org[:8]) != org[8]:
-        raise CreditCodeError("the organisation code (characters 9 to 17) fails its GB 11714 check digit")
+        raise CreditCodeError(BAD_ORG_CODE)
     return text
 
 

@@ -106,6 +106,33 @@ register(Role, ROLES)
 register(OrganisationKind, KINDS)
 
 
+#: The names of the fields an error can point at (ValidationError.field), as pages show them.
+FIELDS = {
+    "credit_code": _l("Unified social credit code"), "name": _l("Name"), "kind": _l("Kind"),
+    "region": _l("Region"), "role": _l("Role"), "username": _l("Username"), "password": _l("Password"),
+    "display_name": _l("Name"), "organisation": _l("Organisation"), "title": _l("Title"),
+    "description": _l("Description"), "reference": _l("Reference"), "currency": _l("Currency"),
+    "estimated_price": _l("Estimated price"), "deposit_amount": _l("Bid deposit"), "amount": _l("Amount"),
+    "submission_deadline": _l("Submission deadline"), "opening_time": _l("Opening time"),
+    "bid_validity_end": _l("Bid validity (days)"), "evaluation_method": _l("Evaluation method"),
+    "project_type": _l("Project type"), "procurement_method": _l("Procurement method"),
+    "lots": _l("Lots"), "criteria": _l("Evaluation criteria"), "weight": _l("Weight (percent)"),
+    "max_score": _l("Maximum score"), "deadline": _l("Deadline"), "question": _l("Question"),
+    "answer": _l("Answer"), "reason": _l("Reason"), "score": _l("Score"), "scores": _l("Scores"),
+    "comment": _l("Comment"), "justification": _l("Justification"), "expiry_date": _l("Expiry date"),
+    "employer": _l("Employer"), "file": _l("File"),
+}
+
+
+def field_label(field: str | None) -> str:
+    """The name of the field an error points at ("lots[1].estimated_price" → "Estimated price"), in the
+    person's language; a field without a registered name is shown as it is."""
+    if not field:
+        return ""
+    last = field.rsplit(".", 1)[-1].split("[", 1)[0]
+    return str(FIELDS[last]) if last in FIELDS else field
+
+
 # ------------------------------------------------------------------------------ locale and zone
 
 def _locale(locale: str | None) -> str:

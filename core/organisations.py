@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from core import credit_code as uscc
@@ -15,9 +16,10 @@ def register(*, name: str, kind: str | OrganisationKind, credit_code: str, regio
     try:
         code = uscc.validate(credit_code)
     except uscc.CreditCodeError as exc:
-        raise ValidationError("credit_code", str(exc)) from exc
+        raise ValidationError("credit_code", exc.translated()) from exc
     if db.session.scalar(select(Organisation.id).where(Organisation.credit_code == code)) is not None:
-        raise ValidationError("credit_code", f"an organisation with credit code {code} is already registered")
+        raise ValidationError("credit_code",
+                              _("an organisation with credit code %(code)s is already registered", code=code))
     org = Organisation(name=parse_text(name, "name", max_length=200),
                        kind=parse_choice(kind, "kind", OrganisationKind), credit_code=code,
                        region=parse_region(region))

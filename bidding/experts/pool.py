@@ -73,7 +73,7 @@ def parse_credit_code(value: Any, field_: str) -> str:
     try:
         return uscc.validate(value)
     except uscc.CreditCodeError as exc:
-        raise ValidationError(field_, str(exc)) from None
+        raise ValidationError(field_, exc.translated()) from None
 
 
 def employer_by_code(value: Any, field_: str = "employer") -> Organisation | None:

@@ -285,19 +285,25 @@ def test_admin_registers_an_organisation(client, session, admin):
     assert (org.name, org.kind) == ("福建测试建设有限公司", OrganisationKind.BIDDER)
 
 
-@pytest.mark.parametrize("code, message", [
-    ("91350100M000100Y44", "check digit"), ("91350100M000100Y4", "18 characters"),
-    ("91350100M0001O0Y43", "O"),
+@pytest.mark.parametrize("code, message, english", [
+    ("91350100M000100Y44", "校验码为 '4'，应为 '3'：代码输入有误", "check digit is '4' but should be"),
+    ("91350100M000100Y4", "统一社会信用代码为 18 位，而不是 17 位", "18 characters, not 17"),
+    ("91350100M0001O0Y43", "不允许出现这些字符：O", "not allowed in a credit code: O"),
 ])
-def test_admin_sees_a_bad_credit_code_refused(client, session, admin, code, message):
+def test_admin_sees_a_bad_credit_code_refused_in_their_language(client, session, admin, code, message,
+                                                                english):
     before = count(session, Organisation)
     response = client.post("/admin/organisations/new", data={"name": "错码公司", "kind": "bidder",
                                                               "credit_code": code, "region": "350100"})
-    html = response.get_data(as_text=True)
+    html = response.get_data(as_text=True).replace("&#39;", "'")
     assert response.status_code == 422
     assert 'data-field="credit_code"' in html
-    assert message in html
+    # a Chinese page says it in Chinese, the field by its name (issue 15), not "credit_code: check digit..."
+    assert message in html and "<strong>统一社会信用代码</strong>" in html and "check digit" not in html
     assert count(session, Organisation) == before
+    response = client.post("/admin/organisations/new?lang=en", data={
+        "name": "错码公司", "kind": "bidder", "credit_code": code, "region": "350100"})
+    assert response.status_code == 422 and english in response.get_data(as_text=True).replace("&#39;", "'")
 
 
 def test_admin_sees_an_unknown_organisation_kind_refused(client, session, admin):
@@ -316,7 +322,7 @@ def test_a_credit_code_cannot_be_registered_twice(client, session, admin):
     response = client.post("/admin/organisations/new", data={
         "name": "重复", "kind": "bidder", "credit_code": existing.credit_code, "region": "350100"})
     assert response.status_code == 422
-    assert "already registered" in response.get_data(as_text=True)
+    assert "已注册" in response.get_data(as_text=True)  # in the page's language (issue 15)
     assert count(session, Organisation) == before
 
 
