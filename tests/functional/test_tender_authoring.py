@@ -340,3 +340,10 @@ def test_the_preview_shows_a_tie_and_the_tie_break_that_decided_it(client, sessi
     assert preview_totals(html)["A"] == preview_totals(html)["B"] == "88.00"
     # Level on technical and price too: the earlier (example) submission goes first.
     assert "A and B tie on 88.00; Earlier submission decides." in html
+
+
+def test_the_amend_page_says_an_amendment_cannot_be_withdrawn(client, session, office):
+    tender = factories.tender(office, publish=True)
+    session.commit()
+    html = client.get(f"/office/tenders/{tender.id}/amend?lang=en").get_data(as_text=True)
+    assert 'id="amend-consequences"' in html and "cannot be withdrawn" in html
