@@ -56,11 +56,17 @@ def test_login_starts_a_session_and_goes_to_the_role_home(client, session, role,
     assert client.get(home).status_code == 200
 
 
-@pytest.mark.parametrize("role", [Role.EXPERT, Role.ISSUER])
-def test_roles_without_a_start_page_see_the_home_page(client, session, login, role):
-    login(client, factories.user(role))
+def test_an_expert_without_a_start_page_sees_the_home_page(client, session, login):
+    login(client, factories.user(Role.EXPERT))
     response = client.get("/home")
     assert response.status_code == 200
+
+
+def test_an_issuers_staff_start_at_their_desk(client, session, login):
+    login(client, factories.user(Role.ISSUER))
+    response = client.get("/home")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/issuer-desk")
 
 
 def test_login_follows_a_local_next_but_not_a_foreign_one(client, session, office):
