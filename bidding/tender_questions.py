@@ -91,8 +91,8 @@ def ask(tender: Tender, actor: User, question: object, *, now: dt.datetime | Non
                          asker_organisation_id=actor.organisation_id)
     db.session.add(item)
     db.session.flush()
-    audit.record("clarification.asked", actor=None, ip=None,
-                 subject={"tender": tender.id, "clarification": number},
+    audit.record("tender_question.asked", actor=None, ip=None,
+                 subject={"tender": tender.id, "question": number},
                  data={"question_sha256": hashlib.sha256(text.encode()).hexdigest()})
     return item
 
@@ -116,8 +116,8 @@ def answer(item: TenderQuestion, actor: User, text: object, *, changes_documents
     item.answer, item.answered_at, item.answered_by_id = body, now, actor.id
     item.changes_documents = changes_documents
     db.session.flush()
-    audit.record("clarification.answered", actor=actor,
-                 subject={"tender": tender.id, "clarification": item.number},
+    audit.record("tender_question.answered", actor=actor,
+                 subject={"tender": tender.id, "question": item.number},
                  data={"question": item.question, "answer": body, "changes_documents": changes_documents,
                        "deadline_moved": moved})
     return moved

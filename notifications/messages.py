@@ -29,6 +29,11 @@ MESSAGES: dict[str, tuple[Any, Any]] = {
         _l("The evaluation panel of tender %(reference)s (%(title)s) asks your company a question. "
            "Answer it by %(deadline)s."),
     ),
+    "tender_question.answered": (
+        _l("A question on a tender was answered"),
+        _l("Question no. %(number)s on tender %(reference)s (%(title)s) has an answer, published to all "
+           "bidders."),
+    ),
     "clarification.answered": (
         _l("A clarification was answered"),
         _l("A bidder answered the panel's question %(clarification)s on tender %(reference)s (%(title)s)."),

@@ -131,6 +131,23 @@ def clarification_answered(event: str, subject: dict, data: dict, actor: User | 
     notify([asker, *users], "clarification.answered", _about(tender, clarification=row.id), link=link)
 
 
+def tender_question_answered(event: str, subject: dict, data: dict, actor: User | None) -> None:
+    """An answer to a question on a tender (答疑, issue 15): the bidders known to be interested, i.e. those
+    who downloaded its documents or asked about it, each told privately (the office learns nothing)."""
+    from bidding.tender_documents import TenderDocument, TenderDocumentDownload
+    from bidding.tender_questions import TenderQuestion
+
+    tender = _tender(subject.get("tender"))
+    if tender is None:
+        return
+    downloaded = db.session.scalars(select(TenderDocumentDownload.organisation_id).join(TenderDocument)
+                                    .where(TenderDocument.tender_id == tender.id))
+    asked = db.session.scalars(select(TenderQuestion.asker_organisation_id)
+                               .where(TenderQuestion.tender_id == tender.id))
+    notify(users_of([*downloaded, *asked], Role.BIDDER), "tender_question.answered",
+           _about(tender, number=subject.get("question")), link=f"/tenders/{tender.id}/questions")
+
+
 def guarantee_decided(kind: str) -> Rule:
     """The applicant bidder learns its issuer's decision on its own guarantee."""
 
@@ -234,6 +251,7 @@ RULES: dict[str, Rule] = {
     "panel.backup_called": backup_called,
     "evaluation.clarification_asked": clarification_asked,
     "evaluation.clarification_answered": clarification_answered,
+    "tender_question.answered": tender_question_answered,
     "guarantee.issued": guarantee_decided("guarantee.issued"),
     "guarantee.declined": guarantee_decided("guarantee.declined"),
     "guarantee.desk_information_requested": guarantee_decided("guarantee.information_requested"),

@@ -202,7 +202,7 @@ def test_a_question_is_anonymous_to_the_office_and_its_answer_reaches_every_bidd
     sent = asker.post(f"/tenders/{tender.id}/questions?lang=en",
                       data={"question": "第三章工期是否可以调整？"}, follow_redirects=True)
     assert "Question no. 1 sent" in sent.get_data(as_text=True)
-    asked = entries(session, "clarification.asked")[-1]
+    asked = entries(session, "tender_question.asked")[-1]
     assert asked["actor"] is None and asked["ip"] is None
     assert "第三章" not in json.dumps(asked, ensure_ascii=False)
     login(client, office)
@@ -222,7 +222,7 @@ def test_a_question_is_anonymous_to_the_office_and_its_answer_reaches_every_bidd
     assert "第三章工期是否可以调整？" in page and "工期不作调整。" in page
     items = someone.get(f"/api/tenders/{tender.id}/questions").get_json()["items"]
     assert [(q["number"], q["answer"]) for q in items] == [(1, "工期不作调整。")]
-    entry = entries(session, "clarification.answered")[-1]
+    entry = entries(session, "tender_question.answered")[-1]
     assert entry["data"]["answer"] == "工期不作调整。" and entry["actor"]["user"] == office.id
     assert bidder.organisation.name not in json.dumps(entry, ensure_ascii=False)
 
@@ -233,7 +233,7 @@ def test_a_question_after_the_clarification_deadline_is_refused(client, session,
     late = questions.question_deadline(tender) + dt.timedelta(minutes=1)
     with pytest.raises(Refused) as refused:
         questions.ask(tender, bidder, "还能提问吗？", now=late)
-    assert refused.value.code == "clarification_closed" and "clarification deadline" in refused.value.message
+    assert refused.value.code == "clarification_closed" and "答疑截止时间" in refused.value.message
     # Through the API, with the deadline brought within the cutoff.
     tender.submission_deadline = utcnow() + dt.timedelta(days=3)
     tender.opening_time = tender.submission_deadline
@@ -252,8 +252,9 @@ def test_a_change_to_the_documents_must_leave_fifteen_days_or_move_the_deadline(
     now = deadline - dt.timedelta(days=12)  # 12 days left: an answer that changes the documents is too late
     with pytest.raises(Refused) as refused:
         questions.answer(item, office, "更正图纸。", changes_documents=True, now=now)
-    assert refused.value.code == "notice_period" and "at least 15 days" in refused.value.message
-    assert "Move the deadline to" in refused.value.message
+    # No request: the platform's language, Chinese.
+    assert refused.value.code == "notice_period" and "至少 15 日前" in refused.value.message
+    assert "顺延至" in refused.value.message
     assert item.answer is None and tender.submission_deadline == deadline and not tender.amendments
     # An answer that does not change the documents goes out as it is.
     other = questions.ask(tender, bidder, "工期？", now=deadline - dt.timedelta(days=20))
@@ -278,3 +279,24 @@ def test_an_amended_document_near_the_deadline_is_refused_with_nothing_stored(cl
     session.expire_all()
     (row,) = session.scalars(select(TenderDocument)).all()
     assert row.amendment and tender.submission_deadline > utcnow() + dt.timedelta(days=14)
+
+
+def test_an_answer_notifies_the_bidders_who_asked_or_downloaded_and_nobody_else(session, office, bidder):
+    from bidding import tender_documents as docs
+    from notifications.models import Notification
+
+    tender = factories.tender(office, publish=True)
+    downloader, stranger = factories.user(Role.BIDDER), factories.user(Role.BIDDER)
+    document = TenderDocument(tender_id=tender.id, kind=docs.MAIN, filename="a.pdf",
+                              media_type="application/pdf", sha256=hashlib.sha256(b"a").hexdigest(), size=1,
+                              uploaded_by_id=office.id)
+    session.add(document)
+    session.flush()
+    docs.record_download(document, downloader)
+    item = questions.ask(tender, bidder, "工期？")
+    questions.answer(item, office, "不变。")
+    session.flush()
+    told = {n.user_id for n in session.scalars(select(Notification).where(
+        Notification.kind == "tender_question.answered"))}
+    assert told == {bidder.id, downloader.id}
+    assert stranger.id not in told and office.id not in told
