@@ -77,7 +77,7 @@ def test_office_creates_and_publishes_a_tender_seen_in_the_public_list(zh_page, 
 
     page.wait_for_selector("#publish")
     assert "已保存" in page.locator(".flash").first.inner_text()
-    assert page.locator(".badge").first.inner_text() == "草稿"
+    assert page.locator("h1 .badge").inner_text() == "草稿"
     # Publishing needs the opening key: the page says how a custodian makes it.
     assert "ebid opening-key" in page.locator("#opening-key-howto").inner_text()
     tender_id = int(page.url.rstrip("/").split("/")[-1])
@@ -87,7 +87,7 @@ def test_office_creates_and_publishes_a_tender_seen_in_the_public_list(zh_page, 
     page.click("#publish")  # a confirmation step says what publishing does
     page.click("#confirm-publish")
     page.wait_for_selector("text=已发布")
-    assert page.locator(".badge").first.inner_text() == "投标中"
+    assert page.locator("h1 .badge").inner_text() == "投标中"
 
     # Anyone, signed in or not, finds it in the public list.
     context = page.context.browser.new_context(locale="zh-CN", base_url=live_server.url)
