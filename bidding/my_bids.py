@@ -18,7 +18,6 @@ import enum
 import logging
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, current_app, render_template, session, url_for
 from flask_babel import gettext as _
@@ -38,6 +37,7 @@ from core import access
 from core.errors import Refused
 from core.extensions import csrf, db, socketio
 from core.identity import SocketAuthError, current_actor, socket_user
+from core.labels import when_seconds
 from core.models import User
 from core.openapi import document
 from core.orm import utcnow
@@ -241,6 +241,19 @@ def _label(code: str, labels: dict) -> Label:
     return Label(code=code, label=str(labels.get(code, code)))
 
 
+def _deposit_status(provider: deposits.DepositStatusProvider, tender_id: int, organisation_id: int,
+                    opening: Opening | None, bid_ids: list[int]) -> deposits.DepositStatus:
+    """The deposit as the signed opening record states it once the opening concluded (what the room and
+    the record show), else as the deposit records stand now; a release after the award does not rewrite
+    what the opening found."""
+    if opening is not None and opening.state in _CONCLUDED:
+        found = deposits.recorded(tender_id) or {}
+        for bid_id in bid_ids:
+            if bid_id in found:
+                return found[bid_id]
+    return provider.status(tender_id=tender_id, organisation_id=organisation_id)
+
+
 def deposit_labels() -> dict[str, Any]:
     return {
         "not_tracked": _l("Not tracked"),
@@ -337,7 +350,7 @@ def organisation_tenders(organisation_id: int, tender_id: int | None = None) -> 
                 withdrawal_receipt=_receipt(bid, receipts.WITHDRAWN) if bid.withdrawal_log_index is not None
                 else None,
                 page=url_for("my_bids.bid_page", bid_id=bid.id)))
-        status = provider.status(tender_id=tender_id, organisation_id=organisation_id)
+        status = _deposit_status(provider, tender_id, organisation_id, opening, [row.id for row in rows])
         phase = displayed_state(tender)  # as every page shows it: closed from the deadline on
         out.append(MyTenderOut(
             id=tender.id, reference=tender.reference, title=tender.title,
@@ -494,12 +507,5 @@ def init_app(app: Flask) -> None:
 
 
 def zone_time(value: str | dt.datetime | None) -> str:
-    """A UTC time (or its ISO text) in the platform's zone to the second, with the zone named: Beijing time
-    for Asia/Shanghai."""
-    if not value:
-        return "—"
-    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    zone = current_app.config["BABEL_DEFAULT_TIMEZONE"]
-    local = moment.astimezone(ZoneInfo(zone))
-    name = _("Beijing time") if zone == "Asia/Shanghai" else zone
-    return f"{local:%Y-%m-%d %H:%M:%S} {name}"
+    """A UTC time (or its ISO text) in the one time format, to the second (core.labels.format_time)."""
+    return when_seconds(value)

@@ -23,6 +23,7 @@ from bidding.submissions import receipts
 from bidding.submissions.models import BidState
 from core.extensions import socketio
 from core.models import Role
+from signing import audit
 from signing.api_tokens import issue_token
 from signing.models import LogEntry
 from tests import factories
@@ -288,6 +289,24 @@ def test_the_states_follow_the_opening_the_candidates_and_the_award(
     page = browser.get("/my/bids").get_data(as_text=True)
     assert f'id="bid-{bids[2].id}" data-bid="{bids[2].id}" data-state="awarded"' in page
     assert bids[0].envelope_sha256 not in page  # another winner's competitor stays out of its page
+
+
+def test_after_the_opening_the_deposit_is_the_one_the_signed_record_states(client, bearer, session, office):
+    """A release after the award changes the deposit records, not what the opening found: the page shows the
+    record's status, as the opening room does."""
+    built = evaluated(office, experts=3)
+    tender, bid, bidder = built.tender, built.bids[0], built.bidders[0]
+    session.add(Opening(tender_id=tender.id, host_id=office.id, started_at=tender.opening_time,
+                        window_ends_at=tender.opening_time + dt.timedelta(minutes=30),
+                        state=OpeningState.CONCLUDED, concluded_at=tender.opening_time))
+    session.commit()
+    (before,) = client.get("/api/my/tenders", headers=bearer(bidder)).get_json()["tenders"]
+    recorded = "partly_covered" if before["deposit"]["code"] != "partly_covered" else "covered"
+    audit.record("opening.concluded", actor=office, subject={"tender": tender.id}, ip=None,
+                 data={"deposits": {str(bid.id): {"state": recorded, "detail": "as the record says"}}})
+    session.commit()
+    (after,) = client.get("/api/my/tenders", headers=bearer(bidder)).get_json()["tenders"]
+    assert after["deposit"]["code"] == recorded and after["deposit_detail"] == "as the record says"
 
 
 def test_a_bid_that_failed_to_open_says_why(client, bearer, session, office):
