@@ -12,7 +12,19 @@ from flask_babel import lazy_gettext as _l
 import guarantees.labels  # noqa: F401  (registers the guarantees domain's labels)
 from bidding.labels import CATEGORIES, METHODS, STATES
 from bidding.phase import displayed_state
-from core.labels import KINDS, ROLES, field_label, label, money, money_of, register, when, when_seconds
+from core.labels import (
+    KINDS,
+    ROLES,
+    display_timezone,
+    field_label,
+    label,
+    money,
+    money_of,
+    register,
+    when,
+    when_seconds,
+    zone_name,
+)
 from notifications.models import OutboxState
 from signing.keys import KeyPurpose
 
@@ -33,4 +45,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         role_label=lambda r: ROLES[r], kind_label=lambda k: KINDS[k], state_label=lambda s: STATES[s],
         method_label=lambda m: METHODS[m], category_label=lambda c: CATEGORIES[c],
-        tender_phase=displayed_state, code_label=label, money_of=money_of)
+        tender_phase=displayed_state, code_label=label, money_of=money_of,
+        display_timezone=display_timezone, zone_name=zone_name)

@@ -2,6 +2,7 @@
 // the browser against the latest signed checkpoint (logproof.js), the tender timeline's chart, and the
 // verify page's drop zone. Messages come translated from the page's data-t-* attributes.
 import { verifyCheckpoint, verifyEntry } from "./logproof.js";
+import { zone } from "./times.js";
 
 function say(template, values) {
   return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
@@ -86,7 +87,6 @@ function timelineChart() {
   const Chart = window.Chart;
   if (!canvas || !Chart) return;
   const points = JSON.parse(canvas.dataset.points || "[]");
-  const zone = "Asia/Shanghai";
   const times = points.map((p) => Date.parse(p.time));
   const span = times.length ? times[times.length - 1] - times[0] : 0;
   const parts = span < 86_400_000  // within a day: the time to the second; longer: the date and minute

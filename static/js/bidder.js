@@ -5,6 +5,7 @@
 
 import { b64, hex, packageParts, seal } from "./envelope.js";
 import { downloadKeyFile, generateKeys, KeyFileError, readKeyFile, writeKeyFile } from "./keyfile.js";
+import { formatTime } from "./times.js";
 
 const PIECE = 2 * 1024 * 1024;  // bytes per PATCH: a lost connection costs at most this much again
 const MAX_FAILURES = 4;          // consecutive failures before we stop and offer a Resume button
@@ -12,12 +13,9 @@ const $ = (id) => document.getElementById(id);
 const text = (key) => $("messages")?.dataset[key] || key;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** When the platform received the envelope (by its clock), in Beijing time, with the UTC original. */
+/** When the platform received the envelope (by its clock), in the one time format, to the second. */
 function receiptTime(iso) {
-  if (!iso) return "";
-  const local = new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit",
-    day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }).format(new Date(iso));
-  return `${local} ${text("beijingTime")} (${iso})`;
+  return iso ? formatTime(iso, { seconds: true }) : "";
 }
 
 // ---------------------------------------------------------------- the API, with a bearer token

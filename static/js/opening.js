@@ -16,6 +16,7 @@
 import { io } from "../vendor/socket.io/socket.io.esm.min.js";
 import { b64, unwrap } from "./envelope.js";
 import { KeyFileError, readKeyFile } from "./keyfile.js";
+import { formatTime } from "./times.js";
 
 const $ = (id) => document.getElementById(id);
 const root = $("opening-room");
@@ -47,18 +48,9 @@ function show(node, visible) {
 
 // ---------------------------------------------------------------- formatting
 
-const zone = root?.dataset.timezone || "Asia/Shanghai";
-let timeFormat;
-try {
-  // sv-SE writes times as 2026-06-01 09:30:00 whatever the page's language.
-  timeFormat = new Intl.DateTimeFormat("sv-SE", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short" });
-} catch {
-  timeFormat = new Intl.DateTimeFormat("sv-SE", { dateStyle: "short", timeStyle: "medium" });
-}
-
+// The one time format (times.js): "2026-06-01 09:30:00 北京时间", to the second in the opening room.
 function when(iso) {
-  return iso ? timeFormat.format(new Date(iso)) : "—";
+  return formatTime(iso, { seconds: true });
 }
 
 /** "12,345,678.90 CNY", from the decimal string (never through a float). */

@@ -251,6 +251,14 @@ FORM_ERRORS = {
 @pytest.mark.parametrize("fields, field", FORM_ERRORS.values(), ids=FORM_ERRORS.keys())
 def test_form_errors_are_shown_naming_the_field_and_nothing_is_written(client, session, app, office, fields,
                                                                         field):
+    from flask_babel import force_locale
+
+    from core.labels import field_label as label_of
+
+    def field_label(name: str) -> str:
+        with app.test_request_context("/"), force_locale("zh_CN"):
+            return label_of(name)
+
     fields = {k: local(v, app) if isinstance(v, int) else v for k, v in fields.items()}
     before = count(session, Tender)
     response = client.post("/office/tenders/new", data=tender_form(client, app, **fields))
@@ -258,7 +266,8 @@ def test_form_errors_are_shown_naming_the_field_and_nothing_is_written(client, s
     assert response.status_code in (400, 422)
     if response.status_code == 422:
         assert f'data-field="{field}"' in html
-        assert f"<strong>{field}</strong>" in html
+        # named by its label in the page's language, not its code (issue 15)
+        assert f"<strong>{field_label(field)}</strong>" in html and f"<strong>{field}</strong>" not in html
     else:  # refused by the form itself (e.g. a choice that is not offered): the field shows its error
         assert re.search(rf'name="{field}".*?class="error"', html, re.S)
     assert count(session, Tender) == before
