@@ -125,11 +125,16 @@ function drawSheet() {
     let tr = existing.get(key);
     if (!tr) {
       const where = row.label !== undefined ? { "data-label": row.label } : { "data-bid": row.bid };
+      // each input is named by its column and row (screen readers): "Score: criterion · bid"
+      const heads = [...(table.tHead?.rows[0]?.cells || [])].map((c) => c.textContent.trim());
+      const about = `${row.criterion.name} · ${place(row)}`;
       tr = el("tr", { "data-key": key },
         el("td", { text: `${row.criterion.name} (0–${row.criterion.max_score})` }),
         el("td", { text: place(row) }),
-        el("td", {}, el("input", { className: "score", inputmode: "decimal", "data-criterion": row.criterion.id, ...where })),
-        el("td", {}, el("textarea", { className: "comment", rows: 1, "data-criterion": row.criterion.id, ...where })));
+        el("td", {}, el("input", { className: "score", inputmode: "decimal", "data-criterion": row.criterion.id,
+                                   "aria-label": `${heads[2] ?? ""}: ${about}`, ...where })),
+        el("td", {}, el("textarea", { className: "comment", rows: 1, "data-criterion": row.criterion.id,
+                                      "aria-label": `${heads[3] ?? ""}: ${about}`, ...where })));
       const [input, comment] = [tr.querySelector("input"), tr.querySelector("textarea")];
       if (saved) {
         input.value = saved.score;
@@ -175,9 +180,11 @@ function drawReview() {
       if (f.justification) li.append(el("small", { text: f.justification }));
       if (f.revised_to) li.append(el("small", { text: `→ ${f.revised_to}` }));
       if (mineOpen.has(f.id) && state.state === "review") {
-        const reason = el("textarea", { className: "justification", rows: 2, placeholder: text("justification") });
+        const reason = el("textarea", { className: "justification", rows: 2, placeholder: text("justification"),
+                                        "aria-label": text("justification") });
         const justify = el("button", { type: "button", className: "button secondary justify", text: text("justify") });
-        const score = el("input", { className: "revised-score", inputmode: "decimal", placeholder: text("newScore") });
+        const score = el("input", { className: "revised-score", inputmode: "decimal", placeholder: text("newScore"),
+                                    "aria-label": text("newScore") });
         const revise = el("button", { type: "button", className: "button secondary revise", text: text("revise") });
         justify.addEventListener("click", () => act("justify", { flag: f.id, justification: reason.value }));
         revise.addEventListener("click", () => act("revise", { flag: f.id, score: score.value }));
