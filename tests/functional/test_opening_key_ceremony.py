@@ -255,6 +255,11 @@ def test_the_page_is_the_office_s(client, login, run, office_staff) -> None:
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'id="opening-key-ceremony"' in html and run.id in html
+    assert "作为保管人加入" in html and "生成开标密钥和份额" in html  # Chinese by default
+    english = client.get(f"/office/tenders/{run.tender.id}/opening-key?lang=en").get_data(as_text=True)
+    assert "Join as a custodian" in english and "Make the opening key and the shares" in english
+    detail = client.get(f"/tenders/{run.tender.id}").get_data(as_text=True)
+    assert f'href="/office/tenders/{run.tender.id}/opening-key"' in detail  # linked from the draft's page
     stranger = factories.user(Role.TENDERING_OFFICE)
     other = run.client.__class__(client.application, client.response_wrapper, use_cookies=True)
     login(other, stranger)
