@@ -195,7 +195,7 @@ def test_bidder_gets_a_guarantee_in_the_browser_and_the_dashboard_shows_it(
     page.wait_for_url(f"**/deposits/tenders/{tender.id}")
     assert tender.reference in page.inner_text("h1")
     assert page.get_attribute("#covered", "data-state") != "covered"
-    assert page.inner_text("#remaining").startswith("40000.00")
+    assert page.inner_text("#remaining").startswith("40,000.00")
 
     waiver_button = page.locator("button", has_text="申请信用减免")
     if waiver_button.count():  # the page offers the waiver until it is granted
@@ -203,8 +203,8 @@ def test_bidder_gets_a_guarantee_in_the_browser_and_the_dashboard_shows_it(
         page.wait_for_selector("#waiver")
         assert "20,000.00 CNY" in page.inner_text(".flash.success")
     waived = page.inner_text("#waiver")
-    assert "20000.00 CNY" in waived and "50.00%" in waived and "AA" in waived, waived
-    assert page.inner_text("#remaining").startswith("20000.00")
+    assert "20,000.00 CNY" in waived and "50.00%" in waived and "AA" in waived, waived
+    assert page.inner_text("#remaining").startswith("20,000.00")
 
     form = page.locator("#apply-guarantee")
     form.locator("select[name=issuer]").select_option("sandbox-bank")
@@ -215,7 +215,7 @@ def test_bidder_gets_a_guarantee_in_the_browser_and_the_dashboard_shows_it(
     card = page.locator(".card.guarantee[data-state='issued']")
     number = card.locator("strong").inner_text()
     assert number.startswith("SBXBG") and number in flash, flash
-    assert "沙箱银行" in card.inner_text() and "20000.00 CNY" in card.inner_text()
+    assert "沙箱银行" in card.inner_text() and "20,000.00 CNY" in card.inner_text()
     # The letter is checked with its issuer (at once for a sandbox application; a letter that came back
     # by callback shows "letter verification pending" until the job after the commit has checked it).
     verified = card.locator("[data-letter-verification='verified']")
