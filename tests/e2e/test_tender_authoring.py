@@ -14,12 +14,28 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import ROOT
 from tests.e2e.test_opening_key_browser import add_office_staff
 
 pytestmark = pytest.mark.e2e
 
 TITLE = "鼓楼区老旧小区雨污分流改造工程（浏览器编制测试）"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n" + b"x" * 200
+
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => {
+  const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'];
+  const result = await axe.run(document, {resultTypes: ['violations'], runOnly: {type: 'tag', values: tags}});
+  return result.violations.filter(v => v.impact === 'critical' || v.impact === 'serious')
+    .map(v => v.impact + ' ' + v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join('; '));
+}"""
+
+
+def _axe(page) -> list[str]:
+    """axe-core's critical and serious violations on the page as it is now (axe from the npm lock)."""
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    return page.evaluate(AXE_RUN)
 
 
 def _local(days: int) -> str:
@@ -73,6 +89,7 @@ def _fill_the_form(page) -> None:
         criteria.last.locator("[data-remove-row]").click()
     page.click("#add-criterion")
     assert criteria.count() == 4
+    assert _axe(page) == []  # every control of the form and of the added rows is labelled
     rows = [("投标报价", "price", "40"), ("施工组织设计", "technical", "35"),
             ("项目管理机构", "technical", "15"), ("企业业绩", "commercial", "10")]
     for n, (name, category, weight) in enumerate(rows):
@@ -95,6 +112,7 @@ def _rules(page) -> None:
     page.click("#preview")
     preview = page.locator("#rules-preview")
     preview.wait_for()
+    assert _axe(page) == []
     # Example prices 92 %, 97 %, 103 % of the estimate: mean 2,920,000.00 less 3 % is the benchmark.
     assert page.locator("#preview-benchmark").inner_text() == "2832400.00"
     assert page.locator("#preview-ranking").inner_text().count(">") == 2
@@ -143,7 +161,7 @@ def _custodians_make_the_key(browser, live_server, tender: int) -> None:
 
 
 def test_an_office_authors_a_tender_from_an_empty_form_to_published(browser, live_server, tmp_path) -> None:
-    office = _context(browser, live_server)
+    office = _context(browser, live_server, bypass_csp=True)  # the test injects axe-core inline
     _sign_in(office, "office", live_server.password("office"))
     _fill_the_form(office)
     tender = int(office.url.rstrip("/").split("/")[-1])
@@ -156,6 +174,7 @@ def test_an_office_authors_a_tender_from_an_empty_form_to_published(browser, liv
     office.goto(f"/office/tenders/{tender}/publish")
     assert "尚无开标密钥" in office.locator("#no-opening-key").inner_text()
     assert office.locator("#confirm-publish").count() == 0
+    assert _axe(office) == []
 
     _custodians_make_the_key(browser, live_server, tender)
 
