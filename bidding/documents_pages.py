@@ -93,6 +93,7 @@ def documents_page(tender_id: int):
 
 
 @pages.post("/office/tenders/<int:tender_id>/documents")
+@csrf.exempt  # checked below, once the body may be as large as a tender document (not MAX_CONTENT_LENGTH)
 def upload(tender_id: int):
     tender = _visible(tender_id)
     limit = docs.max_bytes()
@@ -108,6 +109,8 @@ def upload(tender_id: int):
             form = request.form
         except RequestEntityTooLarge:
             raise too_large from None
+        if current_app.config["WTF_CSRF_ENABLED"]:
+            csrf.protect()
         if sent is None or not sent.filename:
             raise ValidationError("file", _("Choose a file to upload."))
         added = docs.upload(tender, current_actor(), kind=form.get("kind", docs.MAIN), filename=sent.filename,

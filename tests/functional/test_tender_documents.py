@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -300,3 +301,21 @@ def test_an_answer_notifies_the_bidders_who_asked_or_downloaded_and_nobody_else(
         Notification.kind == "tender_question.answered"))}
     assert told == {bidder.id, downloader.id}
     assert stranger.id not in told and office.id not in told
+
+
+def test_a_document_larger_than_a_form_uploads_with_its_csrf_checked(client, session, office, login, app,
+                                                                     monkeypatch):
+    """MAX_CONTENT_LENGTH (2 MiB) bounds every other form; a tender document may be larger, and the CSRF
+    check reads the token only after the upload route has raised the limit."""
+    tender = factories.tender(office)
+    session.commit()
+    login(client, office)
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    page = client.get(f"/tenders/{tender.id}/documents?lang=en").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    big = PDF + os.urandom(3 * 1024 * 1024)
+    forged = upload(client, tender, big, "big.pdf")
+    assert forged.status_code == 400 and count(session, TenderDocument) == 0
+    done = upload(client, tender, big, "big.pdf", csrf_token=token)
+    assert done.status_code == 200 and hashlib.sha256(big).hexdigest() in done.get_data(as_text=True)
+    assert count(session, TenderDocument) == 1 and stored(big)
