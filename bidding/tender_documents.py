@@ -230,12 +230,12 @@ def opening_started(tender: Tender) -> bool:
 
 
 def may_download(tender: Tender, actor: User | None) -> bool:
-    """Bidders once published; the tender's own office always."""
+    """Bidders and supervisors once published; the tender's own office always."""
     if actor is None:
         return False
     if actor.role == Role.TENDERING_OFFICE:
         return actor.organisation_id == tender.tendering_office_id
-    return actor.role == Role.BIDDER and tender.is_public
+    return actor.role in (Role.BIDDER, Role.SUPERVISOR) and tender.is_public
 
 
 def commitment(salt: str, organisation_id: int, document: TenderDocument, at: dt.datetime) -> str:
