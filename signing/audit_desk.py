@@ -22,7 +22,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from pydantic import ValidationInfo, field_validator
 from sqlalchemy import BigInteger, Index, String, func, or_, select
@@ -287,8 +286,10 @@ def role_name(value: Any) -> str:
 
 
 def beijing(value: dt.datetime) -> str:
-    """A time in the display zone with seconds and the zone's name (e.g. "China Standard Time")."""
-    return format_datetime(value, "yyyy-MM-dd HH:mm:ss zzzz")
+    """A time in the one time format, to the second ("2026-12-01 09:00:00 北京时间", core.labels)."""
+    from core.labels import format_time
+
+    return format_time(value, seconds=True)
 
 
 # --- who may use it ----------------------------------------------------------------------------------

@@ -216,7 +216,8 @@ def test_the_timeline_lists_the_tenders_events_in_order_with_its_documents(clien
     assert f"/documents/{notice.id}" in html and f"/documents/{notice.id}/pdf" in html
     assert 'class="document-link"' in html
     assert "timeline-chart" in html
-    assert "China Standard Time" in html or "中国标准时间" in html
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d 北京时间", html)  # the one time format (issue 15)
+    assert "China Standard Time" not in html and "中国标准时间" not in html
 
 
 def test_a_timeline_without_entries_says_so(client, login, supervisor, log):
