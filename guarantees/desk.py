@@ -28,6 +28,7 @@ from sqlalchemy import or_, select
 
 from core.errors import Refused
 from core.extensions import db
+from core.labels import format_time, label
 from core.models import User
 from core.money import Money
 from core.orm import utcnow
@@ -338,7 +339,8 @@ def examine(
     adapter = _by_hand(entry)
     if claim.status != "demanded":
         raise Refused(
-            _("This demand was already examined: it is %(status)s.", status=claim.status),
+            _("This demand was already examined: it is %(status)s.",
+              status=label(claim.status, "guarantees.claim_status")),
             code="already_decided",
         )
     view = claim_view(claim, now)
@@ -347,7 +349,7 @@ def examine(
             _(
                 "The examination period of this demand ended on %(closes)s (five business days after its "
                 "presentation, URDG 758 art. 20); it can no longer be paid or refused here.",
-                closes=view["closes_at"].astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M"),
+                closes=format_time(view["closes_at"]),
             ),
             code="outside_examination_period",
         )
