@@ -38,6 +38,14 @@ def _axe(page) -> list[str]:
     return page.evaluate(AXE_RUN)
 
 
+def _fits_390(page) -> bool:
+    """At 390 px wide the page does not scroll sideways (the rows' tables scroll in their own box)."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    fits = page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    return fits
+
+
 def _local(days: int) -> str:
     shanghai = dt.timezone(dt.timedelta(hours=8))
     when = (dt.datetime.now(shanghai) + dt.timedelta(days=days)).replace(hour=9, minute=30)
@@ -90,6 +98,7 @@ def _fill_the_form(page) -> None:
     page.click("#add-criterion")
     assert criteria.count() == 4
     assert _axe(page) == []  # every control of the form and of the added rows is labelled
+    assert _fits_390(page)
     rows = [("投标报价", "price", "40"), ("施工组织设计", "technical", "35"),
             ("项目管理机构", "technical", "15"), ("企业业绩", "commercial", "10")]
     for n, (name, category, weight) in enumerate(rows):
@@ -113,6 +122,7 @@ def _rules(page) -> None:
     preview = page.locator("#rules-preview")
     preview.wait_for()
     assert _axe(page) == []
+    assert _fits_390(page)
     # Example prices 92 %, 97 %, 103 % of the estimate: mean 2,920,000.00 less 3 % is the benchmark.
     assert page.locator("#preview-benchmark").inner_text() == "2832400.00"
     assert page.locator("#preview-ranking").inner_text().count(">") == 2
