@@ -61,16 +61,7 @@ NOT_PAGES = {
 #: (endpoint, kind, detail) -> why. kind is "scroll@<width>", "axe" (detail: the rule id) or "code"
 #: (detail: the raw word). They are reported at the end, not failed; remove an entry once it is fixed.
 #: "*" as the detail covers every detail of that kind on that page.
-KNOWN: dict[tuple[str, str, str], str] = {
-    # The words a person types in the import file and the expert form's availability and relation lines:
-    # input syntax, meant to be shown as they are (they belong in <code> inside the translated sentence).
-    ("experts.pool_import", "code", "*"): "CSV column names and keywords to type (input syntax)",
-    ("experts.expert_new", "code", "*"): "availability and relation keywords to type (input syntax)",
-    ("experts.expert_edit", "code", "*"): "availability and relation keywords to type (input syntax)",
-    # Labels still to be applied (one way to show codes: the label filter, core.labels).
-    ("issuer_desk.queue", "code", "*"): "the state filter's options show raw guarantee states",
-    ("deposits.office_tender", "code", "*"): "the deposit requirement's project-type options show raw codes",
-}
+KNOWN: dict[tuple[str, str, str], str] = {}
 
 # Visible text only: no scripts, styles, code samples, hidden elements or form values. Raw data shown on
 # purpose (the audit log's entries, hashes, file names) lives in <pre>, <code>, <kbd>, <samp> or in an
