@@ -193,8 +193,8 @@ class RulesForm(FlaskForm):
         SelectChoice("benchmark", _l("Benchmark price (mean of valid prices less a discount)")),
     ])
     benchmark_discount_percent = StringField(_l("Benchmark discount (percent)"))
-    penalty_above = StringField(_l("Points off per 1 % above the benchmark"))
-    penalty_below = StringField(_l("Points off per 1 % below the benchmark"))
+    penalty_above = StringField(_l("Points off per percentage point above the benchmark"))
+    penalty_below = StringField(_l("Points off per percentage point below the benchmark"))
     aggregation = SelectField(_l("Aggregation of the experts' scores"), choices=[
         SelectChoice("trimmed_mean", _l("Trimmed mean (highest and lowest dropped)")),
         SelectChoice("mean", _l("Mean of all scores")),

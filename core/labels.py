@@ -21,18 +21,18 @@ import enum
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal as _babel_decimal
 from flask import current_app, has_app_context, has_request_context
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
+from core import display
 from core.models import OrganisationKind, Role
 from core.money import Money, format_amount
 
-DEFAULT_TIMEZONE = "Asia/Shanghai"
-DEFAULT_LOCALE = "zh_CN"
+DEFAULT_TIMEZONE = display.DEFAULT_TIMEZONE
+DEFAULT_LOCALE = display.DEFAULT_LOCALE
 
 # --------------------------------------------------------------------------------------------- labels
 
@@ -151,57 +151,23 @@ def _locale(locale: str | None) -> str:
 
 def display_timezone() -> str:
     """The zone times are shown in: the deployment's DISPLAY_TIMEZONE (BABEL_DEFAULT_TIMEZONE)."""
-    if has_app_context():
-        return str(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or DEFAULT_TIMEZONE)
-    return DEFAULT_TIMEZONE
+    return display.display_timezone()
 
 
-#: Zones shown by name: (Chinese, English). Any other zone is shown by its offset ("UTC+9").
-ZONE_NAMES: dict[str, tuple[str, str]] = {
-    "Asia/Shanghai": ("北京时间", "Beijing time"), "Asia/Chongqing": ("北京时间", "Beijing time"),
-    "Asia/Harbin": ("北京时间", "Beijing time"), "PRC": ("北京时间", "Beijing time"),
-    "Asia/Hong_Kong": ("香港时间", "Hong Kong time"), "Asia/Macau": ("澳门时间", "Macao time"),
-    "Asia/Taipei": ("台北时间", "Taipei time"),
-    "UTC": ("协调世界时", "UTC"), "Etc/UTC": ("协调世界时", "UTC"),
-}
-
-
-def _offset_name(local: dt.datetime) -> str:
-    offset = local.utcoffset() or dt.timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    hours, rest = divmod(abs(minutes), 60)
-    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+#: Zones shown by name (core.display, shared with documents).
+ZONE_NAMES = display.ZONE_NAMES
 
 
 def zone_name(tz: str | None = None, *, locale: str | None = None, at: dt.datetime | None = None) -> str:
     """The zone's name as pages show it: "北京时间" / "Beijing time", else its offset ("UTC+9")."""
-    tz = tz or display_timezone()
-    names = ZONE_NAMES.get(tz)
-    if names is not None:
-        return names[0] if _locale(locale).lower().startswith("zh") else names[1]
-    return _offset_name((at or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(tz)))
+    return display.zone_name(tz or display_timezone(), _locale(locale), at)
 
 
 def format_time(moment: dt.datetime | None, locale: str | None = None, tz: str | None = None, *,
                 seconds: bool = False) -> str:
-    """The one time format: "2026-12-06 16:30 北京时间" ("…:26 北京时间" with seconds).
-
-    Local date and time in `tz` (default: the deployment's display zone), 24-hour clock, then the
-    zone's name in `locale` (default: the request's language, else the platform's). A naive time is
-    taken as UTC (the database's). A time the zone cannot show (year 9999) is shown in UTC, so named.
-    """
-    if moment is None:
-        return "—"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    pattern = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
-    tz = tz or display_timezone()
-    try:
-        local = moment.astimezone(ZoneInfo(tz))
-    except (OverflowError, ValueError):  # a time stored before the range check (core.validation)
-        return f"{moment.astimezone(dt.UTC).strftime(pattern)} UTC"
-    return f"{local.strftime(pattern)} {zone_name(tz, locale=locale, at=local)}"
+    """The one time format (`core.display.format_time`) in the request's language unless `locale` is given:
+    "2026-12-06 16:30 北京时间" ("…:26 北京时间" with seconds)."""
+    return display.format_time(moment, _locale(locale), tz, seconds=seconds)
 
 
 def format_money(value: Money | Mapping[str, Any] | None, locale: str | None = None) -> str:

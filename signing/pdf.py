@@ -44,7 +44,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import CondPageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from core import labels
+from core import display
 from signing import fonts
 from signing.loops import outside_event_loop
 from signing.timestamps import LocalTimestamper, as_asn1_cert
@@ -210,15 +210,15 @@ SEAL_TEXT_SIZES = (7.0, 5.0)  # the text beside the seal
 
 
 def display_zone() -> str:
-    """The time zone documents show times in: the deployment's display zone (core.labels), Beijing
-    time outside an application (an issuer's own process)."""
-    return labels.display_timezone()
+    """The time zone documents show times in: the deployment's display zone (core.display), Beijing
+    time outside an application (an issuer's own process, the ebid client)."""
+    return display.display_timezone()
 
 
 def format_time(moment: datetime, zone: str | None = None, *, lang: str = "zh_CN") -> str:
-    """A time as every document shows it: the platform's one format (core.labels.format_time), to the
+    """A time as every document shows it: the platform's one format (core.display.format_time), to the
     second, in the deployment's zone and named: "2026-12-07 00:37:26 北京时间"."""
-    return labels.format_time(moment, lang, zone or display_zone(), seconds=True)
+    return display.format_time(moment, lang, zone or display_zone(), seconds=True)
 
 
 def chinese_name(label: str) -> str:
