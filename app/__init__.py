@@ -21,6 +21,7 @@ from core.extensions import babel, csrf, db, login, migrate, socketio
 from core.jsonbody import SocketJSON, StrictRequest
 from core.orm import configure_sqlite
 from core.storage import blob_store_from_config
+from signing import fonts
 
 __all__ = ["ConfigurationError", "create_app"]
 
@@ -42,6 +43,10 @@ def create_app(config: str | type | dict[str, Any] | None = None, **overrides: A
     app.config.update(overrides)
     if name == "development" and not app.config.get("TESTING"):
         load_development_secrets(app)
+
+    # The prerequisites first: a missing font file stops the start before anything shared is touched
+    # (Socket.IO's one server object would otherwise be rebound to an application that never finished).
+    fonts.configure(app.config.get("PDF_CJK_FONT"), app.config.get("PDF_CJK_BOLD_FONT"))
 
     db.init_app(app)
     with app.app_context():

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # `ebid` imports this package on users' machines, where Flask
 
 
 def init_app(app: Flask) -> None:
-    from signing import fonts, refusals  # noqa: F401 (refusals: its table)
+    from signing import refusals  # noqa: F401 (refusals: its table)
     from signing.api import log_api
     from signing.audit_desk import bp as audit_desk
     from signing.cli import log_cli
@@ -20,9 +20,8 @@ def init_app(app: Flask) -> None:
     from signing.routes import bp
     from signing.wellknown import wellknown
 
-    # the documents' font: a missing file stops the start here, not at the first document
-    fonts.configure(app.config.get("PDF_CJK_FONT"), app.config.get("PDF_CJK_BOLD_FONT"))
-
+    # The documents' font is configured by the application factory before anything else (a missing file
+    # stops the start there, not at the first document).
     if app.config.get("KEY_ENCRYPTION_KEY"):
         app.extensions["ebid.keys"] = KeyStore(app.config["KEY_DIR"],
                                                parse_kek(app.config["KEY_ENCRYPTION_KEY"]))
