@@ -55,8 +55,11 @@ def count(session, model) -> int:
 
 def upload(client, tender, content: bytes, name: str, kind: str = "tender_documents", **extra):
     data = {"kind": kind, "file": (io.BytesIO(content), name), **extra}
-    return client.post(f"/office/tenders/{tender.id}/documents?lang=en", data=data,
-                       content_type="multipart/form-data", follow_redirects=True)
+    response = client.post(f"/office/tenders/{tender.id}/documents?lang=en", data=data,
+                           content_type="multipart/form-data", follow_redirects=True)
+    response.get_data()  # read, then closed: closing the response closes the request body the client spooled
+    response.close()  # to a temporary file (over 500 KB), which would otherwise be left to the collector
+    return response
 
 
 def stored(content: bytes) -> bool:
