@@ -63,6 +63,11 @@ def test_a_web_process_killed_mid_opening_its_clients_come_back_and_the_opening_
 
         # every client is back, on another process or on the restarted one, with the current state
         c.wait_watchers([other], [0, 1])
+        # (the killed server's worker can outlive it by a moment and still pass on bid 1's announcement,
+        # so "sees bid 1" can come before the reconnection: wait for the reconnection itself too)
+        for w in (stays, moves):
+            wait_for(f"{w.name} to reconnect", lambda w=w: len(w.connected_to) >= 2,
+                     detail=lambda w=w: f"connected to {w.connected_to}")
         c.wait_watchers([stays, moves], [0, 1], told=False)
         assert moves.connected_to[-1] == web2 and len(moves.connected_to) >= 2
         assert stays.connected_to == [web1] * len(stays.connected_to) and len(stays.connected_to) >= 2

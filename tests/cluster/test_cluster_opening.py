@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from app.demo import Demo
+from core.labels import format_money
 from tests.cluster.harness import Ceremony, Cluster, Watcher, descendants, wait_for
 from tests.pdftools import tool
 
@@ -72,7 +73,9 @@ def test_watchers_on_two_web_processes_see_every_announcement_once(cluster: Clus
         final = c.state(web1)
         for bid in final["bids"]:
             assert bid["state"] == "opened"
-            assert f"{bid['price']['amount']}CNY" in text and bid["bidder"] in text, (bid, text)
+            # the record shows amounts as people read them: "912,345.01 CNY" (spaces were squeezed out above)
+            shown = "".join(format_money(bid["price"], "zh_CN").split())
+            assert shown in text and bid["bidder"] in text, (bid, shown, text)
         assert requests.get(f"{web1}{c.base}", timeout=60).json()["opening"]["record_document"] == record
     finally:
         for w in watchers:
