@@ -12,6 +12,7 @@ import bidding
 import guarantees
 import notifications
 import signing
+import supervision
 from app import auth, authz, cli, labels, limits, security, web
 from app.bootstrap import load_development_secrets
 from config import CONFIGS, INSTANCE, ROOT
@@ -80,6 +81,7 @@ def create_app(config: str | type | dict[str, Any] | None = None, **overrides: A
     signing.init_app(app)
     bidding.init_app(app)
     guarantees.init_app(app)
+    supervision.init_app(app)  # above the domains: complaints, time limits, signals, open data
     notifications.init_app(app)  # above the domains: rules on their audit events, clock notices, outbox
 
     cli.init_app(app)

@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {"app", "core", "bidding", "guarantees", "signing", "notifications"}
+OURS = {"app", "core", "bidding", "guarantees", "signing", "supervision", "notifications"}
 # What each package may import of ours (besides itself).
 ALLOWED = {
     "core": set(),
     "signing": {"core"},
     "bidding": {"core", "signing"},
     "guarantees": {"core", "signing"},
-    "notifications": {"core", "signing", "bidding", "guarantees"},
+    "supervision": {"core", "signing", "bidding", "guarantees"},
+    "notifications": {"core", "signing", "bidding", "guarantees", "supervision"},
 }
 # The two adapters between the domains, each chosen by configuration and implementing the other side's
 # narrow interface (docs/decisions.md): a tender's times for guarantees, a deposit's status for the opening.

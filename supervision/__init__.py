@@ -1,0 +1,23 @@
+"""Supervision: what the supervising authority and the public use to check tenders.
+
+Above the domains (it reads bidding's and guarantees' records), below notifications and the web
+application. Its parts, each in its own modules:
+
+- complaints to the supervising authority (投诉), with the working-day calendar (`core/workdays.py`);
+- time limits per case and the service ratings, shown on the supervisor's dashboard;
+- collusion and risk signals, each with its evidence;
+- open data: OCDS release packages and records, and the XLSX/CSV exports;
+- the public inputs an outsider needs to recompute a tender's draw, scores, award and cash figures
+  (`ebid audit` checks them).
+
+docs/supervision.md describes all of it.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register each part's tables, blueprints and jobs (each part adds its own lines here)."""
+    # (parts register below)
