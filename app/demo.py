@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from app import demo_evaluation
+from app import demo_audit, demo_complaints, demo_evaluation, demo_open_data, demo_service, demo_signals
 from app.demo_guarantees import DepositSteps
 from config import INSTANCE
 
@@ -486,8 +486,13 @@ class Demo:
             self.opening,
             deposits.claim_after_opening,
             *demo_evaluation.steps(self),  # issue 6: panel, evaluation, report, publicity, award
+            *demo_complaints.steps(self),  # issue 16: a complaint filed and decided
+            *demo_service.steps(self),  # issue 16: ratings, time limits
+            *demo_signals.steps(self),  # issue 16: collusion and risk signals
             deposits.releases_and_figures,
+            *demo_open_data.steps(self),  # issue 16: OCDS and the exports
             self.notification_counts,  # issue 14: what each role was told
+            *demo_audit.steps(self),  # issue 16: ebid audit on the awarded tender, last
         ]
         for step in steps:
             print(f"== {step.__doc__ or step.__name__.replace('_', ' ')}")
