@@ -360,6 +360,12 @@ POLICIES: dict[str, Rule] = {
     "issuer_desk.amend": roles(Role.ISSUER),
     "issuer_desk.release": roles(Role.ISSUER),
     "issuer_desk.examine": roles(Role.ISSUER),
+    # -- service ratings (issue 16): the roles here; whether the organisation bid in the tender (or is its
+    # office), whether the tender is finished and whether it already rated are the service's checks, which
+    # refuse with a clear message and log the refusal (supervision/ratings.py)
+    "service.rate_form": roles(Role.BIDDER, OFFICE),
+    "service_api.rate": roles(Role.BIDDER, OFFICE),
+    "service_api.list_ratings": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
 }
 
 
