@@ -34,6 +34,7 @@ from typing import Any, BinaryIO
 from flask import Flask, current_app
 
 from bidding import envelope
+from bidding.opening import document_facts
 from core import jobs, pools
 from core.extensions import db
 
@@ -48,13 +49,6 @@ JOB = "opening.decrypt"
 #: still decrypting while its job waits its turn); a job lost with its message is handed over after it.
 CLAIM = dt.timedelta(minutes=5)
 _lock = threading.Lock()
-
-
-class _Discard:
-    """A package sink that keeps nothing: the opening needs bid.json (read from the stream), not the files."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
 
 
 def open_bid(
@@ -75,11 +69,12 @@ def open_stream(
     stream: BinaryIO, data_key: bytes, *, signer_public: bytes, tender: int, lot: int, bidder: str
 ) -> dict[str, Any]:
     """`open_bid` over an open stream."""
+    facts = document_facts.DocumentFacts()  # each document's digest and PDF metadata (issue 16 signals)
     try:
         opened = envelope.open_envelope(
             stream,
             data_key,
-            _Discard(),
+            facts,  # type: ignore[arg-type]
             signer_public=signer_public,  # type: ignore[arg-type]
             tender=tender,
             lot=lot,
@@ -94,6 +89,7 @@ def open_stream(
         "duration_days": bid.get("duration_days"),
         "terms": bid.get("criteria"),
         "package_sha256": opened.package_sha256,
+        "documents": facts.documents,
     }
 
 

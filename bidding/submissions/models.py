@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bidding.models import Tender
@@ -123,3 +123,26 @@ class Upload(Base):
         CheckConstraint("size > 0", name="size_positive"),
         CheckConstraint("received >= 0 AND received <= size", name="received_range"),
     )
+
+
+class BidFingerprint(Base):
+    """What the collusion signals compare across one tender's bids (issue 16; docs/threat-model.md).
+
+    At submission: the submitting network address and device (the User-Agent and Accept-Language
+    headers), each only as a keyed digest under a salt of the tender's own, so equal values compare
+    equal within one tender and nowhere else, and the values themselves are not kept. At the opening:
+    each document's name, size and SHA-256 and, for a PDF, its author/creator/producer metadata strings.
+    Read by supervisors only, after the opening (supervision/signals.py).
+    """
+
+    __tablename__ = "bid_fingerprints"
+
+    bid_id: Mapped[int] = mapped_column(ForeignKey("bids.id"), primary_key=True, autoincrement=False)
+    #: HMAC-SHA-256 of the client address under the tender's salt (hex); None outside a request.
+    network_digest: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: HMAC-SHA-256 of the User-Agent and Accept-Language headers under the tender's salt (hex).
+    device_digest: Mapped[str | None] = mapped_column(String(64), index=True)
+    recorded_at: Mapped[dt.datetime | None]
+    #: At the opening: [{"name", "size", "sha256", "pdf": {"author", "creator", "producer"} | None}].
+    documents: Mapped[list | None] = mapped_column(JSON)
+    documents_recorded_at: Mapped[dt.datetime | None]

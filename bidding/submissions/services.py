@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from bidding.submissions import intake, receipts
+from bidding.submissions import fingerprints, intake, receipts
 from bidding.submissions.intake import Accepted
 from bidding.submissions.models import Bid, BidState
 from bidding.submissions.schemas import BidOut
@@ -65,6 +65,7 @@ def submit(accepted: Accepted, user: User) -> Outcome:
     db.session.add(bid)
     intake.arrived(accepted.arrival_id)
     db.session.flush()
+    fingerprints.record_submission(bid)  # for the supervisor's collusion signals, after the opening
     return Outcome(bid, receipts.jws(entry, bid), receipts.SUBMITTED)
 
 

@@ -11,6 +11,7 @@ from bidding import keys
 from bidding.opening.models import BidOpening, BidOpeningAction, BidOpeningState, next_bid_state
 from bidding.opening.services._common import Outcome, _log, blobs
 from bidding.opening.services.data_keys import unseal_key
+from bidding.submissions import fingerprints
 from core.extensions import db
 from core.orm import utcnow
 
@@ -63,6 +64,7 @@ def record_outcome(bid_opening_id: int, result: dict[str, Any]) -> list[dict[str
     tender = bid.tender
     outcome = Outcome()
     if row.state == BidOpeningState.OPENED:
+        fingerprints.record_documents(bid.id, result.get("documents"))
         _log(
             "opening.bid_opened",
             None,
