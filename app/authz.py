@@ -295,6 +295,11 @@ POLICIES: dict[str, Rule] = {
     "award_pages.raise_objection": roles(Role.BIDDER),
     "award_pages.answer_objection": roles(OFFICE, owner=owns_tender),
     "award_pages.issue_award": roles(OFFICE, owner=owns_tender),
+    # -- open data (issue 16): a public tender's OCDS releases, record and the bulk zip are for anyone; a
+    # tender that is not public is refused (404) and logged by the view (supervision/open_data.py)
+    "open_data.releases": PUBLIC,
+    "open_data.record": PUBLIC,
+    "open_data.packages": PUBLIC,
     # -- deposits, waivers and guarantees (issue 7)
     # Deposit requirements and the rules are public facts; a bidder sees and arranges only its own
     # deposit (waiver, cash account, guarantees); the tenderee sets its requirement and, from the

@@ -24,3 +24,6 @@ def init_app(app: Flask) -> None:
     from supervision import rating_views
 
     rating_views.init_app(app)  # service ratings: table service_ratings, the API and the rate form
+    from supervision import open_data
+
+    open_data.init_app(app)  # open data: OCDS release packages, records and the bulk zip (public)
