@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+import pandas as pd
 from sqlalchemy import select
 
+from bidding.models import Tender
 from bidding.opening.deposits import DepositStatus
 from bidding.opening.models import BidOpeningState, CheckIn, KeySource, Objection, Opening
 from core.extensions import db
@@ -45,6 +47,51 @@ def _time(value: dt.datetime | None) -> str:
     return format_time(value) if value else "—"
 
 
+#: The opening results' columns: one row per bid at the opening, in lot then bid order.
+RESULT_COLUMNS = ["bid", "lot", "bidder", "credit_code", "price", "currency", "duration_days", "state",
+                  "key_source", "deposit"]
+
+
+def results_frame(tender: Tender, deposits: Mapping[int, DepositStatus] | None = None) -> pd.DataFrame:
+    """The opening results as the record shows them: the one frame behind the record's table and the
+    opening exports (supervision/exports.py). `price` is a Decimal for an opened bid, else None; `state`,
+    `key_source` and `deposit` are codes. `deposits` (bid id -> status) are those the conclusion fixed;
+    a bid missing there is asked of the configured provider now."""
+    from bidding.opening import services
+
+    provider = services.deposit_provider()
+    deposits = deposits or {}
+    rows = []
+    for row in services.bid_openings(tender):
+        bid = row.bid
+        deposit = deposits.get(bid.id)
+        if deposit is None:
+            deposit = provider.status(tender_id=tender.id, organisation_id=bid.organisation_id)
+        opened = row.state == BidOpeningState.OPENED and row.price_amount is not None
+        rows.append([bid.id, bid.lot_number, bid.organisation.name, bid.organisation.credit_code,
+                     row.price_amount if opened else None,
+                     (row.price_currency or tender.currency) if opened else tender.currency,
+                     row.duration_days or None, row.state.value,
+                     row.key_source.value if row.key_source else None, deposit.state])
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS, dtype=object)
+
+
+def record_table(frame: pd.DataFrame) -> list[list[str]]:
+    """The record's table (in Chinese, as the record is) from `results_frame`."""
+    table = [["标段", "投标人", "报价", "工期（天）", "解密结果", "密钥来源", "保证金"]]
+    for r in frame.itertuples(index=False):
+        table.append([
+            str(r.lot),
+            r.bidder,
+            format_money(Money(r.price, r.currency), "zh_CN") if r.price is not None else "—",
+            str(r.duration_days) if r.duration_days else "—",
+            STATE_LABELS[BidOpeningState(r.state)],
+            SOURCE_LABELS[KeySource(r.key_source)] if r.key_source else "—",
+            DEPOSIT_LABELS.get(r.deposit, r.deposit),
+        ])
+    return table
+
+
 def supervisor_of(opening: Opening) -> User | None:
     """The first supervisor who checked in to the opening, if any."""
     row = db.session.scalar(
@@ -62,12 +109,8 @@ def issue_record(opening: Opening, deposits: Mapping[int, DepositStatus] | None 
     `deposits` (bid id -> status) are the statuses the conclusion fixed and logged; a bid missing there
     is asked of the provider now.
     """
-    from bidding.opening import services
-
     tender = opening.tender
     supervisor = supervisor_of(opening)
-    provider = services.deposit_provider()
-    deposits = deposits or {}
     check_ins = list(
         db.session.scalars(
             select(CheckIn).where(CheckIn.tender_id == tender.id).order_by(CheckIn.at, CheckIn.id)
@@ -105,25 +148,7 @@ def issue_record(opening: Opening, deposits: Mapping[int, DepositStatus] | None 
         paragraphs.append(f"答复（{_time(o.answered_at)}）：{o.answer}" if o.answer else "答复：未答复")
     if not objections:
         paragraphs.append("异议：无")
-    table = [["标段", "投标人", "报价", "工期（天）", "解密结果", "密钥来源", "保证金"]]
-    for row in services.bid_openings(tender):
-        bid = row.bid
-        deposit = deposits.get(bid.id)
-        if deposit is None:
-            deposit = provider.status(tender_id=tender.id, organisation_id=bid.organisation_id)
-        price = (format_money(Money(row.price_amount, row.price_currency), "zh_CN")
-                 if row.state == BidOpeningState.OPENED and row.price_amount is not None else "—")
-        table.append(
-            [
-                str(bid.lot_number),
-                bid.organisation.name,
-                price,
-                str(row.duration_days) if row.duration_days else "—",
-                STATE_LABELS[row.state],
-                SOURCE_LABELS[row.key_source] if row.key_source else "—",
-                DEPOSIT_LABELS.get(deposit.state, deposit.state),
-            ]
-        )
+    table = record_table(results_frame(tender, deposits))
     reserve = [documents.Reserved(HOST_FIELD, f"主持人 {opening.host.display_name}", opening.host_id)]
     if supervisor is not None:
         reserve.append(
