@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from core.models import Role
 from guarantees import tenders
@@ -47,6 +48,22 @@ def test_an_office_records_its_requirement_and_sees_nothing_before_the_opening(c
     done = client.post(f"/deposits/office/tenders/{tender.id}", data=form, follow_redirects=True)
     assert 'id="hidden-until-opening"' in done.get_data(as_text=True)
     assert tenders.requirement_for(tender.id).deposit_amount == 20000
+
+
+def test_the_office_end_of_tender_form_names_its_fields(client, login, session):
+    """Each field of the "end of the tender" form sits in its label (axe-core: a select without a name is a
+    critical violation; a placeholder is no label)."""
+    office = factories.user(Role.TENDERING_OFFICE)
+    tender = factories.tender(office)
+    session.commit()
+    login(client, office)
+    form = page_form(client.get(f"/deposits/office/tenders/{tender.id}").get_data(as_text=True))
+    form.update(reference="ZB-PAGE-2", jurisdiction="350102", project_type="construction",
+                estimated_price="1000000.00", deposit_amount="20000.00")
+    html = client.post(f"/deposits/office/tenders/{tender.id}", data=form,
+                       follow_redirects=True).get_data(as_text=True)
+    assert re.search(r'<label>[^<]+<select name="outcome">', html)
+    assert re.search(r'<label>[^<]+<input name="credit_code">', html)
 
 
 def test_an_administrator_imports_rules_on_the_page(client, login, session):
