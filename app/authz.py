@@ -204,6 +204,12 @@ POLICIES: dict[str, Rule] = {
     "audit_desk.log_json": SIGNED_IN,
     "audit_desk.timeline_page": SIGNED_IN,
     "audit_desk.verify_page": SIGNED_IN,
+    # -- collusion and risk signals (issue 16): signed in here; the view refuses anyone but a supervisor,
+    # and a tender whose opening has not ended, and logs the refusal as "supervision.signals_refused"
+    # (supervision/signals.py)
+    "supervision_signals.list_page": SIGNED_IN,
+    "supervision_signals.tender_page": SIGNED_IN,
+    "supervision_signals.signals_json": SIGNED_IN,
     # the audit log and the platform's public keys: anyone may check them
     "log_api.checkpoint": PUBLIC,
     "log_api.key": PUBLIC,

@@ -21,6 +21,9 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register each part's tables, blueprints and jobs (each part adds its own lines here)."""
     # (parts register below)
+    from supervision import signals_web
+
+    app.register_blueprint(signals_web.bp)  # collusion and risk signals: table bid_fingerprints (in bidding)
     from supervision import rating_views
 
     rating_views.init_app(app)  # service ratings: table service_ratings, the API and the rate form
