@@ -377,6 +377,10 @@ POLICIES: dict[str, Rule] = {
     "service.rate_form": roles(Role.BIDDER, OFFICE),
     "service_api.rate": roles(Role.BIDDER, OFFICE),
     "service_api.list_ratings": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    # -- an outsider's audit (issue 16): an awarded tender's evaluation inputs and cash figures are public;
+    # before the award the view refuses (409) and logs it (supervision/public_inputs_api.py)
+    "public_inputs.evaluation": PUBLIC,
+    "public_inputs.cash": PUBLIC,
 }
 
 

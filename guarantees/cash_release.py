@@ -151,7 +151,7 @@ def _components(as_of: dt.datetime, dialect: str):
 
 
 def _grouped(as_of: dt.datetime, dialect: str, period: Period,
-             office: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+             office: int | None, requirement: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two grouped tables straight from the database: deposit cases and instruments."""
 
     c = _components(as_of, dialect)
@@ -172,6 +172,8 @@ def _grouped(as_of: dt.datetime, dialect: str, period: Period,
         where.append(_local_day(r.submission_deadline, dialect) < _day_number(period.end, dialect))
     if office is not None:
         where.append(r.tenderee_id == office)
+    if requirement is not None:
+        where.append(r.id == requirement)
 
     instruments = (
         select(
@@ -291,8 +293,9 @@ class CashRelease:
 
 
 def report(*, period: Period | None = None, as_of: dt.datetime | None = None,
-           office: int | None = None) -> CashRelease:
-    """The cash-release figures of the deposit cases whose deadline falls in `period` (of one office).
+           office: int | None = None, requirement: int | None = None) -> CashRelease:
+    """The cash-release figures of the deposit cases whose deadline falls in `period` (of one office, or
+    of one deposit requirement: one tender's figures, as the public sees them after its award).
 
     Requirements whose opening time has not come (by `as_of`, and by the clock) are left out.
     """
@@ -300,7 +303,7 @@ def report(*, period: Period | None = None, as_of: dt.datetime | None = None,
     as_of = as_of or utcnow()
     period = period or Period()
     dialect = db.session.get_bind().dialect.name
-    cases, instruments = _grouped(as_of, dialect, period, office)
+    cases, instruments = _grouped(as_of, dialect, period, office, requirement)
     return CashRelease(as_of=as_of, period=period, cases=cases, instruments=instruments)
 
 

@@ -29,7 +29,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 #: Modules whose import registers more sub-commands (added by later issues).
-COMMAND_MODULES: tuple[str, ...] = ("bidding.ebid_commands", "bidding.experts.ebid_commands")
+COMMAND_MODULES: tuple[str, ...] = ("bidding.ebid_commands", "bidding.experts.ebid_commands",
+                                     "supervision.ebid_audit")
 
 #: (connect, read) timeouts in seconds for every request to a platform.
 TIMEOUT = (10, 60)

@@ -15,7 +15,10 @@ docs/supervision.md describes all of it.
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # `ebid audit` (supervision/ebid_audit.py) imports this package where Flask is not needed
+    from flask import Flask
 
 
 def init_app(app: Flask) -> None:
@@ -30,3 +33,6 @@ def init_app(app: Flask) -> None:
     from supervision import open_data
 
     open_data.init_app(app)  # open data: OCDS release packages, records and the bulk zip (public)
+    from supervision import public_inputs_api
+
+    public_inputs_api.init_app(app)  # an outsider's audit: an awarded tender's public inputs (ebid audit)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.extensions import socketio
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # `ebid audit` imports the pure scoring code on users' machines, where Flask is not needed
     from flask import Flask
 
 
@@ -26,6 +24,7 @@ def init_app(app: Flask) -> None:
     from bidding.evaluation.api import bp as evaluation_api
     from bidding.evaluation.events import NAMESPACE, EvaluationNamespace
     from bidding.evaluation.pages import bp as evaluation_pages
+    from core.extensions import socketio
 
     app.register_blueprint(evaluation_api)
     app.register_blueprint(evaluation_pages)
