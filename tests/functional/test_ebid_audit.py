@@ -57,7 +57,7 @@ def build_awarded(office) -> SimpleNamespace:
     now = utcnow()
     tender = factories.tender(office, publish=True, now=now - dt.timedelta(days=40))
     bids = []
-    for i, price in enumerate(PRICES):
+    for i in range(len(PRICES)):
         org = employer()
         bidder = factories.user(Role.BIDDER, organisation_=org)
         digest = hashlib.sha256(f"audit envelope {i} {tender.id} {secrets.token_hex(4)}".encode()).hexdigest()
@@ -107,7 +107,8 @@ def build_awarded(office) -> SimpleNamespace:
     finalise(panel, room, now, Outcome())
     report = db.session.get(documents.SignedDocument, room.report_document_id)
     for number, user in enumerate(experts, start=1):
-        documents.countersign(report, report_module.signer_field(number), user=user, password=factories.PASSWORD)
+        documents.countersign(report, report_module.signer_field(number), user=user,
+                              password=factories.PASSWORD)
     room.state, room.signed_at = RoomState.SIGNED, now
     award_services.publicise(tender, office, now=now)
     award_services.award(tender, office, factories.PASSWORD, None,
@@ -208,7 +209,8 @@ def _only_failing(results: dict[str, str], key: str) -> None:
     assert all(v == "PASS" for k, v in results.items() if k != key), results
 
 
-def test_the_audit_passes_and_each_tampering_fails_exactly_its_check(awarded, served, client, session, capsys):
+def test_the_audit_passes_and_each_tampering_fails_exactly_its_check(awarded, served, client, session,
+                                                                     capsys):
     tender = awarded.tender
     status, out, results = run_audit(capsys, tender.id)
     assert status == 0, out
@@ -306,9 +308,9 @@ def test_the_public_inputs_shape_and_figures(awarded, client):
     # the ranking by hand (docs/evaluation.md's worked example): 3rd bid, 1st, 2nd
     ranked = [r["bid"] for r in lot["result"]["results"]]
     assert ranked == [awarded.bids[2].id, awarded.bids[0].id, awarded.bids[1].id]
-    assert lot["result"]["inputs_digest"] in awarded.report.title or True
     assert inputs["awards"][0]["bid"] == awarded.bids[2].id
-    assert {d["kind"] for d in inputs["documents"]} >= {"tender_notice"} or inputs["documents"]
+    assert [d["kind"] for d in inputs["documents"]] == ["tender_notice", "candidates_notice",
+                                                        "result_announcement"]
     assert "name" not in json.dumps(lot["experts"])
 
     cash = client.get(f"/api/public/tenders/{tender.id}/cash-release").get_json()
@@ -327,7 +329,8 @@ def test_before_the_award_the_inputs_are_refused_and_logged(client, session):
     tender = factories.tender(office, publish=True)
     session.commit()
     for path in ("evaluation", "cash-release"):
-        response = client.get(f"/api/public/tenders/{tender.id}/{path}", headers={"Accept": "application/json"})
+        response = client.get(f"/api/public/tenders/{tender.id}/{path}",
+                              headers={"Accept": "application/json"})
         assert response.status_code == 409
         error = response.get_json()["error"]
         assert error["code"] == "not_awarded" and "not awarded" in error["message"]
