@@ -371,6 +371,29 @@ POLICIES: dict[str, Rule] = {
     "issuer_desk.amend": roles(Role.ISSUER),
     "issuer_desk.release": roles(Role.ISSUER),
     "issuer_desk.examine": roles(Role.ISSUER),
+    # -- complaints to the supervising authority (issue 16): the parties' roles here; whether the user is a
+    # party to the complaint (its complainant organisation, the tender's office, a supervisor), has standing
+    # to file, and may take the action (only a supervisor accepts, refuses, suspends, extends and decides)
+    # are the services' checks, which refuse with a clear message and log the refusal
+    # (supervision/complaint_services.py)
+    "complaints_api.list_complaints": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints_api.file_complaint": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints_api.get_complaint": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints_api.accept": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints_api.refuse": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints_api.suspend": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints_api.lift": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints_api.statement": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints_api.extend": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints_api.decide": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints_api.withdraw": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints.complaint_list": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints.file_complaint": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints.complaint_page": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints.evidence": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints.complaint_document": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints.act": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    "complaints.queue": roles(Role.SUPERVISOR),
     # -- service ratings (issue 16): the roles here; whether the organisation bid in the tender (or is its
     # office), whether the tender is finished and whether it already rated are the service's checks, which
     # refuse with a clear message and log the refusal (supervision/ratings.py)

@@ -27,6 +27,9 @@ def init_app(app: Flask) -> None:
     from supervision import signals_web
 
     app.register_blueprint(signals_web.bp)  # collusion and risk signals: table bid_fingerprints (in bidding)
+    from supervision import complaint_pages
+
+    complaint_pages.init_app(app)  # complaints: tables complaints, complaint_events; the API and the pages
     from supervision import rating_views
 
     rating_views.init_app(app)  # service ratings: table service_ratings, the API and the rate form
