@@ -108,6 +108,7 @@ EXPLANATIONS = {
     "R003": _l("The submission period was %(days)s days, shorter than %(threshold)s days."),
 }
 
+STEP_KINDS = {"difference": _l("difference"), "ratio": _l("ratio")}
 SEVERITIES = {rules.HIGH: _l("High"), rules.MEDIUM: _l("Medium"), rules.LOW: _l("Low")}
 #: The signals about prices: their evidence includes each bid's "opening.bid_opened" log entry.
 PRICE_CODES = frozenset({"close_prices", "price_steps", "cover_bidding", "R028", "R024", "R058"})
@@ -357,8 +358,8 @@ def _document_matches(finding: Finding, doc: dict[str, Any]) -> bool:
 def word(finding: Finding, tender: Tender, bids: dict[int, Bid], opened: dict[int, int],
          records: dict[int, list], prints: dict[int, BidFingerprint]) -> Signal:
     numbers = {**finding.numbers, "lot": finding.lot}
-    if "awarded" in numbers:
-        numbers["awarded"] = bool(numbers["awarded"])
+    if "kind" in numbers:
+        numbers["kind"] = str(STEP_KINDS.get(numbers["kind"], numbers["kind"]))
     explanation = str(EXPLANATIONS[finding.code]) % {k: ("" if v is None else v) for k, v in numbers.items()}
     involved = [bids[i] for i in finding.bids]
     organisations = list({b.organisation_id: {"id": b.organisation_id, "name": b.organisation.name,
