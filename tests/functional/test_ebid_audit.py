@@ -364,3 +364,44 @@ def test_the_audit_command_loads_without_flask():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
                           check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_demo_step_saves_the_inputs_and_the_table_and_fails_on_a_failed_check(
+        awarded, served, client, tmp_path, monkeypatch):
+    from app import demo_audit
+
+    class Demo:
+        base_url = SERVER
+        facts = {"tender": {"id": awarded.tender.id}}
+
+        def role(self, _name):
+            return SimpleNamespace(call=lambda method, path: client.get(path).get_json())
+
+        def say(self, who, what):
+            pass
+
+        def save(self, name, content):
+            path = tmp_path / name
+            path.write_text(content if isinstance(content, str) else json.dumps(content, ensure_ascii=False))
+            return path
+
+    def in_process(argv, **_kw):
+        import contextlib
+        import io
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            status = ebid.main(argv[3:])
+        return SimpleNamespace(returncode=status, stdout=out.getvalue(), stderr="")
+
+    monkeypatch.setattr(demo_audit.subprocess, "run", in_process)
+    (step,) = demo_audit.steps(Demo())
+    step()
+    assert "OK: all 7 checks passed" in (tmp_path / "audit.txt").read_text()
+    saved = json.loads((tmp_path / "evaluation-inputs.json").read_text())
+    assert saved["tender"] == awarded.tender.id and saved["lots"][0]["scores"]
+    assert json.loads((tmp_path / "cash-release-inputs.json").read_text())["figures"]["cases"] == 3
+    served.tamper[f"/api/ocds/tenders/{awarded.tender.id}/record"] = lambda status, data: (404, b"{}")
+    with pytest.raises(RuntimeError, match="ebid audit failed"):
+        step()
+    assert "OCDS record: not published" in (tmp_path / "audit.txt").read_text()
