@@ -306,6 +306,9 @@ POLICIES: dict[str, Rule] = {
     "open_data.releases": PUBLIC,
     "open_data.record": PUBLIC,
     "open_data.packages": PUBLIC,
+    # the exports of a public tender's opening results (from the opening's end), scores and award (from the
+    # award) are for anyone, as the signed documents they come from; the view refuses (and logs) early ones
+    "exports.download": PUBLIC,
     # -- deposits, waivers and guarantees (issue 7)
     # Deposit requirements and the rules are public facts; a bidder sees and arranges only its own
     # deposit (waiver, cash account, guarantees); the tenderee sets its requirement and, from the
