@@ -39,3 +39,6 @@ def init_app(app: Flask) -> None:
     from supervision import public_inputs_api
 
     public_inputs_api.init_app(app)  # an outsider's audit: an awarded tender's public inputs (ebid audit)
+    from supervision import exports
+
+    exports.init_app(app)  # exports: opening results, scores and award as CSV and XLSX

@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+import pandas as pd
+
 from bidding.evaluation.award import Award, Candidate, Publicity
 from bidding.models import Tender
 from core.labels import format_money
@@ -96,6 +98,20 @@ def issue_result_notice(tender: Tender, award: Award, bidder: Organisation, bid_
     )
 
 
+#: The award's columns: one row per awarded lot.
+AWARD_COLUMNS = ["lot", "bid", "winner", "credit_code", "price", "currency", "candidate_rank", "reason",
+                 "awarded_at"]
+
+
+def award_frame(awards: Sequence[Award]) -> pd.DataFrame:
+    """The award as the public result announcement states it: the one frame behind its table and the
+    award exports (supervision/exports.py). `price` is a Decimal, `awarded_at` a UTC datetime."""
+    rows = [[a.lot_number, a.bid_id, a.organisation.name, a.organisation.credit_code, a.price_amount,
+             a.price_currency, a.candidate_rank, a.reason, a.awarded_at]
+            for a in sorted(awards, key=lambda a: a.lot_number)]
+    return pd.DataFrame(rows, columns=AWARD_COLUMNS, dtype=object)
+
+
 def issue_announcement(tender: Tender, awards: Sequence[Award], panels: Sequence[tuple[int, list[str]]],
                        actor: User, now: dt.datetime) -> SignedDocument:
     """The public result announcement: each lot's winner and price, and the panel's names, revealed now."""
@@ -103,9 +119,9 @@ def issue_announcement(tender: Tender, awards: Sequence[Award], panels: Sequence
     for lot, names in panels:
         paragraphs.append(f"第 {lot} 标段评标委员会成员：{'、'.join(names) if names else '—'}")
     table = [["标段", "中标人", "统一社会信用代码", "中标价", "中标候选人排名"]]
-    for a in awards:
-        table.append([str(a.lot_number), a.organisation.name, a.organisation.credit_code,
-                      _money(a.price_amount, a.price_currency), f"第{a.candidate_rank}名"])
+    for r in award_frame(awards).itertuples(index=False):
+        table.append([str(r.lot), r.winner, r.credit_code, _money(r.price, r.currency),
+                      f"第{r.candidate_rank}名"])
     return documents.issue(ANNOUNCEMENT_KIND, title=f"中标结果公告：{tender.title}", paragraphs=paragraphs,
                            table=table, lang="zh_CN", subject={"tender": tender.id}, actor=actor, public=True,
                            organisation_id=tender.tendering_office_id)

@@ -180,6 +180,40 @@ def _fmt_tie(value: Any) -> str:
     return _n(value) if isinstance(value, Decimal) else str(value)
 
 
+def expert_column(number: int) -> str:
+    """The score frame's column of the room's expert `number`."""
+    return f"expert_{number}"
+
+
+def score_frame(evaluation: Evaluation, criteria: dict[Any, Criterion], name: dict[Any, str],
+                numbers: list[int]) -> pd.DataFrame:
+    """Per bid (in result order) and criterion (in the tender's order): each expert's score (None for a
+    price criterion, scored by formula), the aggregate with the trimmed marks, the weighted points. The one
+    frame behind the report's score table and the score exports (supervision/exports.py)."""
+    by_cell: dict[tuple[Any, Any], dict[Any, Decimal]] = defaultdict(dict)
+    for r in evaluation.expert_scores().itertuples(index=False):
+        by_cell[(r.bid, r.criterion)][r.expert] = r.score
+    cs = evaluation.criterion_scores
+    order = sorted(criteria.values(), key=lambda c: c.position)
+    rows = []
+    for bid in evaluation.results.index:
+        for c in order:
+            if (bid, c.id) not in cs.index:
+                continue
+            agg = cs.loc[(bid, c.id)]
+            price = agg["category"] == "price"
+            cell = by_cell.get((bid, c.id), {})
+            trimmed = bool(agg["trimmed"]) and not price
+            rows.append([bid, name[bid], c.name, c.category.value, c.max_score, c.weight,
+                         *[None if price else cell.get(n) for n in numbers],
+                         agg["aggregate"], trimmed, agg["dropped_high"] if trimmed else None,
+                         agg["dropped_low"] if trimmed else None, agg["points"]])
+    columns = ["bid", "bidder", "criterion", "category", "max_score", "weight",
+               *[expert_column(n) for n in numbers], "aggregate", "trimmed", "dropped_high", "dropped_low",
+               "points"]
+    return pd.DataFrame(rows, columns=columns, dtype=object)
+
+
 def _score_table(evaluation: Evaluation, criteria: dict[Any, Criterion], name: dict[Any, str],
                  numbers: list[int]) -> list[list[str]]:
     """Per bid and criterion: each expert's score, the aggregate (trimmed marks), the weighted points;
@@ -189,28 +223,18 @@ def _score_table(evaluation: Evaluation, criteria: dict[Any, Criterion], name: d
     def row(*cells: str) -> list[str]:
         return list(cells) + [""] * (width - len(cells))
 
-    by_cell: dict[tuple[Any, Any], dict[Any, Decimal]] = defaultdict(dict)
-    for r in evaluation.expert_scores().itertuples(index=False):
-        by_cell[(r.bid, r.criterion)][r.expert] = r.score
     table = [row("投标人", "评审因素", *[f"专家 {n}" for n in numbers], "汇总分", "得分")]
-    cs = evaluation.criterion_scores
-    order = sorted(criteria.values(), key=lambda c: c.position)
-    for bid in evaluation.results.index:
-        for c in order:
-            if (bid, c.id) not in cs.index:
-                continue
-            agg = cs.loc[(bid, c.id)]
-            label = f"{c.name}（{CATEGORY_ZH[c.category.value]}，满分 {c.max_score}，权重 {c.weight}）"
-            if agg["category"] == "price":
-                experts = ["—"] * len(numbers)
-                aggregate = f"{_n(agg['aggregate'])}（公式）"
-            else:
-                cell = by_cell.get((bid, c.id), {})
-                experts = [_n(cell.get(n)) for n in numbers]
-                aggregate = _n(agg["aggregate"])
-                if agg["trimmed"]:
-                    aggregate += f"（去掉 {_n(agg['dropped_high'])} 与 {_n(agg['dropped_low'])}）"
-            table.append(row(name[bid], label, *experts, aggregate, _n(agg["points"])))
+    for r in score_frame(evaluation, criteria, name, numbers).to_dict("records"):
+        label = f"{r['criterion']}（{CATEGORY_ZH[r['category']]}，满分 {r['max_score']}，权重 {r['weight']}）"
+        if r["category"] == "price":
+            experts = ["—"] * len(numbers)
+            aggregate = f"{_n(r['aggregate'])}（公式）"
+        else:
+            experts = [_n(r[expert_column(n)]) for n in numbers]
+            aggregate = _n(r["aggregate"])
+            if r["trimmed"]:
+                aggregate += f"（去掉 {_n(r['dropped_high'])} 与 {_n(r['dropped_low'])}）"
+        table.append(row(r["bidder"], label, *experts, aggregate, _n(r["points"])))
     table.append(row(*[""] * width))
     table.append(row("排名", "投标人", "报价", "价格分", "商务分", "技术分", "总分"))
     for bid, r in evaluation.results.iterrows():
