@@ -403,6 +403,9 @@ POLICIES: dict[str, Rule] = {
     "service.rate_form": roles(Role.BIDDER, OFFICE),
     "service_api.rate": roles(Role.BIDDER, OFFICE),
     "service_api.list_ratings": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
+    # -- the supervisor's dashboard (issue 16): time limits, on-time rates, satisfaction; supervisors only
+    "supervision.dashboard_page": roles(Role.SUPERVISOR),
+    "supervision.dashboard_json": roles(Role.SUPERVISOR),
     # -- an outsider's audit (issue 16): an awarded tender's evaluation inputs and cash figures are public;
     # before the award the view refuses (409) and logs it (supervision/public_inputs_api.py)
     "public_inputs.evaluation": PUBLIC,

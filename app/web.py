@@ -23,7 +23,7 @@ bp = Blueprint("web", __name__)
 HOME_BY_ROLE = {
     Role.TENDERING_OFFICE: "bidding.office_tenders",
     Role.BIDDER: "my_bids.bids_page",
-    Role.SUPERVISOR: "bidding.audit_tenders",
+    Role.SUPERVISOR: "supervision.dashboard_page",
     Role.ADMINISTRATOR: "admin.organisations",
     Role.ISSUER: "issuer_desk.queue",
 }

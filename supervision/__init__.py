@@ -33,6 +33,9 @@ def init_app(app: Flask) -> None:
     from supervision import rating_views
 
     rating_views.init_app(app)  # service ratings: table service_ratings, the API and the rate form
+    from supervision import dashboard_views
+
+    dashboard_views.init_app(app)  # the supervisor's dashboard /supervision and /api/supervision/dashboard
     from supervision import open_data
 
     open_data.init_app(app)  # open data: OCDS release packages, records and the bulk zip (public)

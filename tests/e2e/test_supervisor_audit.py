@@ -52,7 +52,7 @@ def test_supervisor_finds_a_tenders_events_and_verifies_a_dropped_pdf(zh_page, l
     page.fill("input[name=username]", "supervisor")
     page.fill("input[name=password]", live_server.password("supervisor"))
     page.click("button[type=submit]")
-    page.wait_for_url("**/audit/tenders")
+    page.wait_for_url("**/supervision")  # the supervisor's home: the dashboard
 
     # The audit log from the navigation, searched by tender; then that tender's timeline.
     page.click("#nav-audit-log")

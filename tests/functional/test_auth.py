@@ -41,7 +41,7 @@ def office(session):
 
 @pytest.mark.parametrize("role, home", [
     (Role.TENDERING_OFFICE, "/office/tenders"), (Role.BIDDER, "/my/bids"),
-    (Role.SUPERVISOR, "/audit/tenders"),
+    (Role.SUPERVISOR, "/supervision"),
     (Role.ADMINISTRATOR, "/admin/organisations"),
 ])
 def test_login_starts_a_session_and_goes_to_the_role_home(client, session, role, home):
