@@ -254,3 +254,50 @@ def test_the_opening_records_each_documents_digest_and_pdf_metadata(session, off
     session.flush()
     stored = session.get(BidFingerprint, bid.id)
     assert stored.documents == result["documents"] and stored.documents_recorded_at is not None
+
+
+# -- the demo's step ---------------------------------------------------------------------------------------
+
+
+class _DemoRole:
+    def __init__(self, client, headers):
+        self.client, self.headers = client, headers
+
+    def call(self, method, path, **kw):
+        response = self.client.open(path, method=method, headers=self.headers)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+
+def test_the_demo_step_prints_each_signal_and_says_the_bidders_share_a_host(
+        client, session, bearer, office, supervisor, tmp_path):
+    from app import demo_signals
+
+    tender, _ = opened_tender(office, ["900000.00", "1000000.00", "1110000.00"],
+                              network={0: "h" * 64, 1: "h" * 64, 2: "h" * 64})
+    said = []
+    demo = type("Demo", (), {})()
+    demo.facts = {"tender": {"id": tender.id}}
+    demo.role = lambda name: _DemoRole(client, bearer(supervisor))
+    demo.say = lambda who, what: said.append((who, what))
+    demo.save = lambda name, content: (tmp_path / name).write_text(content)
+    [step] = demo_signals.steps(demo)
+    step()
+    saved = json.loads((tmp_path / "signals.json").read_text())
+    assert [s["code"] for s in saved["signals"]] == ["same_network"]
+    assert any(what.startswith("same_network") for _who, what in said)
+    assert any("3 demo bidders share one host" in what for _who, what in said)
+
+
+def test_the_demo_step_fails_when_the_shared_host_is_not_seen(
+        client, session, bearer, office, supervisor, tmp_path):
+    from app import demo_signals
+
+    tender, _ = opened_tender(office, ["900000.00", "1000000.00", "1110000.00"])
+    demo = type("Demo", (), {})()
+    demo.facts = {"tender": {"id": tender.id}}
+    demo.role = lambda name: _DemoRole(client, bearer(supervisor))
+    demo.say = lambda who, what: None
+    demo.save = lambda name, content: (tmp_path / name).write_text(content)
+    with pytest.raises(RuntimeError, match="127.0.0.1"):
+        demo_signals.steps(demo)[0]()
