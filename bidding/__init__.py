@@ -9,7 +9,7 @@ if TYPE_CHECKING:  # `ebid` imports this package on users' machines, where Flask
 
 
 def init_app(app: Flask) -> None:
-    from bidding import models, tender_documents, tender_questions  # noqa: F401  (registers the tables)
+    from bidding import models, suspension, tender_documents, tender_questions  # noqa: F401  (the tables)
     from bidding.api import bp as api
     from bidding.bidder_pages import bp as bidder_pages
     from bidding.documents_pages import api as tender_files_api

@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select
 from bidding.lifecycle import IllegalTransition, TenderAction, TenderState, next_state
 from bidding.models import Amendment, Criterion, Lot, Tender
 from bidding.schemas import AmendmentInput, LotInput, TenderInput, parse_amendment, parse_tender
+from bidding.suspension import check_not_suspended
 from core.errors import Refused
 from core.extensions import db
 from core.models import Role, User
@@ -28,6 +29,7 @@ def _rules() -> tuple[dt.timedelta, dt.timedelta, Decimal]:
 
 
 def _transition(tender: Tender, action: TenderAction) -> None:
+    check_not_suspended(tender, action)
     try:
         tender.state = next_state(tender.state, action)
     except IllegalTransition as exc:

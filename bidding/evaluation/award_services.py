@@ -45,6 +45,7 @@ from bidding.lifecycle import IllegalTransition, TenderAction, next_state
 from bidding.models import Tender
 from bidding.opening.models import BidOpening, BidOpeningState
 from bidding.submissions.models import Bid
+from bidding.suspension import check_not_suspended
 from core.errors import Refused
 from core.extensions import db
 from core.models import Role, User
@@ -71,6 +72,7 @@ def refusals_logged(tender_id: int, actor: User | None, action: str) -> Iterator
 
 
 def _transition(tender: Tender, action: TenderAction) -> None:
+    check_not_suspended(tender, action)
     try:
         tender.state = next_state(tender.state, action)
     except IllegalTransition as exc:

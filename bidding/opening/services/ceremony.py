@@ -24,6 +24,7 @@ from bidding.opening.services._common import (
     stored_sha256,
 )
 from bidding.submissions.models import Bid, BidState
+from bidding.suspension import check_not_suspended
 from core.extensions import db
 from core.models import Role, User
 from core.orm import utcnow
@@ -60,6 +61,7 @@ def start_opening(tender: Tender, host: User, now: dt.datetime | None = None) ->
             f"the opening is at {tender.opening_time.isoformat()}; it cannot start before "
             f"(server time {now.isoformat()})",
         )
+    check_not_suspended(tender, TenderAction.OPEN)
     closed = close_entry(tender)
     if closed is None:
         raise refuse(

@@ -28,6 +28,7 @@ from bidding.opening.services._common import (
     refuse,
 )
 from bidding.opening.services.state import bid_openings, deposit_provider
+from bidding.suspension import check_not_suspended
 from core.extensions import db
 from core.models import User
 from core.orm import utcnow
@@ -60,6 +61,7 @@ def conclude(tender: Tender, host: User, now: dt.datetime | None = None) -> Outc
             "or the platform's fault while the bidder may still hand in its own copy)",
         )
     valid = sum(r.state == BidOpeningState.OPENED for r in rows)
+    check_not_suspended(tender, TenderAction.EVALUATE if valid >= MIN_VALID_BIDS else TenderAction.FAIL)
     counts = {s.value: sum(r.state == s for r in rows) for s in BidOpeningState if s in FINAL_BID_STATES}
     outcome = Outcome(result=opening)
     opening.concluded_at = now
