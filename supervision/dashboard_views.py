@@ -5,14 +5,15 @@ Thin views over supervision/dashboard.py; the page carries each chart's data bes
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
-from flask import Blueprint, Flask, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from pydantic import Field
 
 from core import labels
+from core.extensions import db
+from core.identity import current_actor
 from core.openapi import document
 from core.shapes import RequestModel, ResponseModel, UtcTime, respond
 from supervision import dashboard, time_limits
@@ -136,16 +137,18 @@ def dashboard_json():
         comments=[CommentOut(**c) for c in data["comments"]]))
 
 
-def _signals() -> list[dict[str, Any]]:
-    """The tenders with collusion or risk signals, when the signals part is installed."""
-    if importlib.util.find_spec("supervision.signals") is None:
-        return []
+def _signals() -> list[dict[str, Any]] | None:
+    """The tenders with collusion or risk signals (supervision/signals.py; reading them is logged there),
+    each with the link to its signals and their evidence."""
+    if "supervision_signals.tender_page" not in current_app.view_functions:
+        return None
     from supervision import signals
 
-    listing = getattr(signals, "flagged_tenders", None)
-    if listing is None:
-        return []
-    return listing()
+    listed = signals.tenders_with_signals(current_actor())
+    return [{"url": url_for("supervision_signals.tender_page", tender_id=t["id"]),
+             "reference": t["reference"], "title": t["title"], "count": t["count"],
+             "summary": ", ".join(str(signals.TITLES.get(code, code)) for code in t["codes"])}
+            for t in listed]
 
 
 def case_link(item: time_limits.Case) -> str:
@@ -157,10 +160,12 @@ def case_link(item: time_limits.Case) -> str:
 def dashboard_page():
     filters = _filters()
     data = dashboard.figures(filters)
+    flagged = _signals()
+    db.session.commit()  # reading the signals is logged
     return render_template("supervision/dashboard.html", data=data, filters=filters,
                            offices=dashboard.offices(), columns=COLUMNS, limits=time_limits.LIMITS,
                            subject=time_limits.subject_text, link=case_link, label=labels.label,
-                           signals=_signals(), due_soon_days=time_limits.setting("DUE_SOON_DAYS"))
+                           signals=flagged, due_soon_days=time_limits.setting("DUE_SOON_DAYS"))
 
 
 def init_app(app: Flask) -> None:

@@ -308,6 +308,45 @@ def _cash_refund(records: Records) -> Iterator[Case]:
             yield case("cash_refund", t, ("cash_account", account.id), start, due, done)
 
 
+def _complaints(records: Records) -> list:
+    from supervision.complaint_services import complaint_time_limits
+
+    return [c for c in complaint_time_limits() if c.tender in records.by_id]
+
+
+def _stopped(done: dt.datetime | None, withdrawn: dt.datetime | None) -> bool:
+    """A withdrawn complaint stops the clock: no case unless the step was done before the withdrawal."""
+    return withdrawn is not None and (done is None or done > withdrawn)
+
+
+def _with_provisional(item: Case, provisional: bool) -> Case:
+    return item if not provisional else Case(**{**item.__dict__, "provisional": True})
+
+
+@limit("complaint_acceptance", _l("Acceptance or refusal of a complaint"),
+       _l("实施条例 第六十一条: the supervisor decides whether to accept within 3 working days of "
+          "receiving it"))
+def _complaint_acceptance(records: Records) -> Iterator[Case]:
+    for c in _complaints(records):
+        if _stopped(c.accepted_at, c.withdrawn_at):
+            continue
+        t = records.by_id[c.tender]
+        yield _with_provisional(case("complaint_acceptance", t, ("complaint", c.complaint), c.filed_at,
+                                     c.accept_by, c.accepted_at), c.provisional)
+
+
+@limit("complaint_decision", _l("Decision on an accepted complaint"),
+       _l("实施条例 第六十一条: a decision within 30 working days of acceptance, extended by the recorded "
+          "working days where an inspection or expert opinion is needed"))
+def _complaint_decision(records: Records) -> Iterator[Case]:
+    for c in _complaints(records):
+        if c.decide_by is None or c.accepted_at is None or _stopped(c.decided_at, c.withdrawn_at):
+            continue
+        t = records.by_id[c.tender]
+        yield _with_provisional(case("complaint_decision", t, ("complaint", c.complaint), c.accepted_at,
+                                     c.decide_by, c.decided_at), c.provisional)
+
+
 # -- computing and summarising ------------------------------------------------------------------------
 
 

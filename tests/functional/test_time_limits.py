@@ -258,3 +258,34 @@ def test_due_soon_and_overdue_lists(tender):
     found, now = tl.cases([tender]), beijing(2026, 11, 17)
     assert [c.number for c in tl.overdue(found, now)] == [1]
     assert [c.number for c in tl.due_soon(found, now)] == [2]
+
+
+def test_complaints_acceptance_and_decision_from_the_complaints_part(monkeypatch, tender):
+    """The complaints' own due moments (3 and 30 working days, supervision/complaint_services.py) become
+    cases; a complaint withdrawn before a step stops that step's clock."""
+    from supervision import complaint_services as cs
+
+    filed = beijing(2026, 9, 29)
+    accept_by = end_of_beijing_day(2026, 10, 9)  # 3 working days after 29 September: 30 Sep, 8 and 9 Oct
+    rows = [
+        cs.ComplaintLimits(complaint=1, tender=tender.id, office=tender.tendering_office_id, state="accepted",
+                           filed_at=filed, accept_by=accept_by, accepted_at=beijing(2026, 10, 9, 15),
+                           decide_by=end_of_beijing_day(2026, 11, 20), decided_at=None, withdrawn_at=None,
+                           provisional=False),
+        cs.ComplaintLimits(complaint=2, tender=tender.id, office=tender.tendering_office_id, state="filed",
+                           filed_at=filed, accept_by=accept_by, accepted_at=None, decide_by=None,
+                           decided_at=None, withdrawn_at=None, provisional=True),
+        cs.ComplaintLimits(complaint=3, tender=tender.id, office=tender.tendering_office_id,
+                           state="withdrawn", filed_at=filed, accept_by=accept_by, accepted_at=None,
+                           decide_by=None, decided_at=None, withdrawn_at=beijing(2026, 9, 30),
+                           provisional=False),
+    ]
+    monkeypatch.setattr(cs, "complaint_time_limits", lambda session=None: rows)
+    found = {(c.limit, c.number): c for c in tl.cases([tender]) if c.subject == "complaint"}
+    assert set(found) == {("complaint_acceptance", 1), ("complaint_decision", 1), ("complaint_acceptance", 2)}
+    now = beijing(2026, 10, 12)
+    assert found["complaint_acceptance", 1].state(now) == tl.MET
+    pending = found["complaint_acceptance", 2]
+    assert pending.state(now) == tl.OVERDUE and pending.provisional
+    decision = found["complaint_decision", 1]
+    assert decision.start == beijing(2026, 10, 9, 15) and decision.state(now) == tl.DUE
