@@ -360,7 +360,11 @@ STANDARD_ZIP = "tests/data/ocds-1.1.5/standard-1__1__5.zip"
 def validate(document: dict[str, Any], standard_zip: str) -> dict[str, Any]:
     """libcoveocds's checks of a release or record package against the schema in `standard_zip` (a path),
     offline, as the OCDS Data Review Tool's API context runs them: its result, whose
-    `validation_errors` must be empty."""
+    `validation_errors` must be empty.
+
+    libcoveocds reads the standard from the archive, but the record package schema's reference to the
+    versioned release schema is fetched by jsonref over HTTP; while this runs, that one fetch is answered
+    from the same archive (`_offline_standard`), so nothing goes to the network."""
     from pathlib import Path
     from tempfile import TemporaryDirectory
 
@@ -370,6 +374,52 @@ def validate(document: dict[str, Any], standard_zip: str) -> dict[str, Any]:
     config = LibCoveOCDSConfig()
     config.config["context"] = "api"
     config.config["standard_zip"] = Path(standard_zip).resolve().as_uri()
-    with TemporaryDirectory() as out:
+    with TemporaryDirectory() as out, _offline_standard(standard_zip):
         data = json.loads(dumps(document))  # exactly what is published
         return ocds_json_output(out, None, None, convert=False, json_data=data, lib_cove_ocds_config=config)
+
+
+class _OfflineStandard:
+    """Stands in for `requests` inside jsonref: the standard's schema URLs are read from the archive."""
+
+    PREFIX = "://standard.open-contracting.org/schema/1__1__5/"
+
+    def __init__(self, standard_zip: str) -> None:
+        import zipfile
+
+        with zipfile.ZipFile(standard_zip) as archive:
+            self.files = {n.rsplit("/", 1)[-1]: archive.read(n) for n in archive.namelist()
+                          if n.endswith(".json")}
+
+    def get(self, uri: str, **_kwargs: Any) -> Any:
+        if self.PREFIX not in uri:
+            raise ConnectionError(f"validation runs offline; {uri} is not in the standard's archive")
+        body = self.files[uri.split(self.PREFIX, 1)[1]]
+
+        class Answer:
+            @staticmethod
+            def raise_for_status() -> None:
+                return None
+
+            @staticmethod
+            def json(**kwargs: Any) -> Any:
+                return json.loads(body, **kwargs)
+
+        return Answer()
+
+
+def _offline_standard(standard_zip: str):
+    import contextlib
+
+    import jsonref
+
+    @contextlib.contextmanager
+    def swapped():
+        saved = jsonref.requests
+        jsonref.requests = _OfflineStandard(standard_zip)
+        try:
+            yield
+        finally:
+            jsonref.requests = saved
+
+    return swapped()
