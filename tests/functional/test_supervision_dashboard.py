@@ -111,3 +111,17 @@ def test_the_page_lists_cases_with_links_and_a_chart_with_its_table(client, logi
     assert 'id="chart-on-time-month"' in html and 'id="rate-by-month"' in html
     assert 'id="rate-by-office"' in html and "保证金退还太慢" in html
     assert 'id="nav-supervision-dashboard"' in html
+
+
+def test_the_signals_section_links_each_flagged_tender_to_its_evidence(client, login, session):
+    from tests.functional.test_signals import opened_tender
+
+    office, supervisor = factories.user(Role.TENDERING_OFFICE), factories.user(Role.SUPERVISOR)
+    session.commit()
+    flagged, _ = opened_tender(office, ["990000.00", "990000.00", "1200000.00"])
+    quiet, _ = opened_tender(office, ["900000.00", "1000000.00", "1110000.00"])
+    login(client, supervisor)
+    html = client.get("/supervision").get_data(as_text=True)
+    assert 'id="signals-heading"' in html
+    assert f'href="/supervision/tenders/{flagged.id}/signals"' in html
+    assert f'href="/supervision/tenders/{quiet.id}/signals"' not in html
