@@ -45,7 +45,9 @@ def publicised(office, *, days_ago: float):
     """A tender whose candidates were publicised `days_ago` days ago (publicity: 3 days)."""
     built = evaluated(office, experts=3)
     sign_all(built.report, built.experts)
-    built.publicity = award_services.publicise(built.tender, office, now=utcnow() - dt.timedelta(days=days_ago))
+    built.publicity = award_services.publicise(
+        built.tender, office, now=utcnow() - dt.timedelta(days=days_ago)
+    )
     return built
 
 
@@ -62,16 +64,25 @@ def today() -> str:
 
 
 def complaint_body(tender, **overrides):
-    body = {"tender": tender.id, "matter": "award", "knew_on": today(),
-            "text": "中标人的业绩证明不实", "grounds": "招标投标法实施条例 第六十条；业绩合同编号与公示不符"}
+    body = {
+        "tender": tender.id,
+        "matter": "award",
+        "knew_on": today(),
+        "text": "中标人的业绩证明不实",
+        "grounds": "招标投标法实施条例 第六十条；业绩合同编号与公示不符",
+    }
     body.update(overrides)
     return body
 
 
 def entries(session, event: str) -> list[dict]:
     session.expire_all()
-    return [json.loads(b) for b in session.scalars(
-        select(LogEntry.body).where(LogEntry.event == event).order_by(LogEntry.index))]
+    return [
+        json.loads(b)
+        for b in session.scalars(
+            select(LogEntry.body).where(LogEntry.event == event).order_by(LogEntry.index)
+        )
+    ]
 
 
 def refused(response, session, status: int, code: str, *, field: str | None = None) -> dict:
@@ -107,15 +118,26 @@ def test_a_losing_bidder_complains_about_the_award_and_the_supervisor_accepts_an
     # the parties see it; another bidder of the tender does not (not found)
     assert client.get(f"/api/complaints/{cid}", headers=bearer(office)).get_json()["actions"] == []
     assert client.get(f"/api/complaints/{cid}", headers=bearer(supervisor)).get_json()["actions"] == [
-        "accept", "refuse", "suspend"]
+        "accept",
+        "refuse",
+        "suspend",
+    ]
     assert client.get(f"/api/complaints/{cid}", headers=bearer(built.bidders[1])).status_code == 404
-    assert [c["id"] for c in client.get("/api/complaints", headers=bearer(office)).get_json()["complaints"]] \
-        == [cid]
+    assert [
+        c["id"] for c in client.get("/api/complaints", headers=bearer(office)).get_json()["complaints"]
+    ] == [cid]
     assert client.get("/api/complaints", headers=bearer(built.bidders[1])).get_json()["complaints"] == []
 
-    refused(client.post(f"/api/complaints/{cid}/accept", json={"password": "wrong"}, headers=bearer(supervisor)),
-            session, 403, "confirmation_failed", field="password")
-    accepted = client.post(f"/api/complaints/{cid}/accept", json={"password": PASSWORD}, headers=bearer(supervisor))
+    refused(
+        client.post(f"/api/complaints/{cid}/accept", json={"password": "wrong"}, headers=bearer(supervisor)),
+        session,
+        403,
+        "confirmation_failed",
+        field="password",
+    )
+    accepted = client.post(
+        f"/api/complaints/{cid}/accept", json={"password": PASSWORD}, headers=bearer(supervisor)
+    )
     assert accepted.status_code == 200, accepted.get_data(as_text=True)
     view = accepted.get_json()
     handled = dt.datetime.fromisoformat(view["handled_at"])
@@ -125,21 +147,32 @@ def test_a_losing_bidder_complains_about_the_award_and_the_supervisor_accepts_an
     assert notice.kind == "complaint_acceptance" and not notice.public
     assert [v.field_name for v in notice.versions][-1] == "supervisor"  # signed by the supervisor
 
-    statement = client.post(f"/api/complaints/{cid}/statement", json={"text": "业绩证明经核实无误"},
-                            headers=bearer(office))
+    statement = client.post(
+        f"/api/complaints/{cid}/statement", json={"text": "业绩证明经核实无误"}, headers=bearer(office)
+    )
     assert statement.status_code == 200 and statement.get_json()["office_statement"] == "业绩证明经核实无误"
-    refused(client.post(f"/api/complaints/{cid}/statement", json={"text": "again"}, headers=bearer(office)),
-            session, 409, "already_stated")
+    refused(
+        client.post(f"/api/complaints/{cid}/statement", json={"text": "again"}, headers=bearer(office)),
+        session,
+        409,
+        "already_stated",
+    )
 
     before = dt.datetime.fromisoformat(view["decide_by"])
-    extended = client.post(f"/api/complaints/{cid}/extend", json={"days": 5, "reason": "需调取合同原件"},
-                           headers=bearer(supervisor)).get_json()
+    extended = client.post(
+        f"/api/complaints/{cid}/extend",
+        json={"days": 5, "reason": "需调取合同原件"},
+        headers=bearer(supervisor),
+    ).get_json()
     last_day = workdays._local_date(before - dt.timedelta(microseconds=1))
     assert dt.datetime.fromisoformat(extended["decide_by"]) == workdays.add_working_days(last_day, 5).at
     assert extended["events"][-1]["kind"] == "extend" and extended["events"][-1]["text"] == "需调取合同原件"
 
-    decided = client.post(f"/api/complaints/{cid}/decide", headers=bearer(supervisor), json={
-        "outcome": "dismissed", "reasons": "业绩证明真实，投诉缺乏事实根据", "password": PASSWORD})
+    decided = client.post(
+        f"/api/complaints/{cid}/decide",
+        headers=bearer(supervisor),
+        json={"outcome": "dismissed", "reasons": "业绩证明真实，投诉缺乏事实根据", "password": PASSWORD},
+    )
     assert decided.status_code == 200, decided.get_data(as_text=True)
     result = decided.get_json()
     assert result["state"] == "decided" and result["outcome"] == "dismissed" and result["actions"] == []
@@ -150,10 +183,18 @@ def test_a_losing_bidder_complains_about_the_award_and_the_supervisor_accepts_an
     assert logged["data"]["outcome"] == "dismissed" and logged["data"]["sha256"] == decision.current.sha256
 
     # acting again, or withdrawing after the decision: refused, nothing changed
-    refused(client.post(f"/api/complaints/{cid}/accept", json={"password": PASSWORD}, headers=bearer(supervisor)),
-            session, 409, "illegal_transition")
-    refused(client.post(f"/api/complaints/{cid}/withdraw", json={}, headers=bearer(loser)),
-            session, 409, "illegal_transition")
+    refused(
+        client.post(f"/api/complaints/{cid}/accept", json={"password": PASSWORD}, headers=bearer(supervisor)),
+        session,
+        409,
+        "illegal_transition",
+    )
+    refused(
+        client.post(f"/api/complaints/{cid}/withdraw", json={}, headers=bearer(loser)),
+        session,
+        409,
+        "illegal_transition",
+    )
     session.expire_all()
     assert session.get(Complaint, cid).state == ComplaintState.DECIDED
 
@@ -168,12 +209,24 @@ def test_a_suspension_stops_the_award_until_the_decision_lifts_it(
     built = publicised(office, days_ago=2)  # publicity ends tomorrow
     bidder = built.bidders[0]
     body = complaint_body(built.tender, matter="evaluation_result")
-    refused(client.post("/api/complaints", json=body, headers=bearer(bidder)), session, 409, "objection_required",
-            field="matter")
-    objection = award_services.raise_objection(built.tender, bidder, "评分有误", now=utcnow() - dt.timedelta(days=1))
+    refused(
+        client.post("/api/complaints", json=body, headers=bearer(bidder)),
+        session,
+        409,
+        "objection_required",
+        field="matter",
+    )
+    objection = award_services.raise_objection(
+        built.tender, bidder, "评分有误", now=utcnow() - dt.timedelta(days=1)
+    )
     session.commit()
-    error = refused(client.post("/api/complaints", json=body, headers=bearer(bidder)), session, 409,
-                    "objection_pending", field="matter")
+    error = refused(
+        client.post("/api/complaints", json=body, headers=bearer(bidder)),
+        session,
+        409,
+        "objection_pending",
+        field="matter",
+    )
     assert "waiting for its answer" in error["message"]
     award_services.answer_objection(built.tender, objection.id, office, "评分无误")
     session.commit()
@@ -182,11 +235,16 @@ def test_a_suspension_stops_the_award_until_the_decision_lifts_it(
     cid = made.get_json()["id"]
     assert made.get_json()["objection"] == f"award:{objection.id}"
 
-    suspended = client.post(f"/api/complaints/{cid}/suspend", json={"reason": "投诉处理期间暂停"},
-                            headers=bearer(supervisor))
+    suspended = client.post(
+        f"/api/complaints/{cid}/suspend", json={"reason": "投诉处理期间暂停"}, headers=bearer(supervisor)
+    )
     assert suspended.get_json()["suspended"] is True
-    refused(client.post(f"/api/complaints/{cid}/suspend", json={"reason": "again"}, headers=bearer(supervisor)),
-            session, 409, "already_suspended")
+    refused(
+        client.post(f"/api/complaints/{cid}/suspend", json={"reason": "again"}, headers=bearer(supervisor)),
+        session,
+        409,
+        "already_suspended",
+    )
 
     # the publicity ends; the office's award is stopped by the suspension, saying so
     ends = built.publicity.ends_at
@@ -197,9 +255,16 @@ def test_a_suspension_stops_the_award_until_the_decision_lifts_it(
     assert "suspended by the supervising authority" in error["message"]
 
     client.post(f"/api/complaints/{cid}/accept", json={"password": PASSWORD}, headers=bearer(supervisor))
-    decided = client.post(f"/api/complaints/{cid}/decide", headers=bearer(supervisor), json={
-        "outcome": "upheld", "reasons": "技术评分计算错误", "correction": "评标委员会复核技术评分",
-        "password": PASSWORD}).get_json()
+    decided = client.post(
+        f"/api/complaints/{cid}/decide",
+        headers=bearer(supervisor),
+        json={
+            "outcome": "upheld",
+            "reasons": "技术评分计算错误",
+            "correction": "评标委员会复核技术评分",
+            "password": PASSWORD,
+        },
+    ).get_json()
     assert decided["outcome"] == "upheld" and decided["correction"] == "评标委员会复核技术评分"
     assert decided["suspended"] is False
     row = session.scalar(select(TenderSuspension).where(TenderSuspension.tender_id == built.tender.id))
@@ -214,44 +279,120 @@ def test_refusals_change_nothing_and_are_logged(client, session, bearer, office,
     loser, stranger = built.bidders[0], factories.user(Role.BIDDER)
     session.commit()
 
-    error = refused(client.post("/api/complaints", json=complaint_body(old.tender), headers=bearer(old.bidders[0])),
-                    session, 409, "complaint_late", field="knew_on")
+    error = refused(
+        client.post("/api/complaints", json=complaint_body(old.tender), headers=bearer(old.bidders[0])),
+        session,
+        409,
+        "complaint_late",
+        field="knew_on",
+    )
     assert "ended at" in error["message"]
-    refused(client.post("/api/complaints", json=complaint_body(built.tender), headers=bearer(stranger)),
-            session, 403, "no_standing")
-    refused(client.post("/api/complaints", json={**complaint_body(built.tender), "tender": 999999}, headers=bearer(loser)),
-            session, 404, "not_found", field="tender")
-    refused(client.post("/api/complaints", json=complaint_body(built.tender, matter="opening"),
-                        headers=bearer(loser)), session, 409, "matter_not_yet", field="matter")
+    refused(
+        client.post("/api/complaints", json=complaint_body(built.tender), headers=bearer(stranger)),
+        session,
+        403,
+        "no_standing",
+    )
+    refused(
+        client.post(
+            "/api/complaints", json={**complaint_body(built.tender), "tender": 999999}, headers=bearer(loser)
+        ),
+        session,
+        404,
+        "not_found",
+        field="tender",
+    )
+    refused(
+        client.post(
+            "/api/complaints", json=complaint_body(built.tender, matter="opening"), headers=bearer(loser)
+        ),
+        session,
+        409,
+        "matter_not_yet",
+        field="matter",
+    )
     tomorrow = (workdays._local_date(utcnow()) + dt.timedelta(days=1)).isoformat()
-    refused(client.post("/api/complaints", json=complaint_body(built.tender, knew_on=tomorrow),
-                        headers=bearer(loser)), session, 422, "invalid", field="knew_on")
-    refused(client.post("/api/complaints", json=complaint_body(built.tender, knew_on="2020-01-01"),
-                        headers=bearer(loser)), session, 422, "invalid", field="knew_on")
+    refused(
+        client.post(
+            "/api/complaints", json=complaint_body(built.tender, knew_on=tomorrow), headers=bearer(loser)
+        ),
+        session,
+        422,
+        "invalid",
+        field="knew_on",
+    )
+    refused(
+        client.post(
+            "/api/complaints", json=complaint_body(built.tender, knew_on="2020-01-01"), headers=bearer(loser)
+        ),
+        session,
+        422,
+        "invalid",
+        field="knew_on",
+    )
     assert count(session) == 0
 
-    cid = client.post("/api/complaints", json=complaint_body(built.tender), headers=bearer(loser)).get_json()["id"]
+    cid = client.post("/api/complaints", json=complaint_body(built.tender), headers=bearer(loser)).get_json()[
+        "id"
+    ]
     for who in (loser, office):
-        error = refused(client.post(f"/api/complaints/{cid}/accept", json={"password": PASSWORD},
-                                    headers=bearer(who)), session, 403, "not_supervisor")
-        refused(client.post(f"/api/complaints/{cid}/decide", headers=bearer(who), json={
-            "outcome": "upheld", "reasons": "x", "password": PASSWORD}), session, 403, "not_supervisor")
-    refused(client.post(f"/api/complaints/{cid}/decide", headers=bearer(supervisor), json={
-        "outcome": "upheld", "reasons": "x", "password": PASSWORD}), session, 409, "illegal_transition")
-    refused(client.post(f"/api/complaints/{cid}/withdraw", json={}, headers=bearer(office)),
-            session, 403, "not_complainant")
-    refused(client.post("/api/complaints/424242/accept", json={"password": PASSWORD}, headers=bearer(supervisor)),
-            session, 404, "not_found")
+        error = refused(
+            client.post(f"/api/complaints/{cid}/accept", json={"password": PASSWORD}, headers=bearer(who)),
+            session,
+            403,
+            "not_supervisor",
+        )
+        refused(
+            client.post(
+                f"/api/complaints/{cid}/decide",
+                headers=bearer(who),
+                json={"outcome": "upheld", "reasons": "x", "password": PASSWORD},
+            ),
+            session,
+            403,
+            "not_supervisor",
+        )
+    refused(
+        client.post(
+            f"/api/complaints/{cid}/decide",
+            headers=bearer(supervisor),
+            json={"outcome": "upheld", "reasons": "x", "password": PASSWORD},
+        ),
+        session,
+        409,
+        "illegal_transition",
+    )
+    refused(
+        client.post(f"/api/complaints/{cid}/withdraw", json={}, headers=bearer(office)),
+        session,
+        403,
+        "not_complainant",
+    )
+    refused(
+        client.post("/api/complaints/424242/accept", json={"password": PASSWORD}, headers=bearer(supervisor)),
+        session,
+        404,
+        "not_found",
+    )
     session.expire_all()
     complaint = session.get(Complaint, cid)
     assert complaint.state == ComplaintState.FILED and complaint.handled_at is None
     assert [e.kind for e in complaint.events] == ["filed"]
 
-    withdrawn = client.post(f"/api/complaints/{cid}/withdraw", json={"reason": "已与招标人协商"},
-                            headers=bearer(loser)).get_json()
+    withdrawn = client.post(
+        f"/api/complaints/{cid}/withdraw", json={"reason": "已与招标人协商"}, headers=bearer(loser)
+    ).get_json()
     assert withdrawn["state"] == "withdrawn" and withdrawn["withdrawn_at"]
-    refused(client.post(f"/api/complaints/{cid}/refuse", headers=bearer(supervisor), json={
-        "reason": "x", "password": PASSWORD}), session, 409, "illegal_transition")
+    refused(
+        client.post(
+            f"/api/complaints/{cid}/refuse",
+            headers=bearer(supervisor),
+            json={"reason": "x", "password": PASSWORD},
+        ),
+        session,
+        409,
+        "illegal_transition",
+    )
 
 
 def test_an_organisation_that_only_downloaded_the_documents_has_standing(session, office):
@@ -259,12 +400,26 @@ def test_an_organisation_that_only_downloaded_the_documents_has_standing(session
 
     built = awarded(session, office)
     reader = factories.user(Role.BIDDER)
-    document = TenderDocument(tender_id=built.tender.id, kind="main", filename="招标文件.pdf",
-                              media_type="application/pdf", sha256="a" * 64, size=10, uploaded_by_id=office.id)
+    document = TenderDocument(
+        tender_id=built.tender.id,
+        kind="main",
+        filename="招标文件.pdf",
+        media_type="application/pdf",
+        sha256="a" * 64,
+        size=10,
+        uploaded_by_id=office.id,
+    )
     session.add(document)
     session.flush()
-    session.add(TenderDocumentDownload(document_id=document.id, organisation_id=reader.organisation_id,
-                                       user_id=reader.id, salt="b" * 64, commitment="c" * 64))
+    session.add(
+        TenderDocumentDownload(
+            document_id=document.id,
+            organisation_id=reader.organisation_id,
+            user_id=reader.id,
+            salt="b" * 64,
+            commitment="c" * 64,
+        )
+    )
     session.flush()
     assert complaint_services.has_standing(built.tender, reader)
     assert not complaint_services.has_standing(built.tender, factories.user(Role.BIDDER))
@@ -281,9 +436,11 @@ def test_the_pages_file_with_evidence_show_the_timeline_and_confirm_the_withdraw
     form_page = browser.get(f"/complaints?tender={built.tender.id}").get_data(as_text=True)
     assert 'id="complaint-form"' in form_page
     pdf = b"%PDF-1.4\n% evidence\n"
-    response = browser.post("/complaints", data={
-        **complaint_body(built.tender), "evidence": (io.BytesIO(pdf), "证据.pdf")},
-        content_type="multipart/form-data")
+    response = browser.post(
+        "/complaints",
+        data={**complaint_body(built.tender), "evidence": (io.BytesIO(pdf), "证据.pdf")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     complaint = session.scalar(select(Complaint).order_by(Complaint.id.desc()))
     assert complaint.evidence_name == "证据.pdf" and complaint.evidence_size == len(pdf)
@@ -291,8 +448,11 @@ def test_the_pages_file_with_evidence_show_the_timeline_and_confirm_the_withdraw
     assert 'id="timeline"' in page and 'id="form-withdraw"' in page
     assert browser.get(f"/complaints/{complaint.id}/evidence").get_data() == pdf
 
-    bad = browser.post("/complaints", data={**complaint_body(built.tender), "evidence": (io.BytesIO(b"MZ"), "x.pdf")},
-                       content_type="multipart/form-data")
+    bad = browser.post(
+        "/complaints",
+        data={**complaint_body(built.tender), "evidence": (io.BytesIO(b"MZ"), "x.pdf")},
+        content_type="multipart/form-data",
+    )
     assert bad.status_code == 302 and count(session) == 1
 
     # withdrawing without ticking the confirmation is refused
