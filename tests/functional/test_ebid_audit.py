@@ -144,11 +144,44 @@ def tender_rules_days(tender) -> int:
     return rules_for(tender).publicity_days
 
 
-@pytest.fixture
-def awarded(session):
+@pytest.fixture(scope="module")
+def module_session(app):
+    """One rolled-back transaction for the whole module (as tests/conftest.py's `session`, per module), so
+    the awarded tender is built once; the tests here use it and `client`, never the per-test `session`."""
+    from tests.conftest import _ConnectionSession
+
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        scoped = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint", "class_": _ConnectionSession})
+        original = db.session
+        db.session = scoped
+        try:
+            yield scoped
+        finally:
+            scoped.remove()
+            db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture(scope="module")
+def awarded(module_session):
     office = factories.user(Role.TENDERING_OFFICE)
-    session.commit()
+    module_session.commit()
     return build_awarded(office)
+
+
+@pytest.fixture
+def session(module_session):
+    """The module's session (this module shares one transaction: see module_session)."""
+    return module_session
+
+
+@pytest.fixture
+def client(app, module_session):
+    return app.test_client()
 
 
 @pytest.fixture
@@ -291,9 +324,13 @@ def test_the_audit_passes_and_each_tampering_fails_exactly_its_check(awarded, se
                             .order_by(Score.id)).first()
     score.value = score.value - 1
     session.commit()
-    status, out, results = run_audit(capsys, tender.id)
-    assert status == 1, out
-    _only_failing(results, "scores")
+    try:
+        status, out, results = run_audit(capsys, tender.id)
+        assert status == 1, out
+        _only_failing(results, "scores")
+    finally:
+        score.value = score.value + 1
+        session.commit()
 
 
 def test_the_public_inputs_shape_and_figures(awarded, client):
@@ -333,7 +370,8 @@ def test_before_the_award_the_inputs_are_refused_and_logged(client, session):
                               headers={"Accept": "application/json"})
         assert response.status_code == 409
         error = response.get_json()["error"]
-        assert error["code"] == "not_awarded" and "not awarded" in error["message"]
+        assert error["code"] == "not_awarded"
+        assert "not awarded" in error["message"] or "尚未定标" in error["message"]  # English or Chinese
     response = client.get("/api/public/tenders/99999999/evaluation", headers={"Accept": "application/json"})
     assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
     logged = [json.loads(b) for b in session.scalars(
@@ -405,3 +443,34 @@ def test_the_demo_step_saves_the_inputs_and_the_table_and_fails_on_a_failed_chec
     with pytest.raises(RuntimeError, match="ebid audit failed"):
         step()
     assert "OCDS record: not published" in (tmp_path / "audit.txt").read_text()
+
+
+def test_the_installed_client_over_http(awarded, app, tmp_path):
+    """The same audit over real HTTP (a server thread on the test's own data), as a user runs it."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from tests.ports import free_port
+
+    server = make_server("127.0.0.1", free_port(), app, threaded=False)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        import contextlib
+        import io
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            status = ebid.main(["audit", "--server", f"http://127.0.0.1:{server.port}",
+                                "--tender", str(awarded.tender.id)])
+        assert status == 0, out.getvalue()
+        assert "OK: all 7 checks passed" in out.getvalue()
+        with contextlib.redirect_stdout(io.StringIO()) as missing:
+            assert ebid.main(["audit", "--server", f"http://127.0.0.1:{server.port}", "--tender",
+                              "99999999"]) == 2
+        assert "answered HTTP 404" in missing.getvalue()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
