@@ -479,3 +479,29 @@ def test_the_pages_file_with_evidence_show_the_timeline_and_confirm_the_withdraw
     browser.post(f"/complaints/{complaint.id}/withdraw", data={"confirm": "yes"})
     session.expire_all()
     assert session.get(Complaint, complaint.id).state == ComplaintState.WITHDRAWN
+
+
+def test_a_suspension_stops_the_opening_and_the_publicity(session, office, supervisor):
+    from bidding import suspension
+    from bidding.lifecycle import TenderState
+    from bidding.opening.services.ceremony import start_opening
+
+    built = evaluated(office, experts=3)
+    sign_all(built.report, built.experts)
+    row = suspension.suspend(
+        built.tender, reason="投诉处理期间暂停", source="test", actor=supervisor, now=utcnow()
+    )
+    with pytest.raises(suspension.TenderSuspended) as stopped:
+        award_services.publicise(built.tender, office)
+    assert stopped.value.code == "tender_suspended" and built.tender.state == TenderState.EVALUATING
+
+    closed = factories.tender(office, publish=True)
+    closed.state = TenderState.CLOSED
+    suspension.suspend(closed, reason="暂停", source="test", actor=supervisor, now=utcnow())
+    with pytest.raises(suspension.TenderSuspended):
+        start_opening(closed, office, now=closed.opening_time + dt.timedelta(minutes=1))
+    assert closed.state == TenderState.CLOSED
+
+    suspension.lift(row, reason="解除", actor=supervisor, now=utcnow())
+    award_services.publicise(built.tender, office)
+    assert built.tender.state == TenderState.PUBLICITY
