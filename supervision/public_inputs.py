@@ -278,8 +278,9 @@ def _close(panels: list[Panel]) -> PublicClose | None:
 
 
 def _documents(tender: Tender) -> list[PublicDocument]:
-    found = db.session.scalars(select(SignedDocument).where(SignedDocument.public.is_(True))
-                               .order_by(SignedDocument.id))
+    found = db.session.scalars(select(SignedDocument).where(
+        SignedDocument.public.is_(True), SignedDocument.subject["tender"].as_integer() == tender.id)
+        .order_by(SignedDocument.id))
     return [PublicDocument(document=d.id, kind=d.kind, title=d.title, sha256=d.current.sha256,
                            url=f"/documents/{d.id}/pdf")
             for d in found if isinstance(d.subject, dict) and d.subject.get("tender") == tender.id]
