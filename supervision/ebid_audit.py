@@ -399,6 +399,12 @@ def run_checks(ctx: Context, progress: Any = None) -> list[Row]:
             rows.append(Row(key, name, True, detail))
         except (CheckFailed, VerificationError) as exc:
             rows.append(Row(key, name, False, str(exc)))
+        except UsageError as exc:
+            # The platform answered, but not what the inputs promise (a record, an entry, a PDF): that
+            # check fails. No answer at all (unreachable, timed out) stays a network problem: exit 2.
+            if "answered HTTP" not in str(exc):
+                raise
+            rows.append(Row(key, name, False, f"not served: {exc}"))
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             rows.append(Row(key, name, False,
                             f"the published data is malformed: {type(exc).__name__}: {exc}"))

@@ -291,6 +291,15 @@ def test_the_audit_passes_and_each_tampering_fails_exactly_its_check(awarded, se
     assert f"bid {missing['bid']}" in out
     del served.tamper[path]
 
+    # a draw record the inputs point to is not served
+    draw_url = inputs["lots"][0]["draws"][0]["url"]
+    served.tamper[draw_url] = lambda status, data: (404, b"{}")
+    status, out, results = run_audit(capsys, tender.id)
+    assert status == 1, out
+    _only_failing(results, "draw")
+    assert "not served" in out
+    del served.tamper[draw_url]
+
     # an OCDS record with another award value
     ocds_path = f"/api/ocds/tenders/{tender.id}/record"
 
