@@ -129,6 +129,8 @@ def test_the_html_page_searches_and_pages(client, login, supervisor, log):
     assert "/audit/tenders/102/timeline" in html
     # times in Beijing time, zone named: 15:00 Beijing for the entry of 07:00 UTC
     assert "2026-12-01 15:00:00" in html
+    # an actor's username is data, not a word to translate (the walk reads "supervisor" as a raw code)
+    assert '<span translate="no">office_b</span>' in html
 
 
 @pytest.mark.parametrize("query, field", [
@@ -218,6 +220,7 @@ def test_the_timeline_lists_the_tenders_events_in_order_with_its_documents(clien
     assert "timeline-chart" in html
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d 北京时间", html)  # the one time format (issue 15)
     assert "China Standard Time" not in html and "中国标准时间" not in html
+    assert f'<span translate="no">{office.username}</span>' in html
 
 
 def test_a_timeline_without_entries_says_so(client, login, supervisor, log):
