@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -72,6 +73,9 @@ NOT_PAGES = {
     "issuer_desk.letter",  # the guarantee letter (PDF download)
     "issuer_desk.export",  # the desk's CSV/XLSX export
     "tender_files.download",  # a tender document (file download)
+    "exports.download",  # a tender's opening results, scores or award as CSV/XLSX
+    "complaints.evidence",  # a complaint's evidence (PDF download)
+    "complaints.complaint_document",  # a complaint's signed notice or decision (PDF download)
 }
 
 #: Problems the walk finds that belong to work in progress in other parts of the issue:
@@ -232,19 +236,82 @@ print(json.dumps(made))
 """
 
 
-@pytest.fixture(scope="module")
-def evaluation(live_server) -> dict:
+def _seed(live_server, script: str, **env: str) -> dict:
+    """Runs a seeding script against the live server's database; it prints its ids as JSON last."""
     base = os.environ.get("TEST_DATABASE_URL")
     database = f"sqlite:///{live_server.instance.parent / 'e2e.sqlite3'}"
     if base:
         url = make_url(base)
         database = url.set(database=f"{url.database}_e2e").render_as_string(hide_password=False)
     env = {**os.environ, "EBID_CONFIG": "development", "EBID_INSTANCE": str(live_server.instance),
-           "DATABASE_URL": database}
-    done = subprocess.run([sys.executable, "-c", EVALUATION_SEED], cwd=ROOT, env=env, capture_output=True,
+           "DATABASE_URL": database, **env}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
                           text=True, check=False, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def evaluation(live_server) -> dict:
+    return _seed(live_server, EVALUATION_SEED)
+
+
+# An awarded tender (the award tests' builder: opened bids, a scored room, the signed report, the
+# candidates' publicity and the award, made with the demo's office), one of whose bids is bidder1's, so
+# the pages of a finished tender (ratings, complaints, signals, exports) have one.
+AWARDED_SEED = """
+import datetime as dt
+import itertools
+import json
+import os
+from sqlalchemy import select
+from app import create_app
+from bidding.evaluation import award_services
+from bidding.opening.models import Opening, OpeningState
+from bidding.submissions.models import BidFingerprint
+from core.extensions import db
+from core.models import User
+from core.orm import utcnow
+from tests import factories
+from tests.functional.award_helpers import evaluated, sign_all
+app = create_app("development")
+with app.app_context():
+    factories._seq = itertools.count(900001)  # clear of the demo's usernames (bidder2, expert3, ...)
+    office, bidder1 = (db.session.scalar(select(User).where(User.username == name))
+                       for name in ("office", "bidder1"))
+    built = evaluated(office, experts=3)
+    tender = built.tender
+    tender.title = "页面巡检用已定标项目"
+    # its opening concluded, and two bids sent from one network (a collusion signal with its evidence)
+    db.session.add(Opening(tender_id=tender.id, host_id=office.id, started_at=tender.opening_time,
+                           window_ends_at=tender.opening_time + dt.timedelta(hours=1),
+                           state=OpeningState.CONCLUDED))
+    for bid in built.bids[:2]:
+        db.session.add(BidFingerprint(bid_id=bid.id, recorded_at=utcnow(), network_digest="a" * 64))
+    built.bids[0].organisation_id, built.bids[0].user_id = bidder1.organisation_id, bidder1.id
+    for n, user in enumerate(built.bidders, start=1):
+        user.display_name = f"巡检投标人{n}"
+    sign_all(built.report, built.experts)
+    publicity = award_services.publicise(built.tender, office, now=utcnow() - dt.timedelta(days=4))
+    award_services.award(built.tender, office, os.environ["OFFICE_PASSWORD"], now=publicity.ends_at)
+    db.session.commit()
+    print(json.dumps({"tender": built.tender.id}))
+"""
+
+
+@pytest.fixture(scope="module")
+def awarded(live_server) -> dict:
+    """The awarded tender, bidder1's complaint about its award (filed, waiting for the supervisor) and
+    bidder1's rating of its service (the office has not rated: its form is shown)."""
+    made = _seed(live_server, AWARDED_SEED, OFFICE_PASSWORD=live_server.password("office"))
+    bidder = _api(live_server, "bidder1")
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    complaint = bidder("POST", "/api/complaints", json={
+        "tender": made["tender"], "matter": "award", "knew_on": today,
+        "text": "中标候选人的业绩证明与公示不符", "grounds": "招标投标法实施条例 第六十条"})
+    bidder("POST", f"/api/tenders/{made['tender']}/ratings",
+           json={"score": 4, "comment": "流程清楚，开标准时"})
+    return {**made, "complaint": complaint["id"]}
 
 
 @pytest.fixture(scope="module")
@@ -387,7 +454,7 @@ def _login(page, live_server, username: str) -> None:
 
 @pytest.fixture(scope="module")
 def walks(browser, live_server, routes, codes, axe_source, draft_tender, evaluation,
-          deposit) -> Iterator[list[Walk]]:
+          deposit, awarded) -> Iterator[list[Walk]]:
     done = []
     checked: set[str] = set()
     # the draft's own pages (its edit, rules, publish and opening-key pages) besides the seeded tenders'
@@ -404,6 +471,11 @@ def walks(browser, live_server, routes, codes, axe_source, draft_tender, evaluat
     # under evaluation has none: its bidder page is a 404), the bank's file of bidder1's application
     start += [f"/deposits/tenders/{deposit['tender']}", f"/deposits/office/tenders/{deposit['tender']}",
               f"/issuer-desk/guarantees/{deposit['guarantee']}"]
+    # a finished tender: its page with the office's rate form, its award, bidder1's complaint, its signals
+    done_tender = awarded["tender"]
+    start += [f"/tenders/{done_tender}", f"/tenders/{done_tender}/award",
+              f"/complaints/{awarded['complaint']}", f"/supervision/tenders/{done_tender}/signals",
+              f"/supervision/tenders/{tender}/signals"]
     for role in ROLES:
         # bypass_csp: the test injects axe-core inline; the pages themselves are unchanged
         context = browser.new_context(locale="zh-CN", base_url=live_server.url, bypass_csp=True)
