@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from bidding.models import Tender
@@ -43,11 +44,11 @@ class Filters:
         office_id = None
         if office not in (None, ""):
             if not (isinstance(office, int) or (isinstance(office, str) and office.isdigit())):
-                raise ValidationError("office", "choose a tendering office from the list")
+                raise ValidationError("office", _("Choose a tendering office from the list."))
             office_id = int(office)
             found = db.session.get(Organisation, office_id)
             if found is None or found.kind != OrganisationKind.TENDERING_OFFICE:
-                raise ValidationError("office", "there is no such tendering office")
+                raise ValidationError("office", _("There is no such tendering office."))
         months = []
         for name, value in (("from", start), ("to", end)):
             if value in (None, ""):
@@ -55,9 +56,9 @@ class Filters:
             elif isinstance(value, str) and MONTH.match(value):
                 months.append(value)
             else:
-                raise ValidationError(name, "a month is written YYYY-MM, e.g. 2026-10")
+                raise ValidationError(name, _("A month is written YYYY-MM, e.g. 2026-10."))
         if months[0] and months[1] and months[0] > months[1]:
-            raise ValidationError("to", "the last month comes before the first")
+            raise ValidationError("to", _("The last month comes before the first."))
         return cls(office_id, months[0], months[1])
 
     def month_in(self, month: str) -> bool:
