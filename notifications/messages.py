@@ -97,10 +97,54 @@ MESSAGES: dict[str, tuple[Any, Any]] = {
         _l("Your company won the tender"),
         _l("Your company is awarded tender %(reference)s (%(title)s), lot %(lot)s."),
     ),
+    "complaint.filed": (
+        _l("A complaint was filed"),
+        _l("Complaint no. %(complaint)s on tender %(reference)s (%(title)s) was filed; the supervising "
+           "authority accepts or refuses it by %(due)s."),
+    ),
+    "complaint.accepted": (
+        _l("A complaint was accepted"),
+        _l("Complaint no. %(complaint)s on tender %(reference)s (%(title)s) was accepted; the decision is "
+           "due by %(due)s."),
+    ),
+    "complaint.refused": (
+        _l("A complaint was not accepted"),
+        _l("Complaint no. %(complaint)s on tender %(reference)s (%(title)s) was not accepted; the signed "
+           "notice gives the reason."),
+    ),
+    "complaint.suspended": (
+        _l("A tender is suspended"),
+        _l("Tender %(reference)s (%(title)s) is suspended by the supervising authority while complaint no. "
+           "%(complaint)s is handled."),
+    ),
+    "complaint.lifted": (
+        _l("A tender's suspension is lifted"),
+        _l("The suspension of tender %(reference)s (%(title)s) for complaint no. %(complaint)s is lifted."),
+    ),
+    "complaint.statement": (
+        _l("The tendering office answered a complaint"),
+        _l("The tendering office of tender %(reference)s (%(title)s) gave its statement on complaint no. "
+           "%(complaint)s."),
+    ),
+    "complaint.extended": (
+        _l("A complaint's decision period is extended"),
+        _l("The decision on complaint no. %(complaint)s (tender %(reference)s, %(title)s) is now due by "
+           "%(due)s."),
+    ),
+    "complaint.decided": (
+        _l("A complaint is decided"),
+        _l("Complaint no. %(complaint)s on tender %(reference)s (%(title)s) is decided; read the signed "
+           "decision."),
+    ),
+    "complaint.withdrawn": (
+        _l("A complaint was withdrawn"),
+        _l("Complaint no. %(complaint)s on tender %(reference)s (%(title)s) was withdrawn by the "
+           "complainant."),
+    ),
 }
 
 #: Parameters that are times (ISO 8601 UTC), shown in the display zone.
-TIMES = frozenset({"deadline", "opening", "ends"})
+TIMES = frozenset({"deadline", "opening", "ends", "due"})
 
 
 def _shown(params: dict[str, Any]) -> dict[str, Any]:

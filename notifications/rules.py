@@ -244,6 +244,28 @@ def award_issued(event: str, subject: dict, data: dict, actor: User | None) -> N
     notify(users_of(others, Role.BIDDER), "award.issued", _about(tender), link=link)
 
 
+def complaint_step(kind: str, *, office: bool = True) -> Rule:
+    """A complaint's step (issue 16): its parties, except whoever took the step: the complainant's users,
+    every supervisor, and the tender's office (from the acceptance on: the authority sends the office the
+    complaint once it is accepted). `due` is the next time limit, where there is one."""
+
+    def rule(event: str, subject: dict, data: dict, actor: User | None) -> None:
+        from supervision.complaints import Complaint
+
+        complaint = db.session.get(Complaint, subject.get("complaint"))
+        if complaint is None:
+            return
+        users = users_of([complaint.organisation_id], Role.BIDDER)
+        users += list(db.session.scalars(select(User).where(User.role == Role.SUPERVISOR).order_by(User.id)))
+        if office:
+            users += office_users(complaint.tender)
+        due = data.get("accept_by") or data.get("decide_by")
+        notify([u for u in users if actor is None or u.id != actor.id], kind,
+               _about(complaint.tender, complaint=complaint.id, due=due), link=f"/complaints/{complaint.id}")
+
+    return rule
+
+
 #: event -> rule. Guarantee decisions are logged as "guarantee.<new state>" (guarantees/services.py);
 #: an issuer's request for more information, made at its desk, as "guarantee.desk_information_requested".
 RULES: dict[str, Rule] = {
@@ -264,6 +286,15 @@ RULES: dict[str, Rule] = {
     "award.objection_answered": objection_answered,
     "award.publicised": award_publicised,
     "award.issued": award_issued,
+    "complaint.filed": complaint_step("complaint.filed", office=False),
+    "complaint.accepted": complaint_step("complaint.accepted"),
+    "complaint.refused_acceptance": complaint_step("complaint.refused"),
+    "complaint.tender_suspended": complaint_step("complaint.suspended"),
+    "complaint.suspension_lifted": complaint_step("complaint.lifted"),
+    "complaint.statement": complaint_step("complaint.statement"),
+    "complaint.extended": complaint_step("complaint.extended"),
+    "complaint.decided": complaint_step("complaint.decided"),
+    "complaint.withdrawn": complaint_step("complaint.withdrawn"),
 }
 
 

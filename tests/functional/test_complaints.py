@@ -17,6 +17,7 @@ from bidding.suspension import TenderSuspension
 from core import workdays
 from core.models import Role
 from core.orm import utcnow
+from notifications.models import Notification
 from signing.models import LogEntry, SignedDocument
 from supervision import complaint_services
 from supervision.complaints import Complaint, ComplaintState
@@ -105,6 +106,12 @@ def test_a_losing_bidder_complains_about_the_award_and_the_supervisor_accepts_an
     response = client.post("/api/complaints", json=complaint_body(built.tender), headers=bearer(loser))
     assert response.status_code == 201, response.get_data(as_text=True)
     made = response.get_json()
+    told = {
+        (n.user_id, n.kind)
+        for n in session.scalars(select(Notification).where(Notification.kind.like("complaint.%")))
+    }
+    assert (supervisor.id, "complaint.filed") in told and (loser.id, "complaint.filed") not in told
+    assert not any(user == office.id for user, _kind in told)  # told from the acceptance on
     assert made["state"] == "filed" and made["matter"] == "award" and made["objection"] is None
     filed_at = dt.datetime.fromisoformat(made["filed_at"])
     assert dt.datetime.fromisoformat(made["accept_by"]) == workdays.add_working_days(filed_at, 3).at
@@ -147,6 +154,11 @@ def test_a_losing_bidder_complains_about_the_award_and_the_supervisor_accepts_an
     assert notice.kind == "complaint_acceptance" and not notice.public
     assert [v.field_name for v in notice.versions][-1] == "supervisor"  # signed by the supervisor
 
+    told = {
+        n.user_id
+        for n in session.scalars(select(Notification).where(Notification.kind == "complaint.accepted"))
+    }
+    assert {office.id, loser.id} <= told and supervisor.id not in told
     statement = client.post(
         f"/api/complaints/{cid}/statement", json={"text": "业绩证明经核实无误"}, headers=bearer(office)
     )
