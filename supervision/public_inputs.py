@@ -22,7 +22,6 @@ from bidding.evaluation.models import EvaluationRoom
 from bidding.evaluation.services.sheets import counted_sheets, scores_frame
 from bidding.experts.draw import record_sha256
 from bidding.experts.models import Panel
-from bidding.lifecycle import TenderState
 from bidding.models import Tender
 from bidding.opening.models import BidOpening, BidOpeningState
 from bidding.submissions.models import Bid
@@ -226,7 +225,9 @@ def awarded_tender(tender_id: int) -> Tender:
     if tender is None or not tender.is_public:
         raise NotPublic("not_found", f"tender {tender_id} does not exist or is not public")
     publicity = db.session.scalar(select(Publicity).where(Publicity.tender_id == tender.id))
-    if tender.state != TenderState.AWARDED or publicity is None or publicity.awarded_at is None:
+    # The award makes them public for good: a later change of the tender (a complaint's decision) does not
+    # take back what the award published.
+    if publicity is None or publicity.awarded_at is None:
         raise NotPublic("not_awarded", f"tender {tender_id} is {tender.state.value}: its evaluation inputs "
                                        "are published with the award, not before")
     return tender
