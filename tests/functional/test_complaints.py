@@ -517,3 +517,17 @@ def test_a_suspension_stops_the_opening_and_the_publicity(session, office, super
     suspension.lift(row, reason="解除", actor=supervisor, now=utcnow())
     award_services.publicise(built.tender, office)
     assert built.tender.state == TenderState.PUBLICITY
+
+
+def test_the_tender_page_links_a_bidder_to_the_complaint_form_and_the_supervisor_to_the_queue(
+    new_client, login, session, office, supervisor
+):
+    built = awarded(session, office)
+    bidder = new_client()
+    login(bidder, built.bidders[0])
+    page = bidder.get(f"/tenders/{built.tender.id}").get_data(as_text=True)
+    assert f"/complaints?tender={built.tender.id}" in page
+    desk = new_client()
+    login(desk, supervisor)
+    assert 'id="nav-complaints"' in desk.get("/supervision/complaints").get_data(as_text=True)
+    assert 'id="complain-link"' not in desk.get(f"/tenders/{built.tender.id}").get_data(as_text=True)
