@@ -253,6 +253,9 @@ def check_scores(ctx: Context) -> str:
         ranking = [r["bid"] for r in ours["results"] if r["rank"] is not None]
         candidates = [c["bid"] for c in sorted((c for c in inputs["candidates"] if c["lot"] == n),
                                                key=lambda c: c["rank"])]
+        wanted = min(int(inputs["tender_rules"]["candidate_count"]), len(ranking))
+        if len(candidates) != wanted:
+            problems.append(f"lot {n}: {len(candidates)} candidate(s) publicised, the rules ask for {wanted}")
         if candidates != ranking[:len(candidates)]:
             problems.append(f"lot {n}: the candidates {candidates} are not the top of the recomputed ranking "
                             f"{ranking}")

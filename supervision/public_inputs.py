@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
+from bidding.evaluation import rules as tender_rules
 from bidding.evaluation.award import Award, Publicity
 from bidding.evaluation.models import EvaluationRoom
 from bidding.evaluation.services.sheets import counted_sheets, scores_frame
@@ -157,6 +158,9 @@ class EvaluationInputs(ResponseModel):
     awarded_at: str
     #: The scoring rules exactly as the inputs digest uses them (ScoringRules.to_dict()).
     rules: dict[str, Any]
+    #: The tender's evaluation rules as GET /api/tenders/<id>/evaluation-rules answers them (percentages,
+    #: candidate_count, publicity_days, anonymise_technical...).
+    tender_rules: dict[str, Any]
     criteria: list[PublicCriterion]
     bids: list[PublicBid]
     lots: list[PublicLot]
@@ -299,6 +303,7 @@ def evaluation_inputs(tender: Tender) -> EvaluationInputs:
         v=1, tender=tender.id, reference=tender.reference, title=tender.title, currency=tender.currency,
         evaluation_method=tender.evaluation_method.value, awarded_at=_iso(publicity.awarded_at),
         rules=lots[0].result["rules"] if lots else {},
+        tender_rules=tender_rules.rules_for(tender).to_model().model_dump(mode="json"),
         criteria=[PublicCriterion(criterion=c.id, name=c.name, category=c.category.value,
                                   max_score=str(c.max_score), weight=str(c.weight), position=c.position)
                   for c in sorted(tender.criteria, key=lambda c: c.position)],
