@@ -531,3 +531,55 @@ def test_the_tender_page_links_a_bidder_to_the_complaint_form_and_the_supervisor
     login(desk, supervisor)
     assert 'id="nav-complaints"' in desk.get("/supervision/complaints").get_data(as_text=True)
     assert 'id="complain-link"' not in desk.get(f"/tenders/{built.tender.id}").get_data(as_text=True)
+
+
+def test_the_demo_steps_file_and_decide_a_complaint(
+    new_client, login, session, bearer, office, supervisor, tmp_path
+):
+    """app/demo_complaints.py's steps, run against this application instead of a live server."""
+    from types import SimpleNamespace
+
+    from app import demo_complaints
+
+    built = awarded(session, office)
+    users = {"office": office, "supervisor": supervisor}
+    users.update({f"bidder{i}": u for i, u in enumerate(built.bidders, start=1)})
+    client = new_client()
+
+    class Role:
+        def __init__(self, user):
+            self.headers = bearer(user) if user is not None else {}
+
+        def call(self, method, path, *, expect=(200, 201), **kw):
+            response = client.open(path, method=method, headers=self.headers, **kw)
+            expected = (expect,) if isinstance(expect, int) else expect
+            assert response.status_code in expected, (path, response.get_data(as_text=True)[:300])
+            return response.get_json()
+
+    web = new_client()
+    login(web, supervisor)
+    said: list[str] = []
+    demo = SimpleNamespace(
+        facts={"tender": {"id": built.tender.id}},
+        logins={name: {"password": PASSWORD} for name in users},
+        base_url="",
+        out=tmp_path,
+        role=lambda name: Role(users.get(name) if name else None),
+        say=lambda who, what: said.append(f"{who}: {what}"),
+        save=lambda name, content: (tmp_path / name).write_bytes(
+            content if isinstance(content, bytes) else json.dumps(content).encode()
+        ),
+        _web_session=lambda name: SimpleNamespace(
+            get=lambda url, timeout=None: SimpleNamespace(
+                status_code=(r := web.get(url)).status_code, content=r.get_data()
+            )
+        ),
+        ebid=lambda *args: "valid",
+    )
+    for step in demo_complaints.steps(demo):
+        step()
+    decided = json.loads((tmp_path / "complaint.json").read_text())
+    assert decided["state"] == "decided" and decided["outcome"] == "dismissed"
+    assert (tmp_path / "complaint-decision.pdf").read_bytes().startswith(b"%PDF")
+    assert (tmp_path / "complaint-acceptance.pdf").read_bytes().startswith(b"%PDF")
+    assert any("refused" in line for line in said)
