@@ -136,3 +136,38 @@ def test_no_rate_form_for_a_stranger_or_before_the_end(client, login, session, f
     fresh = client.application.test_client()
     login(fresh, other)
     assert 'rate-form' not in fresh.get(f"/tenders/{finished['tender'].id}").get_data(as_text=True)
+
+
+class _DemoRole:
+    """app.demo's Role over the test client."""
+
+    def __init__(self, client, headers):
+        self.client, self.headers = client, headers
+
+    def call(self, method, path, *, expect=(200, 201), json=None):
+        response = self.client.open(path, method=method, headers=self.headers, json=json)
+        expected = (expect,) if isinstance(expect, int) else expect
+        assert response.status_code in expected, response.get_data(as_text=True)
+        return response.get_json()
+
+
+def test_the_demo_steps_rate_and_print_the_dashboard(client, bearer, session, finished, tmp_path):
+    from app import demo_service
+
+    users = {"bidder1": finished["bidders"][0], "bidder2": finished["bidders"][1],
+             "bidder3": finished["stranger"], "office": finished["office"],
+             "supervisor": factories.user(Role.SUPERVISOR)}
+    said = []
+    demo = type("Demo", (), {})()
+    demo.facts = {"tender": {"id": finished["tender"].id}}
+    demo.role = lambda name: _DemoRole(client, bearer(users[name]))
+    demo.say = lambda who, what: said.append((who, what))
+    demo.save = lambda name, content: (tmp_path / name).write_text(content)
+    for step in demo_service.steps(demo):
+        step()
+    assert count(session) == 3
+    assert ("bidder3", "may not rate (no_standing)") in said
+    assert any(who == "bidder1" and "refused (already_rated)" in what for who, what in said)
+    saved = json.loads((tmp_path / "supervision-dashboard.json").read_text())
+    assert saved["satisfaction"]["ratings"] == 3 and saved["satisfaction"]["satisfied"] == 3
+    assert any("satisfaction: 3 of 3 ratings are 4 or 5 (100.0 %)" in what for _who, what in said)
