@@ -247,6 +247,16 @@ def check_scores(ctx: Context) -> str:
                 if ours_row.get(key) != theirs.get(key):
                     problems.append(f"lot {n}: bid {theirs.get('bid')} {key}: published {theirs.get(key)}, "
                                     f"recomputed {ours_row.get(key)}")
+        mine = {(c["bid"], c["criterion"]): c for c in ours["criterion_scores"]}
+        for c in stored["criterion_scores"]:
+            recomputed = mine.get((c["bid"], c["criterion"]), {})
+            for key in ("aggregate", "points", "trimmed", "dropped_low", "dropped_high"):
+                if recomputed.get(key) != c.get(key):
+                    problems.append(f"lot {n}: bid {c['bid']} criterion {c['criterion']} {key}: published "
+                                    f"{c.get(key)}, recomputed {recomputed.get(key)}")
+        ties = [(t["ahead"], t["behind"], t["key"]) for t in ours["tie_breaks"]]
+        if ties != [(t["ahead"], t["behind"], t["key"]) for t in stored["tie_breaks"]]:
+            problems.append(f"lot {n}: the tie-breaks recompute to {ties}")
         if len(ours["results"]) != len(stored["results"]):
             problems.append(f"lot {n}: {len(stored['results'])} results published, {len(ours['results'])} "
                             "recomputed")
