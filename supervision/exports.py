@@ -207,8 +207,12 @@ def export_file(tender: Tender, part: str, fmt: str) -> tuple[bytes, str]:
     return body, f"{tender.reference}-{part}.{fmt}"
 
 
-@bp.get("/tenders/<int:tender_id>/exports/<any(opening, scores, award):part>.<any(csv, xlsx):fmt>")
+@bp.get("/tenders/<int:tender_id>/exports/<part>.<fmt>")
 def download(tender_id: int, part: str, fmt: str):
+    """`part` is opening, scores or award; `fmt` csv or xlsx (anything else: 404)."""
+    if part not in PARTS or fmt not in FORMATS:
+        return error_response(404, "not_found", _("There is no such export: the exports are opening, scores "
+                                                  "and award, each as .csv or .xlsx."))
     tender = db.session.get(Tender, tender_id)
     try:
         if not ocds.is_public(tender):

@@ -8,6 +8,8 @@ import csv
 import datetime as dt
 import io
 import json
+import zipfile
+from types import SimpleNamespace
 
 import openpyxl
 import pytest
@@ -85,7 +87,9 @@ def award(client, bearer, office, tender_id, monkeypatch) -> None:
     assert response.status_code == 201, response.get_data(as_text=True)
 
 
-def test_opening_scores_and_award_exports_equal_the_documents_figures(client, session, bearer, monkeypatch):
+def test_opening_scores_and_award_exports_equal_the_documents_figures(
+    client, session, bearer, monkeypatch, tmp_path
+):
     r = scored_and_signed(client, session, bearer)
     base = f"/tenders/{r.tender}/exports"
 
@@ -140,6 +144,33 @@ def test_opening_scores_and_award_exports_equal_the_documents_figures(client, se
     assert english[1][:6] == rows[1][:6]
     book = xlsx_rows(client.get(f"{base}/scores.xlsx"))
     assert book[1:] == csv_rows(client.get(f"{base}/scores.csv"))[1:]
+
+    # make demo's step: the OCDS package, record and bulk zip (validated) and every export, saved.
+    demo_step(client, tender, tmp_path)
+
+
+def demo_step(client, tender, out) -> None:
+    from app import demo_open_data
+
+    def call(method, path):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.get_data(as_text=True)[:300])
+        return response.get_json() if response.mimetype == "application/json" else response.data
+
+    said: list[str] = []
+    demo = SimpleNamespace(facts={"tender": {"id": tender.id}}, out=out,
+                           role=lambda _name: SimpleNamespace(call=call),
+                           say=lambda who, what: said.append(what),
+                           save=lambda name, content: (out / name).write_bytes(
+                               content if isinstance(content, bytes)
+                               else json.dumps(content, ensure_ascii=False).encode()))
+    (step,) = demo_open_data.steps(demo)
+    step()
+    assert json.loads((out / "ocds-record.json").read_text())["records"][0]["ocid"].endswith(tender.reference)
+    assert zipfile.ZipFile(out / "ocds-packages.zip").read("manifest.json")
+    assert sorted(p.name for p in (out / "exports").iterdir()) == sorted(
+        f"{part}.{fmt}" for part in ("award", "opening", "scores") for fmt in ("csv", "xlsx"))
+    assert sum("is valid" in line for line in said) == 2
 
 
 def test_a_tender_not_public_or_not_opened_has_no_exports(client, session):
