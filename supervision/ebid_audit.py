@@ -229,6 +229,26 @@ def _evaluate(inputs: dict[str, Any], lot: dict[str, Any]):
     return scoring.evaluate(scores, bids, criteria, scoring.ScoringRules(**rules))
 
 
+def _logged_digest(ctx: Context, lot: dict[str, Any], digest: str) -> list[str]:
+    """The report's log entry (in the latest signed checkpoint) states the recomputed inputs digest."""
+    from bidding.experts.ebid_commands import _included, _signed
+
+    index = lot.get("report_log_index")
+    if not isinstance(index, int):
+        return [f"lot {lot['lot']}: the report's log entry is not published"]
+    answer = ctx.server.json(f"/api/log/entries/{index}")
+    latest = _signed(answer.get("checkpoint"), ctx.vkeys, "the latest checkpoint")
+    entry = _included(answer, index, latest.size, latest.root, f"log entry {index}")
+    if entry.get("event") != "evaluation.report_issued" or \
+            entry.get("subject", {}).get("document") != lot["report_document"]:
+        return [f"lot {lot['lot']}: log entry {index} is not the report's"]
+    logged = entry.get("data", {}).get("inputs_digest")
+    if logged != digest:
+        return [f"lot {lot['lot']}: the log states the inputs digest {str(logged)[:16]}…, the inputs "
+                f"recompute to {digest[:16]}…"]
+    return []
+
+
 def check_scores(ctx: Context) -> str:
     inputs = ctx.inputs
     if not inputs["lots"]:
@@ -260,6 +280,7 @@ def check_scores(ctx: Context) -> str:
         if len(ours["results"]) != len(stored["results"]):
             problems.append(f"lot {n}: {len(stored['results'])} results published, {len(ours['results'])} "
                             "recomputed")
+        problems.extend(_logged_digest(ctx, lot, ours["inputs_digest"]))
         ranking = [r["bid"] for r in ours["results"] if r["rank"] is not None]
         candidates = [c["bid"] for c in sorted((c for c in inputs["candidates"] if c["lot"] == n),
                                                key=lambda c: c["rank"])]

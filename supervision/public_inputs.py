@@ -11,6 +11,7 @@ case. Services read and never commit; the edge (supervision/public_inputs_api.py
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +32,7 @@ from core.orm import utcnow
 from core.shapes import ResponseModel
 from guarantees import cash_release
 from guarantees.models import CashAccount, CashMovement, DepositRequirement, Guarantee, Waiver
-from signing.models import SignedDocument
+from signing.models import LogEntry, SignedDocument
 
 #: Beijing is UTC+8 all year: deadlines and releases are counted in its calendar days.
 BEIJING = dt.timezone(dt.timedelta(hours=cash_release.LOCAL_OFFSET_HOURS))
@@ -111,6 +112,8 @@ class PublicLot(ResponseModel):
     #: rules, inputs_digest, lowest_price, benchmark_price, results, criterion_scores, tie_breaks, flags).
     result: dict[str, Any]
     report_document: int | None
+    #: Index of the report's "evaluation.report_issued" log entry (it states the inputs digest).
+    report_log_index: int | None
     draws: list[PublicDraw]
 
 
@@ -270,7 +273,20 @@ def _lot(panel: Panel) -> PublicLot | None:
              for d in sorted(panel.draws, key=lambda d: d.number)]
     return PublicLot(lot=panel.lot_number, panel=panel.id,
                      experts=[PublicExpert(expert=n, label=f"专家 {n}") for n in numbers],
-                     scores=scores, result=room.result, report_document=room.report_document_id, draws=draws)
+                     scores=scores, result=room.result, report_document=room.report_document_id,
+                     report_log_index=_report_entry(panel.tender_id, room.report_document_id), draws=draws)
+
+
+def _report_entry(tender_id: int, document_id: int | None) -> int | None:
+    """The "evaluation.report_issued" log entry of the report (newest first: the report is recent)."""
+    if document_id is None:
+        return None
+    subject = {"tender": tender_id, "document": document_id}
+    for index, body in db.session.execute(select(LogEntry.index, LogEntry.body).where(
+            LogEntry.event == "evaluation.report_issued").order_by(LogEntry.index.desc())):
+        if json.loads(body).get("subject") == subject:
+            return int(index)
+    return None
 
 
 def _close(panels: list[Panel]) -> PublicClose | None:
