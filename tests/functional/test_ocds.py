@@ -188,3 +188,17 @@ def test_before_the_opening_no_bidder_and_a_draft_is_refused_and_left_out_of_the
     assert listed[f"{ours}/record.json"]["sha256"] == hashlib.sha256(record).hexdigest()
     assert json.loads(archive.read(f"{ours}/release-package.json"))["releases"] == \
         package.get_json()["releases"]
+
+
+def test_a_cancelled_tender_ends_with_its_cancellation_and_the_record_says_so(client, session, office):
+    tender = factories.tender(office, publish=True)
+    tender_services.cancel(tender, "项目资金未落实", actor=office)
+    session.commit()
+    package = client.get(f"/api/ocds/tenders/{tender.id}/releases").get_json()
+    assert [r["tag"] for r in package["releases"]] == [["tender"], ["tenderCancellation"]]
+    last = package["releases"][-1]
+    assert last["id"].endswith("-cancellation")
+    assert last["tender"]["status"] == "cancelled" and last["tender"]["statusDetails"] == "项目资金未落实"
+    compiled = client.get(f"/api/ocds/tenders/{tender.id}/record").get_json()["records"][0]["compiledRelease"]
+    assert compiled["tender"]["status"] == "cancelled" and compiled["tender"]["title"] == tender.title
+    assert compiled["date"] == last["date"] and "bids" not in compiled and "awards" not in compiled
