@@ -152,7 +152,9 @@ def _signals() -> list[dict[str, Any]] | None:
 
 
 def case_link(item: time_limits.Case) -> str:
-    """Where the supervisor looks at a case: the tender's page (its claims and deposits: the audit desk)."""
+    """Where the supervisor looks at a case: a complaint's own page, else the tender's page."""
+    if item.subject == "complaint" and "complaints.complaint_page" in current_app.view_functions:
+        return url_for("complaints.complaint_page", complaint_id=item.number)
     return url_for("bidding.tender_detail", tender_id=item.tender_id)
 
 

@@ -113,3 +113,8 @@ def test_the_supervisor_sees_due_and_overdue_cases_the_rate_chart_and_a_signal_w
     assert signal.count() == 1
     assert signal.locator("ul.evidence li").count() >= 1
     assert signal.locator("ul.evidence a").count() >= 1
+
+    # on a phone the page does not scroll sideways (wide tables scroll inside their own box)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/supervision")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
