@@ -25,6 +25,7 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from bidding.evaluation.award import Award
 from bidding.models import Tender
@@ -180,6 +181,7 @@ def readable_tender(tender_id: int, actor: User | None) -> Tender:
 def _lots_of(tender_ids: list[int] | None) -> dict[int, list[LotFacts]]:
     """The opened tenders' lots (their bids' states, prices and awards), by tender; all of them with None."""
     query = (select(Bid, BidOpening, Opening.started_at)
+             .options(joinedload(Bid.organisation))
              .join(BidOpening, BidOpening.bid_id == Bid.id)
              .join(Opening, Opening.tender_id == Bid.tender_id)
              .where(Opening.state.in_(ENDED), Bid.state == BidState.ACTIVE))

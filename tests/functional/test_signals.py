@@ -22,6 +22,7 @@ from bidding.submissions.models import BidFingerprint
 from core.extensions import db
 from core.models import Role
 from core.orm import utcnow
+from signing import audit
 from signing.models import LogEntry
 from tests import factories
 from tests.functional.award_helpers import opened_bid
@@ -88,6 +89,22 @@ def test_a_supervisor_reads_a_tenders_signals_with_their_evidence_and_the_readin
     viewed = entries(session, "supervision.signals_viewed")[-1]
     assert viewed["subject"] == {"tender": tender.id} and viewed["actor"]["user"] == supervisor.id
     assert "same_network" in viewed["data"]["codes"]
+
+
+def test_a_price_signal_links_each_bids_announced_price_in_the_log(
+        client, session, bearer, office, supervisor):
+    tender, bids = opened_tender(office, ["990000.00", "990000.00", "1200000.00"])
+    indexes = {}
+    for bid in bids:
+        entry = audit.record("opening.bid_opened", actor=None, ip=None, subject={"tender": tender.id},
+                             data={"bid": bid.id, "price": str(bid.id)})
+        indexes[bid.id] = entry.index
+    session.commit()
+    body = client.get(f"/api/supervision/tenders/{tender.id}/signals", headers=bearer(supervisor)).get_json()
+    [same_price] = [s for s in body["signals"] if s["code"] == "R028"]
+    opened = {e["bid"]: e["index"] for e in same_price["evidence"]
+              if e["kind"] == "log_entry" and e["event"] == "opening.bid_opened"}
+    assert opened == {bids[0].id: indexes[bids[0].id], bids[1].id: indexes[bids[1].id]}
 
 
 def test_the_same_address_on_another_tender_is_no_signal(client, session, bearer, office, supervisor):
