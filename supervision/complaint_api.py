@@ -202,8 +202,10 @@ def list_complaints():
 def file_complaint():
     actor = current_actor()
     made: list[Complaint] = []
-    with services.refusals_logged(actor, "file", {"user": actor.id}):
+    subject: dict[str, Any] = {"user": actor.id}
+    with services.refusals_logged(actor, "file", subject):
         body = read_body(ComplaintIn)
+        subject["tender"] = body.tender  # the refusal names the tender asked about
         made.append(services.file_complaint(body.tender, actor, matter=body.matter, knew_on=body.knew_on,
                                             text=body.text, grounds=body.grounds))
     db.session.commit()

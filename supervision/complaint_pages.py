@@ -85,7 +85,10 @@ def file_complaint():
     upload = request.files.get("evidence")
     evidence = services.Evidence(upload.filename or "", upload.stream) if upload and upload.filename else None
     try:
-        with services.refusals_logged(user, "file", {"user": user.id}):
+        subject: dict[str, Any] = {"user": user.id}
+        if (form.get("tender") or "").isdigit() and len(form["tender"]) < 10:
+            subject["tender"] = int(form["tender"])
+        with services.refusals_logged(user, "file", subject):
             complaint = services.file_complaint(
                 form.get("tender"), user, matter=form.get("matter"), knew_on=form.get("knew_on"),
                 text=form.get("text"), grounds=form.get("grounds"), evidence=evidence)

@@ -233,7 +233,7 @@ def test_a_suspension_stops_the_award_until_the_decision_lifts_it(
     )
     session.commit()
     error = refused(
-        client.post("/api/complaints", json=body, headers=bearer(bidder)),
+        client.post("/api/complaints?lang=en", json=body, headers=bearer(bidder)),
         session,
         409,
         "objection_pending",
@@ -262,7 +262,7 @@ def test_a_suspension_stops_the_award_until_the_decision_lifts_it(
     ends = built.publicity.ends_at
     monkeypatch.setattr(award_services, "utcnow", lambda: ends)
     award_url = f"/api/tenders/{built.tender.id}/award"
-    stopped = client.post(award_url, json={"password": PASSWORD}, headers=bearer(office))
+    stopped = client.post(award_url + "?lang=en", json={"password": PASSWORD}, headers=bearer(office))
     error = assert_json_error(stopped, 409, code="tender_suspended")
     assert "suspended by the supervising authority" in error["message"]
 
@@ -292,7 +292,9 @@ def test_refusals_change_nothing_and_are_logged(client, session, bearer, office,
     session.commit()
 
     error = refused(
-        client.post("/api/complaints", json=complaint_body(old.tender), headers=bearer(old.bidders[0])),
+        client.post(
+            "/api/complaints?lang=en", json=complaint_body(old.tender), headers=bearer(old.bidders[0])
+        ),
         session,
         409,
         "complaint_late",
@@ -314,6 +316,7 @@ def test_refusals_change_nothing_and_are_logged(client, session, bearer, office,
         "not_found",
         field="tender",
     )
+    assert entries(session, "complaint.refused")[-1]["subject"] == {"user": loser.id, "tender": 999999}
     refused(
         client.post(
             "/api/complaints", json=complaint_body(built.tender, matter="opening"), headers=bearer(loser)
