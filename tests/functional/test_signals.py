@@ -22,6 +22,7 @@ from bidding.submissions.models import BidFingerprint
 from core.extensions import db
 from core.models import Role
 from core.orm import utcnow
+from guarantees.models import DepositRequirement
 from signing import audit
 from signing.models import LogEntry
 from tests import factories
@@ -318,3 +319,40 @@ def test_the_demo_step_fails_when_the_shared_host_is_not_seen(
     demo.save = lambda name, content: (tmp_path / name).write_text(content)
     with pytest.raises(RuntimeError, match="127.0.0.1"):
         demo_signals.steps(demo)[0]()
+
+
+def test_deposits_from_one_account_and_guarantees_applied_for_by_one_person_are_signals(
+        client, session, bearer, office, supervisor):
+    from tests import deposit_records
+
+    tender, bids = opened_tender(office, ["900000.00", "1000000.00", "1110000.00"])
+    requirement = DepositRequirement(
+        tender_id=tender.id, tender_reference=tender.reference, tenderee_id=office.organisation_id,
+        jurisdiction="350100", project_type="works", estimated_amount=tender.estimated_amount,
+        deposit_amount=tender.deposit_amount, currency="CNY", submission_deadline=tender.submission_deadline,
+        opening_time=tender.opening_time, bid_validity_end=tender.opening_time + dt.timedelta(days=90))
+    session.add(requirement)
+    session.flush()
+    organisations = [bid.organisation for bid in bids]
+    payers = ["6222 0000 1111 2222", "6222000011112222", "6222000099998888"]
+    for organisation, payer in zip(organisations, payers, strict=True):
+        account = deposit_records.cash(requirement, organisation, "20000.00")
+        account.movements[0].counterparty_account = payer
+    agent = factories.user(Role.BIDDER)
+    guarantees = [deposit_records.guarantee(requirement, organisations[n], "20000.00") for n in (0, 2)]
+    for guarantee in guarantees:
+        guarantee.applied_by_id = agent.id
+    own = deposit_records.guarantee(requirement, organisations[1], "20000.00")
+    own.applied_by_id = bids[1].user_id
+    session.commit()
+    body = client.get(f"/api/supervision/tenders/{tender.id}/signals", headers=bearer(supervisor)).get_json()
+    by_code = {s["code"]: s for s in body["signals"]}
+    assert set(by_code) == {"same_deposit_account", "same_guarantee_applicant"}
+    paid = by_code["same_deposit_account"]
+    assert {b["id"] for b in paid["bids"]} == {bids[0].id, bids[1].id}
+    assert "6222…2222" in paid["explanation"]
+    assert len([e for e in paid["evidence"] if e["kind"] == "cash_account"]) == 2
+    applied = by_code["same_guarantee_applicant"]
+    assert {b["id"] for b in applied["bids"]} == {bids[0].id, bids[2].id}
+    links = {e["url"] for e in applied["evidence"] if e["kind"] == "guarantee"}
+    assert links == {f"/api/deposits/guarantees/{g.id}" for g in guarantees}
