@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import subprocess
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -19,14 +20,16 @@ from sqlalchemy import select
 from bidding import services as tender_services
 from bidding import tender_questions
 from bidding.evaluation import award_api, award_services
-from bidding.evaluation.award import Award
+from bidding.evaluation.award import Award, AwardNotice
 from bidding.lifecycle import TenderState
 from core.models import Role
-from signing.models import LogEntry
+from signing import documents
+from signing.models import LogEntry, SignedDocument
 from supervision import ocds
 from tests import factories
 from tests.functional.award_helpers import evaluated, opened_bid, sign_all
 from tests.functional.helpers import assert_json_error
+from tests.pdftools import tool
 
 STANDARD = str(Path(__file__).resolve().parents[1] / "data" / "ocds-1.1.5" / "standard-1__1__5.zip")
 
@@ -81,7 +84,7 @@ def valid(document: dict) -> None:
 
 
 def test_an_awarded_tender_gives_valid_releases_and_a_record_with_nothing_early(
-    client, session, bearer, office, clock
+    client, session, bearer, office, clock, tmp_path
 ):
     built = lifecycle(session, office)
     tender, bids = built.tender, built.bids
@@ -131,6 +134,12 @@ def test_an_awarded_tender_gives_valid_releases_and_a_record_with_nothing_early(
     (won,) = session.scalars(select(Award).where(Award.tender_id == tender.id)).all()
     (out,) = awarded["awards"]
     assert Decimal(str(out["value"]["amount"])) == won.price_amount == Decimal("899999.99")
+    notice = session.scalar(select(AwardNotice).where(AwardNotice.bid_id == won.bid_id))
+    pdf = tmp_path / "award-notice.pdf"
+    pdf.write_bytes(documents.read_version(session.get(SignedDocument, notice.document_id).current))
+    text = subprocess.run([tool("pdftotext"), str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "中标价：899,999.99 CNY" in text.replace("\n", "")  # what the award notice itself states
     winner = won.organisation
     assert out["suppliers"] == [{"id": f"CN-USCC-{winner.credit_code}", "name": winner.name}]
     assert parties[f"CN-USCC-{won.organisation.credit_code}"]["roles"] == ["tenderer", "supplier"]
