@@ -362,6 +362,11 @@ def word(finding: Finding, tender: Tender, bids: dict[int, Bid], opened: dict[in
     numbers = {**finding.numbers, "lot": finding.lot}
     if "kind" in numbers:
         numbers["kind"] = str(STEP_KINDS.get(numbers["kind"], numbers["kind"]))
+    applicant = str(numbers.get("applicant") or "")
+    if applicant.startswith("user:") and applicant[5:].isdigit():
+        person = db.session.get(User, int(applicant[5:]))
+        if person is not None:
+            numbers["applicant"] = f"{person.display_name} ({person.username})"
     explanation = str(EXPLANATIONS[finding.code]) % {k: ("" if v is None else v) for k, v in numbers.items()}
     involved = [bids[i] for i in finding.bids]
     organisations = list({b.organisation_id: {"id": b.organisation_id, "name": b.organisation.name,

@@ -354,5 +354,6 @@ def test_deposits_from_one_account_and_guarantees_applied_for_by_one_person_are_
     assert len([e for e in paid["evidence"] if e["kind"] == "cash_account"]) == 2
     applied = by_code["same_guarantee_applicant"]
     assert {b["id"] for b in applied["bids"]} == {bids[0].id, bids[2].id}
+    assert f"({agent.username})" in applied["explanation"]
     links = {e["url"] for e in applied["evidence"] if e["kind"] == "guarantee"}
     assert links == {f"/api/deposits/guarantees/{g.id}" for g in guarantees}
