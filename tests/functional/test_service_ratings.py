@@ -124,7 +124,8 @@ def test_the_rate_form_on_the_tender_page_and_my_bids(client, login, session, fi
     after = client.get(f"/tenders/{tender.id}").get_data(as_text=True)
     assert 'class="rate-form"' not in after and 'data-score="4"' in after
     again = client.post(f"/tenders/{tender.id}/rating", data=form, follow_redirects=True)
-    assert count(session) == 1 and "already rated" in again.get_data(as_text=True)
+    assert count(session) == 1 and 'class="flash error"' in again.get_data(as_text=True)
+    assert [e["data"]["reason"] for e in events(session, "service.rating_refused")] == ["already_rated"]
 
 
 def test_no_rate_form_for_a_stranger_or_before_the_end(client, login, session, finished):
