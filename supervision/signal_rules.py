@@ -53,6 +53,10 @@ class Settings:
     #: Cardinal R038: a bidder with at least this many bids and this ratio of disqualified bids.
     r038_minimum_bids: int = 2
     r038_threshold: Decimal = Decimal("0.5")
+    #: Cardinal R025: without enough tenderers for the quartiles, a "top tenderer" has this many valid bids
+    #: and is flagged at or below this win ratio.
+    r025_minimum_bids: int = 5
+    r025_threshold: Decimal = Decimal("0.05")
     #: Cardinal R003: a submission period shorter than this many days.
     r003_days: int = 15
 
@@ -514,6 +518,43 @@ def r038(tender: TenderFacts, history: list[LotFacts], settings: Settings) -> li
     return found
 
 
+def r025(tender: TenderFacts, history: list[LotFacts], settings: Settings) -> list[Finding]:
+    """R025 (excessive unsuccessful bids): a top tenderer (valid bids at or above the third quartile of all
+    tenderers' counts) whose ratio of winning bids to valid bids is at or below the lower fence
+    (Q1 - 1.5 IQR of the ratios). Awarded lots only (Cardinal excludes processes with a pending award)."""
+    lots = {(h.tender_id, h.number): h for h in history}
+    for lot in tender.lots:
+        lots[(lot.tender_id, lot.number)] = lot
+    valid: dict[int, int] = defaultdict(int)
+    wins: dict[int, int] = defaultdict(int)
+    for lot in lots.values():
+        if lot.winner is None:
+            continue
+        for b in lot.bids:
+            valid[b.organisation_id] += b.state == "opened"
+        wins[lot.winner.organisation_id] += 1
+    counts = [Decimal(n) for n in valid.values() if n]
+    ratios = {org: Decimal(wins[org]) / n for org, n in valid.items() if n}
+    if len(counts) >= settings.fence_sample:
+        top = statistics.quantiles(counts, n=4, method="inclusive")[2]
+        fence = _fences(list(ratios.values()), settings)
+        low = fence[0] if fence else settings.r025_threshold
+        source = "fences"
+    else:
+        top, low, source = Decimal(settings.r025_minimum_bids), settings.r025_threshold, "configured"
+    found = []
+    seen: set[int] = set()
+    for lot in tender.lots:
+        for b in lot.bids:
+            org = b.organisation_id
+            if org in seen or org not in ratios or valid[org] < top or ratios[org] > low:
+                continue
+            seen.add(org)
+            found.append(_finding("R025", LOW, [b], lot=lot.number, wins=wins[org], valid=valid[org],
+                                  ratio=_pct(ratios[org]), threshold=_pct(low), top=str(top), source=source))
+    return found
+
+
 def r003(tender: TenderFacts, settings: Settings) -> list[Finding]:
     """R003: an open tender's submission period (publication to deadline) shorter than the threshold."""
     if tender.procurement_method != "open_tendering" or not tender.published_at \
@@ -535,5 +576,6 @@ def evaluate(tender: TenderFacts, history: list[LotFacts], settings: Settings) -
         *bid_rotation(tender, history, settings), *group_meetings(tender, history, settings),
         *cover_bidding(tender, settings),
         *r028(tender), *r024_r058(tender, history, settings), *r035(tender), *r038(tender, history, settings),
+        *r025(tender, history, settings),
         *r003(tender, settings),
     ]

@@ -65,6 +65,7 @@ TITLES = {
     "R058": _l("Heavily discounted bid (Cardinal R058)"),
     "R035": _l("All except the winning bid disqualified (Cardinal R035)"),
     "R038": _l("Excessive disqualified bids (Cardinal R038)"),
+    "R025": _l("Excessive unsuccessful bids (Cardinal R025)"),
     "R003": _l("Short submission period (Cardinal R003)"),
 }
 
@@ -106,6 +107,9 @@ EXPLANATIONS = {
                "disqualified (revoked or failed at the opening)."),
     "R038": _l("%(disqualified)s of this bidder's %(submitted)s bids on the platform were disqualified "
                "(%(ratio)s, at or above %(threshold)s)."),
+    "R025": _l("This bidder won %(wins)s of its %(valid)s valid bids in awarded tenders on the platform "
+               "(%(ratio)s, at or below %(threshold)s) while bidding as often as the most active bidders "
+               "(%(top)s or more valid bids)."),
     "R003": _l("The submission period was %(days)s days, shorter than %(threshold)s days."),
 }
 

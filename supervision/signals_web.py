@@ -80,8 +80,8 @@ def _signal(found: signals.Signal) -> SignalOut:
 
 
 @bp.get("/api/supervision/tenders/<int:tender_id>/signals")
-@document(summary="A tender's collusion and risk signals with their evidence (supervisors, after the opening)",
-          response=SignalsOut)
+@document(summary="A tender's collusion and risk signals with their evidence (supervisors, after the "
+                  "opening)", response=SignalsOut)
 def signals_json(tender_id: int):
     tender, found = signals.read_signals(tender_id, current_actor())
     db.session.commit()  # the reading's log entry

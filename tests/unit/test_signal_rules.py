@@ -249,6 +249,24 @@ def test_r038_fires_for_a_bidder_mostly_disqualified_and_not_below_the_minimum_o
     assert r.r038(current, good_history, S) == []  # 1 of 4: 25%
 
 
+def test_r025_fires_for_a_frequent_bidder_that_almost_never_wins_and_not_for_an_occasional_one():
+    # bidder 1 bid in 6 awarded lots and won none; bidders 2 and 3 took turns
+    history = [lot(bid(t * 10 + 1, org=1), bid(t * 10 + 2, org=2 + t % 2), tender=t, award=t * 10 + 2)
+               for t in range(2, 7)]
+    current = tender(lot(bid(1, org=1), bid(2, org=2), award=2))
+    found = r.r025(current, history, S)
+    assert codes(found) == ["R025"] and found[0].organisations == (1,)
+    assert found[0].numbers["wins"] == 0 and found[0].numbers["valid"] == 6
+    # four valid bids only: below the configured top-tenderer minimum of 5
+    assert r.r025(current, history[:3], S) == []
+    # one win in six: above the 5% threshold
+    won_once = [*history[:-1], lot(bid(61, org=1), bid(62, org=2), tender=6, award=61)]
+    assert r.r025(current, won_once, S) == []
+    # lots without an award are left out
+    unawarded = [lot(b, tender=h.tender_id) for h in history for b in h.bids if b.organisation_id == 1]
+    assert r.r025(current, unawarded, S) == []
+
+
 def test_r003_fires_for_a_short_submission_period_and_not_for_fifteen_days():
     short = tender(published_at=T0, submission_deadline=T0 + dt.timedelta(days=10))
     assert codes(r.r003(short, S)) == ["R003"]
