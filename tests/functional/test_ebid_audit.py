@@ -496,3 +496,35 @@ def test_the_installed_client_over_http(awarded, app, tmp_path):
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def test_a_bid_not_opened_is_published_invalid_with_its_reason(session):
+    from supervision import public_inputs
+
+    office = factories.user(Role.TENDERING_OFFICE)
+    tender = factories.tender(office, publish=True)
+    made = []
+    for state in (BidOpeningState.OPENED, BidOpeningState.WAITING_KEY):
+        org = employer()
+        user = factories.user(Role.BIDDER, organisation_=org)
+        digest = hashlib.sha256(f"{tender.id} {state}".encode()).hexdigest()
+        bid = Bid(tender_id=tender.id, lot_number=1, organisation_id=org.id, user_id=user.id,
+                  envelope_sha256=digest, envelope_hash=digest, commitment=digest, size=1,
+                  opening_kid="0" * 64,
+                  bidder_x25519_kid=digest, bidder_ed25519_kid=digest, state=BidState.ACTIVE,
+                  submitted_at=utcnow(), log_index=0)
+        db.session.add(bid)
+        db.session.flush()
+        db.session.add(BidOpening(tender_id=tender.id, bid_id=bid.id, state=state,
+                                  key_source=KeySource.BIDDER,
+                                  price_amount=Decimal("100.00") if state == BidOpeningState.OPENED else None,
+                                  price_currency=tender.currency))
+        made.append(bid)
+    db.session.flush()
+    opened, waiting = public_inputs._bids(tender)
+    assert (opened.bid, opened.valid, opened.invalid_reason) == (made[0].id, True, None)
+    assert opened.price == "100.00"
+    assert (waiting.bid, waiting.valid, waiting.price) == (made[1].id, False, None)
+    assert waiting.invalid_reason == "not opened: no data key was handed over"
+    assert opened.submitted_at.endswith("+00:00")
+    db.session.rollback()
