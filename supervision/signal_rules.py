@@ -182,9 +182,19 @@ def _pdf_values(bid: BidFacts, key: str) -> set[str]:
             if isinstance(d.get("pdf"), dict) and str(d["pdf"].get(key) or "").strip()}
 
 
+#: Author strings that office software writes by default: shared by strangers, so they are no signal.
+GENERIC_AUTHORS = frozenset({
+    "administrator", "admin", "user", "owner", "unknown", "microsoft", "microsoft office",
+    "microsoft office user", "microsoft 用户", "微软用户", "用户", "作者", "dell", "lenovo", "hp", "pc",
+    "thinkpad", "windows 用户", "windows user",
+})
+
+
 def same_pdf_author(tender: TenderFacts) -> list[Finding]:
-    """The same PDF Author across bidders (art. 40 (1): documents made by the same person)."""
-    shared = _shared(_all_bids(tender), lambda b: _pdf_values(b, "author"))
+    """The same PDF Author across bidders (art. 40 (1): documents made by the same person); the default names
+    office software writes (GENERIC_AUTHORS, compared without case) are left out."""
+    shared = _shared(_all_bids(tender), lambda b: {a for a in _pdf_values(b, "author")
+                                                   if a.casefold() not in GENERIC_AUTHORS})
     return [_finding("same_pdf_author", HIGH, bids, author=author, count=len(bids))
             for author, bids in sorted(shared.items())]
 

@@ -64,6 +64,8 @@ def test_the_same_pdf_author_fires_a_different_one_or_none_does_not():
     c = bid(2, documents=(doc("b" * 64, author="李四"),))
     d = bid(2, documents=(doc("b" * 64, author=""),))
     assert r.same_pdf_author(tender(lot(a, c))) == [] and r.same_pdf_author(tender(lot(a, d))) == []
+    defaults = [bid(n, documents=(doc(f"{n}" * 64, author="Administrator"),)) for n in (1, 2)]
+    assert r.same_pdf_author(tender(lot(*defaults))) == []  # the name office software writes by default
 
 
 def test_the_same_pdf_software_pair_fires_low_and_a_shared_creator_alone_does_not():
