@@ -492,6 +492,12 @@ def test_the_installed_client_over_http(awarded, app, tmp_path):
             assert ebid.main(["audit", "--server", f"http://127.0.0.1:{server.port}", "--tender",
                               "99999999"]) == 2
         assert "answered HTTP 404" in missing.getvalue()
+        # and as a separate process, as the demo and a user run it
+        done = subprocess.run([sys.executable, "-m", "signing.client", "audit", "--server",
+                               f"http://127.0.0.1:{server.port}", "--tender", str(awarded.tender.id)],
+                              capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "OK: all 7 checks passed" in done.stdout
     finally:
         server.shutdown()
         server.server_close()
