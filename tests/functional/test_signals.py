@@ -357,3 +357,50 @@ def test_deposits_from_one_account_and_guarantees_applied_for_by_one_person_are_
     assert f"({agent.username})" in applied["explanation"]
     links = {e["url"] for e in applied["evidence"] if e["kind"] == "guarantee"}
     assert links == {f"/api/deposits/guarantees/{g.id}" for g in guarantees}
+
+
+# -- the whole way: submitted over HTTP, opened by the real opening, read by the supervisor ---------------
+
+
+def test_from_submission_through_the_opening_to_the_signals(client, session, bearer, office, supervisor,
+                                                            monkeypatch):
+    from bidding.submissions import close
+    from tests.functional.test_opening import data_key, hand_over, published_with_shares, set_opening_clock
+
+    monkeypatch.setattr(close.socketio, "emit", lambda *a, **kw: None)
+    tender, _shares = published_with_shares(office)
+    kits = [_kit() for _ in range(3)]
+    session.commit()
+    # two bidders' technical parts were written by the same person, on one machine; the third elsewhere
+    documents = [_pdf("王工"), _pdf("王工"), _pdf("李工")]
+    addresses = ["10.0.0.7", "10.0.0.7", "10.0.0.8"]
+    sealed, bid_ids = [], []
+    for kit, document, address, price in zip(kits, documents, addresses,
+                                             ["910000.00", "935500.50", "990000.00"], strict=True):
+        made = seal(tender, kit, price=price, document=document)
+        response = client.put(f"/api/tenders/{tender.id}/lots/1/envelope", data=made.data,
+                              headers={**bearer(kit.user), **OCTETS}, environ_base={"REMOTE_ADDR": address})
+        assert response.status_code == 201, response.get_data(as_text=True)
+        sealed.append(made)
+        bid_ids.append(response.get_json()["bid"]["id"])
+    close.close_due(tender.submission_deadline)
+    session.expire_all()
+    set_opening_clock(monkeypatch, tender.opening_time)
+    assert client.post(f"/api/tenders/{tender.id}/opening/start", headers=bearer(office)).status_code == 200
+    # during the opening the signals are refused
+    early = client.get(f"/api/supervision/tenders/{tender.id}/signals", headers=bearer(supervisor))
+    assert_json_error(early, 409, code="not_opened")
+    for kit, made, bid_id in zip(kits, sealed, bid_ids, strict=True):
+        assert hand_over(client, bearer, kit, tender, bid_id, data_key(made, kit)).status_code == 202
+    concluded = client.post(f"/api/tenders/{tender.id}/opening/conclude", headers=bearer(office))
+    assert concluded.status_code == 200, concluded.get_data(as_text=True)
+
+    body = client.get(f"/api/supervision/tenders/{tender.id}/signals", headers=bearer(supervisor)).get_json()
+    by_code = {s["code"]: s for s in body["signals"]}
+    assert {"same_pdf_author", "same_network", "same_pdf_software"} <= set(by_code)
+    assert {b["id"] for b in by_code["same_pdf_author"]["bids"]} == set(bid_ids[:2])
+    assert "王工" in by_code["same_pdf_author"]["explanation"]
+    assert {b["id"] for b in by_code["same_network"]["bids"]} == set(bid_ids[:2])
+    documents_evidence = [e for e in by_code["same_pdf_author"]["evidence"] if e["kind"] == "document"]
+    assert {e["sha256"] for e in documents_evidence} == {hashlib.sha256(documents[0]).hexdigest()}
+    assert "same_document" in by_code  # the two identical PDFs are one document in two envelopes
