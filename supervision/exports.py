@@ -61,7 +61,7 @@ HEADINGS = {
     "price": _l("Price"), "currency": _l("Currency"), "duration_days": _l("Duration (days)"),
     "state": _l("Decryption outcome"), "key_source": _l("Key from"), "deposit": _l("Deposit"),
     "criterion": _l("Criterion"), "category": _l("Category"), "max_score": _l("Maximum score"),
-    "weight": _l("Weight (%)"), "aggregate": _l("Criterion score"),
+    "weight": _l("Weight (percent)"), "aggregate": _l("Criterion score"),
     "trimmed": _l("Highest and lowest dropped"),
     "dropped_high": _l("Dropped high"), "dropped_low": _l("Dropped low"), "points": _l("Points"),
     "winner": _l("Winner"), "candidate_rank": _l("Candidate rank"), "reason": _l("Reason"),
@@ -162,8 +162,8 @@ def score_frame(tender: Tender) -> pd.DataFrame:
         evaluation = evaluation_services.evaluation(panel, room)
         if evaluation.inputs_digest() != room.result.get("inputs_digest"):
             raise _refuse(tender.id, "scores", 409, "scores_differ",
-                          _("The stored scores of lot %(lot)d no longer give the report's figures; the "
-                            "supervisor has been told.", lot=panel.lot_number))
+                          _("The stored scores of lot %(lot)d no longer give the signed report's figures; "
+                            "this refusal is in the audit log.", lot=panel.lot_number))
         numbers = sorted(s.number for s in evaluation_services.counted_sheets(panel, room))
         names = {b: db.session.get(Bid, int(b)).organisation.name for b in evaluation.results.index}
         frame = report.score_frame(evaluation, criteria, names, numbers)
