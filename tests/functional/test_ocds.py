@@ -22,6 +22,7 @@ from bidding import tender_questions
 from bidding.evaluation import award_api, award_services
 from bidding.evaluation.award import Award, AwardNotice
 from bidding.lifecycle import TenderState
+from bidding.models import Tender
 from core.models import Role
 from signing import documents
 from signing.models import LogEntry, SignedDocument
@@ -211,3 +212,25 @@ def test_a_cancelled_tender_ends_with_its_cancellation_and_the_record_says_so(cl
     compiled = client.get(f"/api/ocds/tenders/{tender.id}/record").get_json()["records"][0]["compiledRelease"]
     assert compiled["tender"]["status"] == "cancelled" and compiled["tender"]["title"] == tender.title
     assert compiled["date"] == last["date"] and "bids" not in compiled and "awards" not in compiled
+
+
+def test_the_demo_platforms_seeded_tenders_give_valid_packages_and_records(client, session, app):
+    """`make run` seeds three published tenders: each one's release package and record are valid OCDS, and
+    the bulk zip holds exactly those (the demo's own awarded tender is validated by the demo itself and by
+    the first test here, which walks the same steps)."""
+    from app.seed import seed_if_empty
+
+    assert seed_if_empty()
+    seeded = session.scalars(select(Tender).order_by(Tender.id)).all()
+    assert len(seeded) == 3 and all(t.state == TenderState.PUBLISHED for t in seeded)
+    for tender in seeded:
+        package = client.get(f"/api/ocds/tenders/{tender.id}/releases")
+        record = client.get(f"/api/ocds/tenders/{tender.id}/record")
+        assert package.status_code == record.status_code == 200
+        valid(package.get_json())
+        valid(record.get_json())
+        assert [r["tag"] for r in package.get_json()["releases"]] == [["tender"]]
+        assert "bids" not in record.get_json()["records"][0]["compiledRelease"]
+    bulk = zipfile.ZipFile(io.BytesIO(client.get("/api/ocds/packages.zip").data))
+    manifest = json.loads(bulk.read("manifest.json"))
+    assert {f["ocid"] for f in manifest["files"]} == {ocds.ocid(t) for t in seeded}, manifest
