@@ -428,7 +428,7 @@ def _head(complaint: Complaint) -> list[str]:
         f"招标人：{tender.tendering_office.name}（统一社会信用代码 {tender.tendering_office.credit_code}）",
         f"投诉人：{org.name}（统一社会信用代码 {org.credit_code}）",
         f"投诉事项：{_MATTER_ZH[complaint.matter]}",
-        f"投诉时间：{workdays_time(complaint.filed_at)}",
+        f"投诉时间：{document_time(complaint.filed_at)}",
     ]
 
 
@@ -439,11 +439,11 @@ _MATTER_ZH = {
 }
 
 
-def workdays_time(moment: dt.datetime) -> str:
-    """A time as the documents show it (Chinese, the display zone)."""
-    from core.display import format_time
+def document_time(moment: dt.datetime) -> str:
+    """A time as every signed document shows it: Chinese, the display zone, to the second."""
+    from signing.pdf import format_time
 
-    return format_time(moment, "zh_CN")
+    return format_time(moment)
 
 
 def _issue(complaint: Complaint, kind: str, title: str, paragraphs: list[str], actor: User,
@@ -469,8 +469,8 @@ def accept(complaint: Complaint, actor: User, password: Any, now: dt.datetime | 
     complaint.handled_at, complaint.handled_by_id = now, actor.id
     complaint.decide_by, complaint.decide_by_provisional = due.at, due.provisional
     notice = _issue(complaint, ACCEPTANCE_KIND, f"投诉受理通知书：{complaint.tender.title}", [
-        f"受理时间：{workdays_time(now)}",
-        f"本部门已受理该投诉，将于 {workdays_time(due.at)} 前作出书面处理决定"
+        f"受理时间：{document_time(now)}",
+        f"本部门已受理该投诉，将于 {document_time(due.at)} 前作出书面处理决定"
         + ("（该日期按尚未公布的节假日安排暂计）" if due.provisional else "") + "。",
         "被投诉人应当在收到投诉书副本后提交书面说明和相关证据。",
     ], actor, secret)
@@ -507,7 +507,7 @@ def refuse(complaint: Complaint, actor: User, reason: Any, password: Any,
     secret = _confirm(actor, password)
     complaint.handled_at, complaint.handled_by_id, complaint.refusal_reason = now, actor.id, why
     notice = _issue(complaint, REFUSAL_KIND, f"投诉不予受理通知书：{complaint.tender.title}", [
-        f"决定时间：{workdays_time(now)}",
+        f"决定时间：{document_time(now)}",
         "经审查，本部门决定对该投诉不予受理。",
         f"理由：{why}",
     ], actor, secret)
@@ -611,7 +611,7 @@ def decide(complaint: Complaint, actor: User, outcome: Any, reasons: Any, passwo
     complaint.decided_at, complaint.outcome, complaint.decision_reasons, complaint.correction = \
         now, result, why, fix
     verdict = "投诉成立。" if result == DecisionOutcome.UPHELD else "投诉缺乏事实根据或者法律依据，驳回投诉。"
-    paragraphs = [f"决定时间：{workdays_time(now)}", f"处理决定：{verdict}", f"理由：{why}"]
+    paragraphs = [f"决定时间：{document_time(now)}", f"处理决定：{verdict}", f"理由：{why}"]
     if fix:
         paragraphs.append(f"责令改正：{fix}")
     paragraphs.append("投诉人、被投诉人对本决定不服的，可以依法申请行政复议或者向人民法院提起行政诉讼。")

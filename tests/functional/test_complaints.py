@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
+import subprocess
 
 import pytest
 from sqlalchemy import func, select
@@ -24,6 +26,7 @@ from supervision.complaints import Complaint, ComplaintState
 from tests import factories
 from tests.functional.award_helpers import evaluated, sign_all
 from tests.functional.helpers import assert_json_error
+from tests.pdftools import tool
 
 PASSWORD = factories.PASSWORD
 
@@ -586,3 +589,9 @@ def test_the_demo_steps_file_and_decide_a_complaint(
     assert (tmp_path / "complaint-decision.pdf").read_bytes().startswith(b"%PDF")
     assert (tmp_path / "complaint-acceptance.pdf").read_bytes().startswith(b"%PDF")
     assert any("refused" in line for line in said)
+    # the documents' one time format: to the second, in Beijing time, named
+    for name in ("complaint-acceptance.pdf", "complaint-decision.pdf"):
+        text = subprocess.run([tool("pdftotext"), str(tmp_path / name), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        times = re.findall(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})? 北京时间", text)
+        assert times and all(re.fullmatch(r"\S+ \d{2}:\d{2}:\d{2} 北京时间", t) for t in times), (name, times)
