@@ -154,6 +154,12 @@ def http_harness(tmp_path: Path) -> Iterator[Harness]:
         issuer.control("clock", {"offset_days": days[0]})
 
     def review(approve: bool) -> None:
+        # The issuer decides asynchronously: its worker moves a queued application into review a moment
+        # after the 202. A person can only decide what is in review, so wait for the queue to drain first
+        # (on a busy machine the review came before the worker and decided nothing, a flaky "no answer").
+        deadline = time.monotonic() + 30
+        while issuer.state()["queued"] and time.monotonic() < deadline:
+            time.sleep(0.05)
         issuer.control("review", {"approve": approve})
 
     try:
