@@ -29,6 +29,10 @@ with app.app_context():
     from core.extensions import db
     from core.models import Role
     from tests import factories
+    import itertools
+    # a range of its own: the live server is shared with the other browser files, whose factories
+    # also start at 1 in their own processes (same credit codes and usernames otherwise)
+    factories._seq = itertools.count(700001)
     from tests.functional.test_signals import opened_tender
     office = factories.user(Role.TENDERING_OFFICE)
     db.session.commit()

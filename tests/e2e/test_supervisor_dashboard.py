@@ -33,6 +33,10 @@ with app.app_context():
     from core.models import Role, User
     from core.orm import utcnow
     from tests import factories
+    import itertools
+    # a range of its own: the live server is shared with the other browser files, whose factories
+    # also start at 1 in their own processes (same credit codes and usernames otherwise)
+    factories._seq = itertools.count(800001)
     from tests.functional.test_signals import opened_tender
     tender = db.session.scalars(select(Tender).where(Tender.state == TenderState.PUBLISHED)
                                 .order_by(Tender.id)).first()
