@@ -11,7 +11,9 @@ and XLSX, from the same frames the signed documents are made of:
 Who: anyone, as the documents they come from are public by then (the opening record is public when it is
 issued, the result announcement at the award; the scores are published after the award with the
 experts by their number in the room, never by name). Before its time an export is refused (409) with a
-clear message, a tender that is not public with 404; each refusal is logged as "export.refused".
+clear message, a tender that is not public with 404; a signed-in user's refusal is logged as
+"export.refused", an anonymous client's counted and rate-limited (`supervision.public_refusals`); stored
+scores that no longer give the signed report's figures are an alarm, logged whoever asked.
 
 CSV is UTF-8 with a byte-order mark (spreadsheet software in Chinese opens it so); money is a plain
 decimal with a currency column; times are ISO 8601 in UTC; the headings and labels follow the
@@ -46,9 +48,7 @@ from bidding.opening import record
 from bidding.submissions.models import Bid
 from core.errors import Refused, error_response
 from core.extensions import db
-from core.identity import current_actor
-from signing import audit
-from supervision import ocds
+from supervision import ocds, public_refusals
 
 bp = Blueprint("exports", __name__)
 
@@ -120,11 +120,11 @@ def table(frame: pd.DataFrame) -> tuple[list[str], list[list[Any]]]:
 # -- the frames, with the checks that say when each may be read ------------------------------------------
 
 
-def _refuse(tender_id: int, part: str, status: int, code: str, message: str) -> Refused:
-    db.session.rollback()
-    audit.record("export.refused", actor=current_actor(), subject={"tender": tender_id},
-                 data={"export": part, "reason": code, "message": message})
-    db.session.commit()
+def _refuse(tender_id: int, part: str, status: int, code: str, message: str, *,
+            alarm: bool = False) -> Refused:
+    if not public_refusals.refused("export.refused", tender_id,
+                                   {"export": part, "reason": code, "message": message}, alarm=alarm):
+        return public_refusals.too_many_refused()
     return Refused(message, code=code, status=status)
 
 
@@ -163,7 +163,7 @@ def score_frame(tender: Tender) -> pd.DataFrame:
         if evaluation.inputs_digest() != room.result.get("inputs_digest"):
             raise _refuse(tender.id, "scores", 409, "scores_differ",
                           _("The stored scores of lot %(lot)d no longer give the signed report's figures; "
-                            "this refusal is in the audit log.", lot=panel.lot_number))
+                            "this refusal is in the audit log.", lot=panel.lot_number), alarm=True)
         numbers = sorted(s.number for s in evaluation_services.counted_sheets(panel, room))
         names = {b: db.session.get(Bid, int(b)).organisation.name for b in evaluation.results.index}
         frame = report.score_frame(evaluation, criteria, names, numbers)

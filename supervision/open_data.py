@@ -1,6 +1,7 @@
 """The public open-data endpoints (no sign-in): a tender's OCDS release package and record, and the bulk zip
 of every public tender's. A tender that does not exist or is not public yet is refused (404), the
-refusal logged as "ocds.refused"; nothing about it appears in the bulk download."""
+refusal logged as "ocds.refused" when a signed-in user asked, counted and rate-limited when an anonymous
+client did (`supervision.public_refusals`); nothing about it appears in the bulk download."""
 
 from __future__ import annotations
 
@@ -16,10 +17,8 @@ from flask_babel import gettext as _
 from bidding.models import Tender
 from core.errors import error_response
 from core.extensions import db
-from core.identity import current_actor
 from core.openapi import document
-from signing import audit
-from supervision import ocds
+from supervision import ocds, public_refusals
 
 bp = Blueprint("open_data", __name__)
 
@@ -32,10 +31,8 @@ def _tender_or_refusal(tender_id: int) -> Tender | Response:
         return tender
     message = _("Tender %(id)d does not exist or is not public yet: its open data is published with its "
                 "notice.", id=tender_id)
-    db.session.rollback()
-    audit.record("ocds.refused", actor=current_actor(), subject={"tender": tender_id},
-                 data={"reason": "not_found", "message": message})
-    db.session.commit()
+    if not public_refusals.refused("ocds.refused", tender_id, {"reason": "not_found", "message": message}):
+        return public_refusals.too_many()
     return error_response(404, "not_found", message, "tender_id")
 
 

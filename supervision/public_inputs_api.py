@@ -2,7 +2,8 @@
 (the draw's, scores', ranking's and award's inputs) and GET /api/public/tenders/<id>/cash-release (the
 tender's deposit cases, anonymous, and its cash-release figures). Before the award, or for a tender that
 does not exist or is not public, the request is refused (404 / 409) with a clear message, and the refusal
-is logged ("public_inputs.refused")."""
+is logged ("public_inputs.refused") when a signed-in user asked, counted and rate-limited when an anonymous
+client did (`supervision.public_refusals`)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ from flask import Blueprint, Flask
 from flask_babel import gettext as _
 
 from core.errors import error_response
-from core.extensions import csrf, db
-from core.identity import current_actor
+from core.extensions import csrf
 from core.openapi import document
 from core.shapes import respond
-from signing import audit
-from supervision import public_inputs
+from supervision import public_inputs, public_refusals
 from supervision.public_inputs import CashInputs, EvaluationInputs, NotPublic
 
 bp = Blueprint("public_inputs", __name__, url_prefix="/api/public/tenders")
@@ -30,10 +29,8 @@ def _refused(tender_id: int, what: str, exc: NotPublic):
         status = 409
         message = _("Tender %(id)d is not awarded yet: its evaluation inputs and cash-release figures are "
                     "published with the award, not before.", id=tender_id)
-    db.session.rollback()
-    audit.record("public_inputs.refused", actor=current_actor(), subject={"tender": tender_id},
-                 data={"inputs": what, "reason": exc.code})
-    db.session.commit()
+    if not public_refusals.refused("public_inputs.refused", tender_id, {"inputs": what, "reason": exc.code}):
+        return public_refusals.too_many()
     return error_response(status, exc.code, message, "tender_id")
 
 

@@ -383,18 +383,20 @@ def test_the_public_inputs_shape_and_figures(awarded, client):
     assert Decimal(figures["capital_days"]) == deposit * 35 + (deposit / 2).quantize(Decimal("0.01")) * 30
 
 
-def test_before_the_award_the_inputs_are_refused_and_logged(client, session):
+def test_before_the_award_a_signed_in_users_requests_for_the_inputs_are_refused_and_logged(
+    client, session, bearer
+):
     office = factories.user(Role.TENDERING_OFFICE)
     tender = factories.tender(office, publish=True)
     session.commit()
+    headers = {"Accept": "application/json", **bearer(office)}
     for path in ("evaluation", "cash-release"):
-        response = client.get(f"/api/public/tenders/{tender.id}/{path}",
-                              headers={"Accept": "application/json"})
+        response = client.get(f"/api/public/tenders/{tender.id}/{path}", headers=headers)
         assert response.status_code == 409
         error = response.get_json()["error"]
         assert error["code"] == "not_awarded"
         assert "not awarded" in error["message"] or "尚未定标" in error["message"]  # English or Chinese
-    response = client.get("/api/public/tenders/99999999/evaluation", headers={"Accept": "application/json"})
+    response = client.get("/api/public/tenders/99999999/evaluation", headers=headers)
     assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
     logged = [json.loads(b) for b in session.scalars(
         select(LogEntry.body).where(LogEntry.event == "public_inputs.refused").order_by(LogEntry.index))]

@@ -88,10 +88,11 @@ def award(client, bearer, office, tender_id, monkeypatch) -> None:
 
 
 def test_opening_scores_and_award_exports_equal_the_documents_figures(
-    client, session, bearer, monkeypatch, tmp_path
+    client, session, bearer, login, monkeypatch, tmp_path
 ):
     r = scored_and_signed(client, session, bearer)
     base = f"/tenders/{r.tender}/exports"
+    login(client, r.office_user)  # a signed-in user's refusals are logged, naming who was refused
 
     # Under evaluation: the opening results are out, the scores and the award are not.
     rows = csv_rows(client.get(f"{base}/opening.csv"))
@@ -173,11 +174,13 @@ def demo_step(client, tender, out) -> None:
     assert sum("is valid" in line for line in said) == 2
 
 
-def test_a_tender_not_public_or_not_opened_has_no_exports(client, session):
+def test_a_tender_not_public_or_not_opened_has_no_exports(client, session, login):
     office = factories.user(Role.TENDERING_OFFICE)
     draft = factories.tender(office)
     published = factories.tender(office, publish=True)
+    supervisor = factories.user(Role.SUPERVISOR)
     session.commit()
+    login(client, supervisor)
     error = assert_json_error(client.get(f"/tenders/{draft.id}/exports/opening.csv",
                                          headers={"Accept": "application/json"}), 404, code="not_found")
     assert error["message"] == f"招标项目 {draft.id} 不存在或尚未公开。"
@@ -185,4 +188,5 @@ def test_a_tender_not_public_or_not_opened_has_no_exports(client, session):
                                          headers={"Accept": "application/json"}), 409, code="too_early")
     assert error["message"] == "开标结果在开标结束时公布；本项目开标尚未结束。"
     assert [e["subject"]["tender"] for e in refusals(session)[-2:]] == [draft.id, published.id]
+    assert refusals(session)[-1]["actor"]["username"] == supervisor.username
     assert exports.PARTS == ("opening", "scores", "award")

@@ -159,7 +159,9 @@ def test_an_awarded_tender_gives_valid_releases_and_a_record_with_nothing_early(
     assert compiled_roles[f"CN-USCC-{won.organisation.credit_code}"] == ["tenderer", "supplier"]
 
 
-def test_before_the_opening_no_bidder_and_a_draft_is_refused_and_left_out_of_the_zip(client, session, office):
+def test_before_the_opening_no_bidder_and_a_draft_is_refused_and_left_out_of_the_zip(
+    client, session, office, bearer
+):
     published = factories.tender(office, publish=True)
     bid, bidder = opened_bid(published, "910000.00", name="尚未开标的投标人")  # the opening has not happened
     draft = factories.tender(office, title="草稿项目不公开")
@@ -175,13 +177,16 @@ def test_before_the_opening_no_bidder_and_a_draft_is_refused_and_left_out_of_the
 
     for path in (f"/api/ocds/tenders/{draft.id}/releases", f"/api/ocds/tenders/{draft.id}/record",
                  "/api/ocds/tenders/999999/record"):
-        error = assert_json_error(client.get(path), 404, code="not_found", field="tender_id")
+        # signed in (a supervisor's script, say): the refusal is logged with who was refused
+        error = assert_json_error(client.get(path, headers=bearer(office)), 404, code="not_found",
+                                  field="tender_id")
         assert "不存在或尚未公开" in error["message"]
     session.expire_all()
     refusals = [json.loads(b) for b in session.scalars(
         select(LogEntry.body).where(LogEntry.event == "ocds.refused").order_by(LogEntry.index))]
     assert [r["subject"]["tender"] for r in refusals[-3:]] == [draft.id, draft.id, 999999]
     assert refusals[-1]["data"]["reason"] == "not_found"
+    assert refusals[-1]["actor"]["username"] == office.username
 
     response = client.get("/api/ocds/packages.zip")
     assert response.status_code == 200 and response.mimetype == "application/zip"
