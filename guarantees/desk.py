@@ -26,6 +26,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
+from core import workdays
 from core.errors import Refused
 from core.extensions import db
 from core.labels import format_time, label
@@ -39,7 +40,7 @@ from guarantees.adapters.sandbox import SandboxIssuer
 from guarantees.issuers import IssuerEntry
 from guarantees.lifecycle import GuaranteeState
 from guarantees.models import Claim, CreditRating, DepositRequirement, Guarantee, IssuerRequest
-from guarantees.tenders import LOCAL_TZ, local_date
+from guarantees.tenders import local_date
 
 #: URDG 758 art. 20(a): the issuer examines a demand within five business days after presentation.
 EXAMINATION_BUSINESS_DAYS = 5
@@ -247,20 +248,21 @@ def information_requests(guarantee: Guarantee) -> list[dict[str, str]]:
     return entry.adapter.information_requests(guarantee.idempotency_key)
 
 
-def examination_closes(presented_at: dt.datetime) -> dt.datetime:
+def examination_due(presented_at: dt.datetime) -> workdays.Due:
     """When the examination period of a demand presented at `presented_at` ends (URDG 758 art. 20(a)).
 
-    Five business days following the day of presentation, at the issuer's place of business
-    (Asia/Shanghai); business days are Monday to Friday. The period ends at the end of the fifth day.
+    Five business days following the day of presentation; the period ends at 24:00 of the fifth. A
+    business day is a working day of the official Chinese calendar (`core.workdays`: the State
+    Council's holidays are not, its adjusted working weekends are), the calendar the supervisor's
+    dashboard counts the same period with, so the desk's countdown and the dashboard never disagree.
+    `provisional` when a day counted lies in a year whose official calendar is not known yet.
     """
-    day = local_date(presented_at)
-    counted = 0
-    while counted < EXAMINATION_BUSINESS_DAYS:
-        day += dt.timedelta(days=1)
-        if day.weekday() < 5:
-            counted += 1
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=LOCAL_TZ)
-    return end.astimezone(dt.UTC)
+    return workdays.add_working_days(presented_at, EXAMINATION_BUSINESS_DAYS)
+
+
+def examination_closes(presented_at: dt.datetime) -> dt.datetime:
+    """The moment the examination period ends (`examination_due(...).at`)."""
+    return examination_due(presented_at).at
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -270,10 +272,12 @@ def _aware(value: dt.datetime) -> dt.datetime:
 def claim_view(claim: Claim, now: dt.datetime | None = None) -> dict[str, Any]:
     """A demand with its examination period: when it closes and the seconds left (0 when closed)."""
     now = now or utcnow()
-    closes = examination_closes(_aware(claim.claimed_at))
+    due = examination_due(_aware(claim.claimed_at))
+    closes = due.at
     return {
         "claim": claim,
         "closes_at": closes,
+        "provisional": due.provisional,
         "seconds_left": max(int((closes - now).total_seconds()), 0),
         "open": claim.status == "demanded" and now < closes,
     }

@@ -12,6 +12,7 @@ from decimal import Decimal
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from core import workdays
 from core.extensions import db
 from core.models import OrganisationKind, Role, User
 from core.organisations import register
@@ -215,6 +216,20 @@ def test_the_examination_period_is_five_business_days():
     friday = dt.datetime(2026, 12, 4, 3, 0, tzinfo=dt.UTC)  # 11:00 in Fuzhou, a Friday
     closes = desk.examination_closes(friday)
     assert closes == dt.datetime(2026, 12, 11, 16, 0, tzinfo=dt.UTC)  # end of Friday 11 Dec, Fuzhou
+
+
+def test_the_examination_period_counts_the_official_calendar_as_the_dashboard_does():
+    from supervision.time_limits import CLAIM_EXAMINATION_BUSINESS_DAYS
+
+    # Presented Wednesday 30 Sep 2026: National Day's holidays (1-7 Oct) are not business days, the
+    # adjusted working Saturday 10 Oct is: 8, 9, 10, 12, 13 Oct; the period ends at 24:00 on Tuesday 13 Oct.
+    presented = dt.datetime(2026, 9, 30, 2, 0, tzinfo=dt.UTC)
+    due = desk.examination_due(presented)
+    assert due.last_day == dt.date(2026, 10, 13) and not due.provisional
+    assert due.at == dt.datetime(2026, 10, 13, 16, 0, tzinfo=dt.UTC)
+    assert due == workdays.add_working_days(presented, CLAIM_EXAMINATION_BUSINESS_DAYS)  # the dashboard's
+    # a year whose calendar is not published yet is counted Monday to Friday and says so
+    assert desk.examination_due(dt.datetime(2027, 3, 1, 2, 0, tzinfo=dt.UTC)).provisional
 
 
 def test_staff_amend_and_release_an_issued_guarantee(client, login, session):
