@@ -370,6 +370,13 @@ def _log(event: str, actor: User, complaint: Complaint, data: dict[str, Any]) ->
                  data={"state": complaint.state.value, **data})
 
 
+def open_complaint(tender_id: int, organisation_id: int | None, matter: ComplaintMatter) -> Complaint | None:
+    """The organisation's complaint about the same matter of the tender that is still being handled."""
+    return db.session.scalar(select(Complaint).where(
+        Complaint.tender_id == tender_id, Complaint.organisation_id == organisation_id,
+        Complaint.matter == matter, Complaint.state.in_(sorted(OPEN_STATES))).order_by(Complaint.id).limit(1))
+
+
 def file_complaint(tender_id: Any, actor: User, *, matter: Any, knew_on: Any, text: Any, grounds: Any,
                    evidence: Evidence | None = None, now: dt.datetime | None = None) -> Complaint:
     """A bidder with standing complains about a tender within its period."""
@@ -388,6 +395,12 @@ def file_complaint(tender_id: Any, actor: User, *, matter: Any, knew_on: Any, te
                         "a complaint is no longer taken.", when=when(period.due.at),
                         day=period.period_from.isoformat(), fact=period.fact),
                       code="complaint_late", field="knew_on")
+    pending = open_complaint(tender.id, actor.organisation_id, kind)
+    if pending is not None:
+        raise Refused(_("Your organisation's complaint %(id)d about this matter is still being handled: "
+                        "add to it through the supervisor, or withdraw it before filing another.",
+                        id=pending.id),
+                      code="complaint_pending", field="matter")
     stored = _store_evidence(evidence) if evidence is not None else (None, None, None)
     accept = workdays.add_working_days(now, ACCEPT_WORKING_DAYS)
     complaint = Complaint(

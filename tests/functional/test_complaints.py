@@ -413,6 +413,27 @@ def test_refusals_change_nothing_and_are_logged(client, session, bearer, office,
     )
 
 
+def test_one_open_complaint_per_organisation_and_matter(client, session, bearer, office):
+    built = awarded(session, office)
+    loser = built.bidders[0]
+    first = client.post("/api/complaints", json=complaint_body(built.tender), headers=bearer(loser))
+    assert first.status_code == 201, first.get_data(as_text=True)
+    cid = first.get_json()["id"]
+    before = count(session)
+    error = refused(client.post("/api/complaints?lang=en", json=complaint_body(built.tender),
+                                headers=bearer(loser)), session, 409, "complaint_pending", field="matter")
+    assert f"complaint {cid} about this matter is still being handled" in error["message"]
+    assert count(session) == before
+    # another matter of the same tender is a complaint of its own
+    other = client.post("/api/complaints", json=complaint_body(built.tender, matter="other"),
+                        headers=bearer(loser))
+    assert other.status_code == 201, other.get_data(as_text=True)
+    # once the first is withdrawn, the matter may be complained about again
+    assert client.post(f"/api/complaints/{cid}/withdraw", json={}, headers=bearer(loser)).status_code == 200
+    again = client.post("/api/complaints", json=complaint_body(built.tender), headers=bearer(loser))
+    assert again.status_code == 201, again.get_data(as_text=True)
+
+
 def test_an_organisation_that_only_downloaded_the_documents_has_standing(session, office):
     from bidding.tender_documents import TenderDocument, TenderDocumentDownload
 
