@@ -554,6 +554,12 @@ def test_the_tender_page_links_a_bidder_to_the_complaint_form_and_the_supervisor
     login(bidder, built.bidders[0])
     page = bidder.get(f"/tenders/{built.tender.id}").get_data(as_text=True)
     assert f"/complaints?tender={built.tender.id}" in page
+    assert '<a href="/complaints" id="nav-complaints">' in page  # the bidder's own complaints, from any page
+    own = new_client()
+    login(own, office)
+    listed = own.get("/complaints")
+    assert listed.status_code == 200 and '<a href="/complaints" id="nav-complaints">' in listed.get_data(
+        as_text=True)
     desk = new_client()
     login(desk, supervisor)
     assert 'id="nav-complaints"' in desk.get("/supervision/complaints").get_data(as_text=True)
