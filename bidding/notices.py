@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flask_babel import force_locale
+
 from bidding.models import EvaluationMethod, OpeningRemedy, Tender
 from bidding.tender_documents import notice_lines
+from core import procurement
 from core.models import User
 from signing import documents
 from signing.models import SignedDocument
@@ -32,10 +35,18 @@ def _when(value) -> str:
     return format_time(value)
 
 
+def _in_chinese(labels: dict, code: str) -> str:
+    """A code's label as the Chinese documents print it (the platform's own zh_CN translation)."""
+    with force_locale("zh_CN"):
+        return str(labels.get(code, code))
+
+
 def issue_notice(tender: Tender, actor: User | None) -> SignedDocument:
     """Render, seal and log the tender notice."""
     paragraphs = [
         f"项目编号：{tender.reference}",
+        f"项目类型：{_in_chinese(procurement.PROJECT_TYPE_LABELS, tender.project_type)}",
+        f"招标方式：{_in_chinese(procurement.PROCUREMENT_METHOD_LABELS, tender.procurement_method)}",
         f"招标人：{tender.tendering_office.name}（统一社会信用代码 {tender.tendering_office.credit_code}）",
         f"项目所在地区：{tender.region}",
         f"招标控制价：{tender.estimated_price}"  # the currency's own decimals,

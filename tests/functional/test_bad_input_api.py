@@ -218,7 +218,7 @@ def test_socket_events_are_read_by_the_same_strict_rules(app, raw):
         "join", {"tender": 1}]
 
 
-def test_a_yen_tender_notice_states_yen_without_decimals(session, office, tmp_path):
+def test_a_yen_tender_notice_states_yen_without_decimals(app, session, office, tmp_path):
     import subprocess
 
     from signing import documents
@@ -226,8 +226,9 @@ def test_a_yen_tender_notice_states_yen_without_decimals(session, office, tmp_pa
     from tests.pdftools import tool
 
     lots = [{"title": "一", "estimated_price": "600000"}, {"title": "二", "estimated_price": "400000"}]
-    tender = factories.tender(office, publish=True, currency="JPY", estimated_price="1000000",
-                              deposit_amount="20000", lots=lots)
+    with app.test_request_context("/?lang=en"):  # published by an English-speaking office
+        tender = factories.tender(office, publish=True, currency="JPY", estimated_price="1000000",
+                                  deposit_amount="20000", lots=lots, procurement_method="invited_tendering")
     session.commit()
     path = tmp_path / "notice.pdf"
     path.write_bytes(documents.read_version(session.get(SignedDocument, tender.notice_document_id).current))
@@ -235,6 +236,8 @@ def test_a_yen_tender_notice_states_yen_without_decimals(session, office, tmp_pa
                                   check=True).stdout.split())
     assert "招标控制价：1,000,000JPY" in text and "投标保证金：20,000JPY" in text and "600,000JPY" in text
     assert ".00JPY" not in text
+    # the project type and the procurement method, in the notice's Chinese whatever the reader's language
+    assert "项目类型：工程施工" in text and "招标方式：邀请招标" in text
 
 
 def test_an_amendment_gives_a_yen_deposit_without_decimals(client, session, office, auth):
