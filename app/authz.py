@@ -129,6 +129,8 @@ POLICIES: dict[str, Rule] = {
     "tender_files.ask": roles(Role.BIDDER),
     "tender_files.answer": roles(OFFICE, owner=owns_tender),
     "tender_files_api.list_documents": PUBLIC,
+    "tender_files_api.upload_document": roles(OFFICE, owner=owns_tender),
+    "tender_files_api.remove_document": roles(OFFICE, owner=owns_tender),
     "tender_files_api.document_file": roles(Role.BIDDER, OFFICE, Role.SUPERVISOR),
     "tender_files_api.list_questions": PUBLIC,
     "tender_files_api.ask_question": roles(Role.BIDDER),

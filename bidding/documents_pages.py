@@ -72,8 +72,8 @@ def _file_response(document: docs.TenderDocument, mimetype: str | None = None) -
                                   "X-Content-SHA256": document.sha256})
 
 
-def _flag(name: str) -> bool:
-    return request.form.get(name) in ("1", "on", "yes", "true")
+def _flag(form, name: str) -> bool:
+    return form.get(name) in ("1", "on", "yes", "true")
 
 
 # -- pages --------------------------------------------------------------------------------------------
@@ -92,29 +92,40 @@ def documents_page(tender_id: int):
                            allowed=", ".join(t.extension for t in docs.ALLOWED_TYPES))
 
 
+def _received_file():
+    """The multipart body's `file` and form, read within the tender documents' size limit (not
+    MAX_CONTENT_LENGTH); a larger body is refused before it is read, with nothing stored."""
+    limit = docs.max_bytes()
+    too_large = ValidationError("file", _("The file is larger than the limit of %(mb)s MB; nothing was "
+                                          "stored.", mb=f"{limit / 1_000_000:g}"))
+    length = request.content_length
+    if length is not None and length > limit + FORM_OVERHEAD:
+        raise too_large
+    request.max_content_length = limit + FORM_OVERHEAD
+    try:
+        sent = request.files.get("file")
+        form = request.form
+    except RequestEntityTooLarge:
+        raise too_large from None
+    return sent, form
+
+
+def _upload(tender: Tender, sent, form) -> docs.TenderDocument:
+    if sent is None or not sent.filename:
+        raise ValidationError("file", _("Choose a file to upload."))
+    return docs.upload(tender, current_actor(), kind=form.get("kind", docs.MAIN), filename=sent.filename,
+                       stream=sent.stream, extend=_flag(form, "extend"))
+
+
 @pages.post("/office/tenders/<int:tender_id>/documents")
 @csrf.exempt  # checked below, once the body may be as large as a tender document (not MAX_CONTENT_LENGTH)
 def upload(tender_id: int):
     tender = _visible(tender_id)
-    limit = docs.max_bytes()
-    length = request.content_length
-    too_large = ValidationError("file", _("The file is larger than the limit of %(mb)s MB; nothing was "
-                                          "stored.", mb=f"{limit / 1_000_000:g}"))
     try:
-        if length is not None and length > limit + FORM_OVERHEAD:
-            raise too_large
-        request.max_content_length = limit + FORM_OVERHEAD
-        try:
-            sent = request.files.get("file")
-            form = request.form
-        except RequestEntityTooLarge:
-            raise too_large from None
+        sent, form = _received_file()
         if current_app.config["WTF_CSRF_ENABLED"]:
             csrf.protect()
-        if sent is None or not sent.filename:
-            raise ValidationError("file", _("Choose a file to upload."))
-        added = docs.upload(tender, current_actor(), kind=form.get("kind", docs.MAIN), filename=sent.filename,
-                            stream=sent.stream, extend=_flag("extend"))
+        added = _upload(tender, sent, form)
     except (ValidationError, Refused) as exc:
         db.session.rollback()
         flash(_("Not uploaded: %(why)s", why=exc.message), "error")
@@ -180,7 +191,8 @@ def answer(tender_id: int, number: int):
     item = _question(tender, number)
     try:
         moved = questions.answer(item, current_actor(), request.form.get("answer"),
-                                 changes_documents=_flag("changes_documents"), extend=_flag("extend"))
+                                 changes_documents=_flag(request.form, "changes_documents"),
+                                 extend=_flag(request.form, "extend"))
     except (ValidationError, Refused) as exc:
         db.session.rollback()
         flash(_("Answer not published: %(why)s", why=exc.message), "error")
@@ -292,6 +304,44 @@ def document_file(tender_id: int, document_id: int):
     if found is None or found.tender_id != tender.id:
         raise Refused("no such document", code="not_found", status=404)
     return _file_response(found, "application/octet-stream")
+
+
+#: The upload's body: multipart/form-data with the file and, optionally, its kind and the extension flag.
+DOCUMENT_UPLOAD = {"multipart/form-data": {
+    "type": "object", "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "contentMediaType": "application/octet-stream",
+                 "description": "the file, named as it is to be listed (.pdf, .docx, .xlsx, .zip, ...)"},
+        "kind": {"type": "string", "enum": list(docs.KINDS), "default": docs.MAIN},
+        "extend": {"type": "string", "enum": ["true", "false"], "default": "false",
+                   "description": "after publication: move the bid deadline when the amendment leaves less "
+                                  "than the minimum notice period (else it is refused)"},
+    }}}
+
+
+@api.post("/<int:tender_id>/documents")
+@document(summary="Upload a tender document or attachment (the tender's office; to a draft, or as an "
+                  "amendment while bids are taken)", uploads=DOCUMENT_UPLOAD, response=TenderDocumentOut,
+          status=201)
+def upload_document(tender_id: int):
+    tender = _api_tender(tender_id)
+    sent, form = _received_file()
+    added = _upload(tender, sent, form)
+    db.session.commit()
+    current_app.extensions["ebid.scheduler"].wake("bidding.close")  # the deadline may have moved
+    return respond(document_out(added), 201)
+
+
+@api.delete("/<int:tender_id>/documents/<int:document_id>")
+@document(summary="Remove a document from a draft tender (the tender's office)", response=None, status=204)
+def remove_document(tender_id: int, document_id: int):
+    tender = _api_tender(tender_id)
+    found = db.session.get(docs.TenderDocument, document_id)
+    if found is None or found.tender_id != tender.id:
+        raise Refused("no such document", code="not_found", status=404)
+    docs.remove(found, current_actor())
+    db.session.commit()
+    return "", 204
 
 
 @api.get("/<int:tender_id>/questions")

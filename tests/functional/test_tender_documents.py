@@ -326,3 +326,69 @@ def test_a_document_larger_than_a_form_uploads_with_its_csrf_checked(client, ses
     done = upload(client, tender, big, "big.pdf", csrf_token=token)
     assert done.status_code == 200 and hashlib.sha256(big).hexdigest() in done.get_data(as_text=True)
     assert count(session, TenderDocument) == 1 and stored(big)
+
+
+def api_upload(client, headers, tender_id, content: bytes, name: str, **extra):
+    data = {"file": (io.BytesIO(content), name), **extra}
+    return client.post(f"/api/tenders/{tender_id}/documents", data=data, headers=headers,
+                       content_type="multipart/form-data")
+
+
+def test_the_office_uploads_and_removes_documents_through_the_api_as_on_the_page(
+    client, session, office, bidder, bearer, app, monkeypatch
+):
+    tender = factories.tender(office)
+    other_office = factories.user(Role.TENDERING_OFFICE)
+    session.commit()
+    mine = bearer(office)
+    made = api_upload(client, mine, tender.id, PDF, "招标文件.pdf")
+    assert made.status_code == 201, made.get_data(as_text=True)
+    body = made.get_json()
+    assert body["sha256"] == hashlib.sha256(PDF).hexdigest() and body["filename"] == "招标文件.pdf"
+    assert body["kind"] == "tender_documents" and not body["amendment"]
+    listed = client.get(f"/api/tenders/{tender.id}/documents", headers=mine).get_json()["items"]
+    assert [d["id"] for d in listed] == [body["id"]]
+    assert entries(session, "tender_document.added")[-1]["data"]["sha256"] == body["sha256"]
+
+    # the same checks as the page: the type by the first bytes, the size limit, another office's tender
+    wrong = api_upload(client, mine, tender.id, b"hello" * 20, "a.pdf")
+    assert wrong.status_code == 422 and wrong.get_json()["error"]["field"] == "file"
+    monkeypatch.setitem(app.config, "TENDER_DOCUMENT_MAX_BYTES", 1_000)
+    big = PDF + os.urandom(200_000)
+    too_big = api_upload(client, mine, tender.id, big, "big.pdf")
+    assert too_big.status_code == 422 and too_big.get_json()["error"]["field"] == "file"
+    assert not stored(big)
+    monkeypatch.undo()
+    assert api_upload(client, bearer(other_office), tender.id, DOCX, "b.docx", kind="attachment"
+                      ).status_code == 403
+    assert api_upload(client, bearer(bidder), tender.id, DOCX, "b.docx", kind="attachment").status_code == 403
+    assert count(session, TenderDocument) == 1
+
+    # removed from the draft; a second removal finds nothing
+    gone = client.delete(f"/api/tenders/{tender.id}/documents/{body['id']}", headers=mine)
+    assert gone.status_code == 204
+    assert count(session, TenderDocument) == 0
+    assert entries(session, "tender_document.removed")[-1]["subject"]["tender_document"] == body["id"]
+    assert client.delete(f"/api/tenders/{tender.id}/documents/{body['id']}", headers=mine).status_code == 404
+
+
+def test_an_amendment_through_the_api_keeps_the_notice_period_or_moves_the_deadline(
+    client, session, office, bearer
+):
+    tender = factories.tender(office, publish=True)
+    tender.submission_deadline = utcnow() + dt.timedelta(days=5)
+    tender.opening_time = tender.submission_deadline
+    session.commit()
+    content = PDF + os.urandom(16)
+    refused = api_upload(client, bearer(office), tender.id, content, "补充文件.pdf")
+    assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "notice_period"
+    assert not stored(content)
+    assert "15" in refused.get_json()["error"]["message"]
+    moved = api_upload(client, bearer(office), tender.id, content, "补充文件.pdf", extend="true")
+    assert moved.status_code == 201 and moved.get_json()["amendment"]
+    session.expire_all()
+    assert tender.submission_deadline > utcnow() + dt.timedelta(days=14)
+    # a published tender's documents stay: removal is refused
+    removal = client.delete(f"/api/tenders/{tender.id}/documents/{moved.get_json()['id']}",
+                            headers=bearer(office))
+    assert removal.status_code == 409 and count(session, TenderDocument) == 1
