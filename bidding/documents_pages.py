@@ -8,7 +8,6 @@ from urllib.parse import quote
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask import Response as FlaskResponse
 from flask_babel import gettext as _
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from bidding import services
 from bidding import tender_documents as docs
@@ -22,15 +21,12 @@ from core.models import Role
 from core.openapi import document
 from core.shapes import RequestModel, ResponseModel, Text, json_body, respond, validate
 from core.storage import blob_store_from_config
+from core.uploads import read_file_form
 from core.validation import ValidationError
 
 pages = Blueprint("tender_files", __name__)
 api = Blueprint("tender_files_api", __name__, url_prefix="/api/tenders")
 csrf.exempt(api)
-
-#: Room for the multipart envelope around the file.
-FORM_OVERHEAD = 64 * 1024
-
 
 # -- shared ------------------------------------------------------------------------------------------
 
@@ -93,25 +89,12 @@ def documents_page(tender_id: int):
 
 
 def _received_file():
-    """The multipart body's `file` and form, read within the tender documents' size limit (not
-    MAX_CONTENT_LENGTH); a larger body is refused before it is read, with nothing stored."""
-    limit = docs.max_bytes()
-    too_large = ValidationError("file", _("The file is larger than the limit of %(mb)s MB; nothing was "
-                                          "stored.", mb=f"{limit / 1_000_000:g}"))
-    length = request.content_length
-    if length is not None and length > limit + FORM_OVERHEAD:
-        raise too_large
-    request.max_content_length = limit + FORM_OVERHEAD
-    try:
-        sent = request.files.get("file")
-        form = request.form
-    except RequestEntityTooLarge:
-        raise too_large from None
-    return sent, form
+    """The multipart body's `file` and form, within the tender documents' size limit."""
+    return read_file_form("file", docs.max_bytes())
 
 
 def _upload(tender: Tender, sent, form) -> docs.TenderDocument:
-    if sent is None or not sent.filename:
+    if sent is None:
         raise ValidationError("file", _("Choose a file to upload."))
     return docs.upload(tender, current_actor(), kind=form.get("kind", docs.MAIN), filename=sent.filename,
                        stream=sent.stream, extend=_flag(form, "extend"))

@@ -8,14 +8,26 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, request
 from pydantic import Field
 
+from bidding.tender_documents import max_bytes
 from core.extensions import csrf, db
 from core.identity import current_actor
 from core.models import User
 from core.openapi import document
-from core.shapes import Choice, RequestModel, ResponseModel, Text, UtcTime, Whole, read_body, respond
+from core.shapes import (
+    Choice,
+    RequestModel,
+    ResponseModel,
+    Text,
+    UtcTime,
+    Whole,
+    read_body,
+    respond,
+    validate,
+)
+from core.uploads import read_file_form
 from supervision import complaint_services as services
 from supervision.complaints import (
     Complaint,
@@ -39,6 +51,20 @@ class ComplaintIn(RequestModel):
     knew_on: str = Field(pattern=DATE, description="the day it learnt of the matter (YYYY-MM-DD)")
     text: Text(services.MAX_TEXT)
     grounds: Text(services.MAX_TEXT)
+
+
+#: Filing with evidence: the complaint's fields as form fields, and the PDF.
+EVIDENCE_UPLOAD = {"multipart/form-data": {
+    "type": "object", "required": ["tender", "matter", "knew_on", "text", "grounds"],
+    "properties": {
+        "tender": {"type": "string", "pattern": "^[0-9]+$"},
+        "matter": {"type": "string", "enum": [m.value for m in ComplaintMatter]},
+        "knew_on": {"type": "string", "pattern": DATE},
+        "text": {"type": "string", "maxLength": services.MAX_TEXT},
+        "grounds": {"type": "string", "maxLength": services.MAX_TEXT},
+        "evidence": {"type": "string", "contentMediaType": "application/pdf",
+                     "description": "optional: one PDF, at most TENDER_DOCUMENT_MAX_BYTES"},
+    }}}
 
 
 class PasswordIn(RequestModel):
@@ -197,17 +223,24 @@ def list_complaints():
 
 @bp.post("")
 @document(summary="File a complaint about a tender (a bidder of it, or an organisation that downloaded its "
-          "documents), within 10 days of knowing; an objection first where the law requires one",
-          request=ComplaintIn, response=ComplaintOut, status=201)
+          "documents), within 10 days of knowing; an objection first where the law requires one. JSON, or "
+          "multipart/form-data with the same fields and one PDF of evidence (`evidence`)",
+          request=ComplaintIn, response=ComplaintOut, status=201, uploads=EVIDENCE_UPLOAD)
 def file_complaint():
     actor = current_actor()
     made: list[Complaint] = []
     subject: dict[str, Any] = {"user": actor.id}
     with services.refusals_logged(actor, "file", subject):
-        body = read_body(ComplaintIn)
+        evidence = None
+        if request.mimetype == "multipart/form-data":  # the same fields, and one PDF of evidence
+            sent, form = read_file_form("evidence", max_bytes())
+            body = validate(ComplaintIn, {key: form.get(key) for key in form})
+            evidence = services.Evidence(sent.filename, sent.stream) if sent is not None else None
+        else:
+            body = read_body(ComplaintIn)
         subject["tender"] = body.tender  # the refusal names the tender asked about
         made.append(services.file_complaint(body.tender, actor, matter=body.matter, knew_on=body.knew_on,
-                                            text=body.text, grounds=body.grounds))
+                                            text=body.text, grounds=body.grounds, evidence=evidence))
     db.session.commit()
     return respond(complaint_out(made[0], actor), 201)
 

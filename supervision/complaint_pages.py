@@ -23,13 +23,15 @@ from flask import (
 )
 from flask_babel import gettext as _
 
+from bidding.tender_documents import max_bytes
 from core import workdays
 from core.errors import Refused
-from core.extensions import db
+from core.extensions import csrf, db
 from core.identity import current_actor
 from core.models import Role, User
 from core.orm import utcnow
 from core.storage import blob_store_from_config
+from core.uploads import read_file_form
 from core.validation import ValidationError
 from signing import documents
 from signing.models import SignedDocument
@@ -79,11 +81,17 @@ def complaint_list():
 
 
 @bp.post("/complaints")
+@csrf.exempt  # checked below, once the body may be as large as the evidence (not MAX_CONTENT_LENGTH)
 def file_complaint():
     user = current_actor()
-    form = request.form
-    upload = request.files.get("evidence")
-    evidence = services.Evidence(upload.filename or "", upload.stream) if upload and upload.filename else None
+    try:
+        upload, form = read_file_form("evidence", max_bytes())
+    except ValidationError as exc:
+        flash(_("Not filed: %(why)s", why=exc.message), "error")
+        return redirect(url_for("complaints.complaint_list", tender=request.args.get("tender") or None))
+    if current_app.config["WTF_CSRF_ENABLED"]:
+        csrf.protect()
+    evidence = services.Evidence(upload.filename, upload.stream) if upload is not None else None
     try:
         subject: dict[str, Any] = {"user": user.id}
         if (form.get("tender") or "").isdigit() and len(form["tender"]) < 10:

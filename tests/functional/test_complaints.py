@@ -488,11 +488,11 @@ def test_the_pages_file_with_evidence_show_the_timeline_and_confirm_the_withdraw
     assert browser.get(f"/complaints/{complaint.id}/evidence").get_data() == pdf
 
     bad = browser.post(
-        "/complaints",
-        data={**complaint_body(built.tender), "evidence": (io.BytesIO(b"MZ"), "x.pdf")},
-        content_type="multipart/form-data",
+        "/complaints?lang=en",  # another matter: the evidence's own check refuses it
+        data={**complaint_body(built.tender, matter="other"), "evidence": (io.BytesIO(b"MZ"), "x.pdf")},
+        content_type="multipart/form-data", follow_redirects=True,
     )
-    assert bad.status_code == 302 and count(session) == 1
+    assert "The evidence must be a PDF file" in bad.get_data(as_text=True) and count(session) == 1
 
     # withdrawing without ticking the confirmation is refused
     browser.post(f"/complaints/{complaint.id}/withdraw", data={})
@@ -622,3 +622,46 @@ def test_the_demo_steps_file_and_decide_a_complaint(
                               check=True).stdout
         times = re.findall(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})? 北京时间", text)
         assert times and all(re.fullmatch(r"\S+ \d{2}:\d{2}:\d{2} 北京时间", t) for t in times), (name, times)
+
+
+def test_evidence_larger_than_a_form_is_filed_on_the_page_and_through_the_api(
+    new_client, client, login, session, office, bearer, app, monkeypatch
+):
+    """Evidence up to the tender documents' limit, not MAX_CONTENT_LENGTH; over it, refused by name."""
+    built = awarded(session, office)
+    loser, other = built.bidders[0], built.bidders[1]
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 100_000)
+    monkeypatch.setitem(app.config, "TENDER_DOCUMENT_MAX_BYTES", 400_000)
+    scan = b"%PDF-1.4\n% a scanned contract\n" + b"0" * 300_000
+    browser = new_client()
+    login(browser, loser)
+    filed = browser.post("/complaints", data={**complaint_body(built.tender),
+                                              "evidence": (io.BytesIO(scan), "合同扫描件.pdf")},
+                         content_type="multipart/form-data")
+    assert filed.status_code == 302, filed.get_data(as_text=True)[:500]
+    complaint = session.scalar(select(Complaint).order_by(Complaint.id.desc()))
+    assert complaint.evidence_size == len(scan)
+
+    # the API takes the same fields as multipart/form-data with the PDF as `evidence`
+    answer = client.post("/api/complaints", headers=bearer(other), content_type="multipart/form-data",
+                         data={**{k: str(v) for k, v in complaint_body(built.tender).items()},
+                               "evidence": (io.BytesIO(scan), "scan.pdf")})
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    made = session.get(Complaint, answer.get_json()["id"])
+    assert made.evidence_name == "scan.pdf" and made.evidence_size == len(scan)
+    assert entries(session, "complaint.filed")[-1]["data"]["evidence_sha256"] == made.evidence_sha256
+
+    # over the evidence limit: refused naming the field, nothing filed
+    before = count(session)
+    huge = scan + b"0" * 200_000
+    fields = {k: str(v) for k, v in complaint_body(built.tender, matter="other").items()}
+    error = refused(client.post("/api/complaints?lang=en", headers=bearer(other),
+                                content_type="multipart/form-data",
+                                data={**fields, "evidence": (io.BytesIO(huge), "huge.pdf")}),
+                    session, 422, "invalid", field="evidence")
+    assert "larger than the limit" in error["message"]
+    page = browser.post("/complaints?lang=en", data={**complaint_body(built.tender, matter="other"),
+                                                     "evidence": (io.BytesIO(huge), "huge.pdf")},
+                        content_type="multipart/form-data", follow_redirects=True)
+    assert "larger than the limit" in page.get_data(as_text=True)
+    assert count(session) == before
