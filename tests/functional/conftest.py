@@ -58,3 +58,18 @@ def bearer(session) -> Callable[..., dict[str, str]]:
     from signing.api_tokens import issue_token
 
     return lambda user: {"Authorization": f"Bearer {issue_token(user)[0]}"}
+
+
+@pytest.fixture
+def tight_limit(app):
+    """A limiter of 5 refusals a minute per address of unauthenticated clients for the test, the suite's
+    own afterwards (signing.refusals)."""
+    from signing import refusals
+
+    kept = app.extensions.get("ebid.refusal_limiter")
+    app.extensions["ebid.refusal_limiter"] = limiter = refusals.AddressLimiter(limit=5, window=60)
+    yield limiter
+    if kept is None:
+        app.extensions.pop("ebid.refusal_limiter", None)
+    else:
+        app.extensions["ebid.refusal_limiter"] = kept

@@ -68,3 +68,21 @@ def assert_json_error(response, status: int, *, code: str | None = None, field: 
         assert error["code"] == code, error
     assert error["field"] == field, error
     return error
+
+
+def log_size(session) -> int:
+    """How many entries the audit log holds now."""
+    from sqlalchemy import func, select
+
+    from signing.models import LogEntry
+
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(LogEntry))
+
+
+def refusals_counted(session, channel: str, reason: str) -> int:
+    """How many refusals of unauthenticated clients were counted for the channel and reason."""
+    from signing import refusals
+
+    session.expire_all()
+    return refusals.counts(channel).get((channel, reason), 0)

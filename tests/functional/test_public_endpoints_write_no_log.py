@@ -4,18 +4,12 @@ public endpoints are covered as they are added, since the list is read from the 
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from werkzeug.routing import IntegerConverter
 
 from app.authz import POLICIES, PUBLIC
-from signing.models import LogEntry
+from tests.functional.helpers import log_size
 
 MADE_UP_NUMBER = 987654
-
-
-def _log_size(session) -> int:
-    session.expire_all()
-    return session.scalar(select(func.count()).select_from(LogEntry))
 
 
 def _public_calls(app):
@@ -35,9 +29,9 @@ def test_anonymous_junk_to_every_public_endpoint_appends_nothing_to_the_log(app,
     assert len(calls) > 40  # the table was read (every public page, API and machine endpoint)
     grew = []
     for method, path in calls:
-        before = _log_size(session)
+        before = log_size(session)
         response = client.open(path, method=method, data=b"junk" * 8, headers={"Accept": "application/json"})
         assert response.status_code < 500, (method, path, response.status_code)
-        if _log_size(session) != before:
+        if log_size(session) != before:
             grew.append((method, path, response.status_code))
     assert grew == []

@@ -8,11 +8,11 @@ import json
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bidding.evaluation.models import Score
-from signing import refusals
 from signing.models import LogEntry
+from tests.functional.helpers import log_size, refusals_counted
 from tests.functional.test_exports import award, scored_and_signed
 
 JSON = {"Accept": "application/json"}
@@ -32,51 +32,29 @@ def quiet_rooms(monkeypatch):
     monkeypatch.setattr(events.socketio, "emit", lambda *a, **kw: None)
 
 
-def _log_size(session) -> int:
-    session.expire_all()
-    return session.scalar(select(func.count()).select_from(LogEntry))
-
-
-def _counted(session, channel: str, reason: str) -> int:
-    session.expire_all()
-    return refusals.counts(channel).get((channel, reason), 0)
-
-
-@pytest.fixture
-def tight_limit(app):
-    """A limiter of 5 refusals a minute per address for the test, the suite's own afterwards."""
-    kept = app.extensions.get("ebid.refusal_limiter")
-    app.extensions["ebid.refusal_limiter"] = limiter = refusals.AddressLimiter(limit=5, window=60)
-    yield limiter
-    if kept is None:
-        app.extensions.pop("ebid.refusal_limiter", None)
-    else:
-        app.extensions["ebid.refusal_limiter"] = kept
-
-
 @pytest.mark.parametrize(("channel", "path", "reason"), ENDPOINTS)
 def test_an_anonymous_clients_refusals_are_counted_not_logged(client, session, channel, path, reason):
-    size, before = _log_size(session), _counted(session, channel, reason)
+    size, before = log_size(session), refusals_counted(session, channel, reason)
     for _ in range(12):
         response = client.get(path, headers=JSON)
         assert response.status_code == 404
         assert response.get_json()["error"]["code"] == reason
-    assert _log_size(session) == size
-    assert _counted(session, channel, reason) == before + 12
+    assert log_size(session) == size
+    assert refusals_counted(session, channel, reason) == before + 12
 
 
 @pytest.mark.parametrize(("channel", "path", "reason"), ENDPOINTS)
 def test_an_anonymous_address_over_the_limit_is_answered_429_with_nothing_written(
     client, session, tight_limit, channel, path, reason
 ):
-    size, before = _log_size(session), _counted(session, channel, reason)
+    size, before = log_size(session), refusals_counted(session, channel, reason)
     answers = [client.get(path, headers=JSON) for _ in range(7)]
     assert [a.status_code for a in answers] == [404] * 5 + [429] * 2
     assert answers[-1].get_json()["error"]["code"] == "rate_limited"
     assert "wait a minute" in answers[-1].get_json()["error"]["message"] or \
         "请稍候" in answers[-1].get_json()["error"]["message"]
-    assert _log_size(session) == size
-    assert _counted(session, channel, reason) == before + 5
+    assert log_size(session) == size
+    assert refusals_counted(session, channel, reason) == before + 5
     assert tight_limit.dropped[(channel, reason)] == 2
 
 

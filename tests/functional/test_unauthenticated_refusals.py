@@ -11,31 +11,9 @@ from core.models import Role
 from guarantees.adapters.models import IssuerExchange
 from signing import refusals
 from signing.api_tokens import issue_token
-from signing.models import LogEntry
 from tests import factories
+from tests.functional.helpers import log_size, refusals_counted
 from tests.functional.test_opening_socket import ScopedSocketClient
-
-
-def _log_size(session) -> int:
-    session.expire_all()
-    return session.scalar(select(func.count()).select_from(LogEntry))
-
-
-def _counted(session, channel: str, reason: str) -> int:
-    session.expire_all()
-    return refusals.counts(channel).get((channel, reason), 0)
-
-
-@pytest.fixture
-def tight_limit(app):
-    """A limiter of 5 refusals a minute per address for the test, the suite's own afterwards."""
-    kept = app.extensions.get("ebid.refusal_limiter")
-    app.extensions["ebid.refusal_limiter"] = limiter = refusals.AddressLimiter(limit=5, window=60)
-    yield limiter
-    if kept is None:
-        app.extensions.pop("ebid.refusal_limiter", None)
-    else:
-        app.extensions["ebid.refusal_limiter"] = kept
 
 
 def _connect(app, namespace: str, auth=None) -> ScopedSocketClient:
@@ -45,44 +23,44 @@ def _connect(app, namespace: str, auth=None) -> ScopedSocketClient:
 @pytest.mark.parametrize("namespace", ["/evaluation", "/opening"])
 def test_twenty_refused_connections_write_no_log_entry_and_are_counted(app, session, namespace):
     channel = "socket:" + namespace
-    size, before = _log_size(session), _counted(session, channel, "unauthorized")
+    size, before = log_size(session), refusals_counted(session, channel, "unauthorized")
     for _ in range(20):
         # /evaluation refuses anonymous sockets; /opening takes them as watchers, so use a bad token there
         c = _connect(app, namespace, None if namespace == "/evaluation" else {"token": "junk"})
         assert not c.is_connected(namespace)
-    assert _log_size(session) == size
-    assert _counted(session, channel, "unauthorized") == before + 20
+    assert log_size(session) == size
+    assert refusals_counted(session, channel, "unauthorized") == before + 20
 
 
 def test_an_address_over_the_limit_is_refused_with_nothing_written(app, session, tight_limit):
     channel = "socket:/evaluation"
-    before = _counted(session, channel, "unauthorized")
+    before = refusals_counted(session, channel, "unauthorized")
     for _ in range(8):
         assert not _connect(app, "/evaluation").is_connected("/evaluation")
-    assert _counted(session, channel, "unauthorized") == before + 5  # the rest were not even counted
+    assert refusals_counted(session, channel, "unauthorized") == before + 5  # the rest were not even counted
     assert tight_limit.dropped[(channel, "unauthorized")] == 3
 
 
 def test_a_watchers_refused_actions_are_counted_and_limited(app, session, tight_limit):
     watcher = _connect(app, "/opening")
     assert watcher.is_connected("/opening")
-    size = _log_size(session)
+    size = log_size(session)
     codes = [watcher.emit("join", {"tender": 999999}, namespace="/opening", callback=True)["code"]
              for _ in range(7)]
     assert codes == ["not_found"] * 5 + ["rate_limited"] * 2
-    assert _log_size(session) == size
+    assert log_size(session) == size
     watcher.disconnect(namespace="/opening")
 
 
 def test_unsigned_junk_posted_to_an_issuer_callback_writes_no_row(client, session, tight_limit):
     rows = session.scalar(select(func.count()).select_from(IssuerExchange))
-    size, before = _log_size(session), _counted(session, "issuer_callback", "unknown_request")
+    size, before = log_size(session), refusals_counted(session, "issuer_callback", "unknown_request")
     answers = [client.post("/api/issuers/no-such-bank/callbacks", data=b"junk" * 10).status_code
                for _ in range(7)]
     assert answers == [404] * 5 + [429] * 2
     assert session.scalar(select(func.count()).select_from(IssuerExchange)) == rows
-    assert _log_size(session) == size
-    assert _counted(session, "issuer_callback", "unknown_request") == before + 5
+    assert log_size(session) == size
+    assert refusals_counted(session, "issuer_callback", "unknown_request") == before + 5
 
 
 def test_the_limiter_keeps_a_bounded_number_of_addresses_and_forgets_old_refusals():
@@ -105,10 +83,10 @@ def test_a_signed_in_page_waiting_for_the_room_writes_no_entry_per_poll(app, ses
     session.commit()
     page = _connect(app, "/opening", {"token": issue_token(bidder)[0]})
     assert page.is_connected("/opening")
-    size, before = _log_size(session), _counted(session, "opening", "no_opening")
+    size, before = log_size(session), refusals_counted(session, "opening", "no_opening")
     for _ in range(5):
         answer = page.emit("join", {"tender": tender.id}, namespace="/opening", callback=True)
         assert answer["code"] == "no_opening"
-    assert _log_size(session) == size
-    assert _counted(session, "opening", "no_opening") == before + 5
+    assert log_size(session) == size
+    assert refusals_counted(session, "opening", "no_opening") == before + 5
     page.disconnect(namespace="/opening")
