@@ -37,7 +37,11 @@ SCRIPT = textwrap.dedent("""
     maker.start()
     maker.join()
     print(" ".join(map(str, pool_pids(made["pool"]))), flush=True)
-    time.sleep(120)
+    # Short sleeps, not one long one: the kernel may hand SIGTERM to any thread of the process (the pool's
+    # manager and feeder threads are candidates), and Python runs its handler in the main thread only at
+    # its next bytecode, which one long sleep would put off for its whole length.
+    for _ in range(1200):
+        time.sleep(0.1)
 """)
 
 
