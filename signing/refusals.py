@@ -24,10 +24,12 @@ import time
 from collections import Counter, OrderedDict, deque
 
 from flask import current_app, has_request_context, request
+from flask_babel import gettext as _
 from sqlalchemy import Integer, String, UniqueConstraint, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.errors import Refused
 from core.extensions import db
 from core.orm import Base, UTCDateTime, intpk, utcnow
 
@@ -109,10 +111,17 @@ def refused(channel: str, reason: str) -> bool:
     return True
 
 
+def rate_limited() -> Refused:
+    """The answer to a client whose address was refused too often lately (429, `rate_limited`), in the
+    reader's language; every channel that answers over-limit clients with a message says this."""
+    return Refused(_("Too many refused requests from your address: wait a minute and try again."),
+                   code="rate_limited", status=429)
+
+
 def _add(channel: str, reason: str) -> None:
     hour = utcnow().replace(minute=0, second=0, microsecond=0)
     bucket = (RefusalCount.hour == hour, RefusalCount.channel == channel, RefusalCount.reason == reason)
-    for _ in range(2):
+    for _attempt in range(2):
         done = db.session.execute(update(RefusalCount).where(*bucket).values(count=RefusalCount.count + 1),
                                   execution_options={"synchronize_session": False})
         if done.rowcount:

@@ -48,6 +48,7 @@ from bidding.opening import record
 from bidding.submissions.models import Bid
 from core.errors import Refused, error_response
 from core.extensions import db
+from signing import refusals
 from supervision import ocds, public_refusals
 
 bp = Blueprint("exports", __name__)
@@ -124,7 +125,7 @@ def _refuse(tender_id: int, part: str, status: int, code: str, message: str, *,
             alarm: bool = False) -> Refused:
     if not public_refusals.refused("export.refused", tender_id,
                                    {"export": part, "reason": code, "message": message}, alarm=alarm):
-        return public_refusals.too_many_refused()
+        return refusals.rate_limited()
     return Refused(message, code=code, status=status)
 
 

@@ -21,9 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-from flask_babel import gettext as _
 
-from core.errors import Refused, error_response
+from core.errors import error_response
 from core.extensions import db
 from core.identity import current_actor
 from signing import audit, refusals
@@ -47,15 +46,7 @@ def refused(event: str, tender_id: int, data: dict[str, Any], *, alarm: bool = F
     return True
 
 
-def too_many_message() -> str:
-    return _("Too many refused requests from your address: wait a minute and try again.")
-
-
 def too_many() -> Response:
-    """The answer to an anonymous client over its address's limit of refusals."""
-    return error_response(429, "rate_limited", too_many_message())
-
-
-def too_many_refused() -> Refused:
-    """The same answer, as a `Refused` for code that raises its refusals."""
-    return Refused(too_many_message(), code="rate_limited", status=429)
+    """The answer to an anonymous client over its address's limit of refusals (`signing.refusals`)."""
+    limited = refusals.rate_limited()
+    return error_response(limited.status, limited.code, limited.message)

@@ -114,7 +114,7 @@ class EvaluationNamespace(Namespace):
         counted = refusals.refused("socket:" + NAMESPACE, "unauthorized")
         db.session.commit()
         if not counted:
-            message = "too many refused requests from your address: wait a minute and try again"
+            message = refusals.rate_limited().message
         raise ConnectionRefusedError(message)
 
     # -- joining ---------------------------------------------------------------------------------------------

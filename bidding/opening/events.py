@@ -74,7 +74,7 @@ class OpeningNamespace(Namespace):
         db.session.rollback()
         counted = refusals.refused("socket:" + NAMESPACE, "unauthorized")
         db.session.commit()
-        raise ConnectionRefusedError(message if counted else services.rate_limited().message)
+        raise ConnectionRefusedError(message if counted else refusals.rate_limited().message)
 
     # -- joining a room ----------------------------------------------------------------------------------
 

@@ -70,7 +70,7 @@ def refusals_logged(tender_id: int, actor: User | None, action: str) -> Iterator
             counted = refusals.refused("opening", exc.code)
             db.session.commit()
             if not counted:
-                raise rate_limited() from exc
+                raise refusals.rate_limited() from exc
             raise
         audit.record(
             "opening.refused",
@@ -84,12 +84,6 @@ def refusals_logged(tender_id: int, actor: User | None, action: str) -> Iterator
 
 #: Refusals that are counted, not logged, whoever is refused.
 COUNTED_ONLY = frozenset({"no_opening"})
-
-
-def rate_limited() -> Refused:
-    """The answer to a client whose address was refused too often lately."""
-    return Refused("too many refused requests from your address: wait a minute and try again",
-                   code="rate_limited", status=429)
 
 
 def _log(
