@@ -256,8 +256,10 @@ WORKER = textwrap.dedent("""
         r.rpush(f"contract:{key}:started", os.getpid())
         if attempt == 1:
             time.sleep(120)  # killed meanwhile
-        if r.set(f"contract:{key}:done", os.getpid(), nx=True):
+        # one effect whoever runs it; "done" is set after the effect, so a reader that sees it sees the effect
+        if r.set(f"contract:{key}:claimed", os.getpid(), nx=True):
             r.incr(f"contract:{key}:effects")
+            r.set(f"contract:{key}:done", os.getpid())
         return "done"
 
     jobs.register(app, "contract.record", handler, "contract.sweep")
